@@ -1,0 +1,125 @@
+#ifndef OPENMM_VAE_CVFORCE_H_
+#define OPENMM_VAE_CVFORCE_H_
+
+#include "openmm/Context.h"
+#include "openmm/Force.h"
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace VAEPlugin {
+
+class VAEModelBundle;
+
+/**
+ * A collective variable learned by a variational autoencoder, used as an OpenMM Force.
+ *
+ * The model is a TorchScript archive whose forward(positions) maps the positions of the
+ * selected atoms (a tensor of shape [n, 3], in nm) to the latent mean z (shape [L]). Bundles
+ * written by `openmm-vae train` carry metadata (atoms, latent size, features); any other
+ * TorchScript module with that forward signature is accepted as well.
+ *
+ * The energy is either one latent component (E = z_k in kJ/mol, for use as a collective
+ * variable inside CustomCVForce or openmm.app.Metadynamics) or a harmonic restraint
+ * E = sum_k 0.5 kappa_k (z_k - c_k)^2 whose centers c_k and force constants kappa_k are
+ * Context global parameters named <prefix>center<k> and <prefix>kappa<k> (prefix "vae_" by
+ * default), so umbrella windows and steered runs change them with Context::setParameter().
+ *
+ * Forces are exact (automatic differentiation in double precision on the Reference platform).
+ */
+class OPENMM_EXPORT VAECVForce : public OpenMM::Force {
+public:
+    enum EnergyMode {
+        /** E = z_k for the selected component k. */
+        Component = 0,
+        /** E = sum_k 0.5 kappa_k (z_k - c_k)^2 with Context parameters for c_k and kappa_k. */
+        HarmonicRestraint = 1
+    };
+    /**
+     * Create a force from a model.
+     *
+     * @param model   either the path of a TorchScript archive (*.pt) or the bytes of one
+     *                (a string starting with the zip signature "PK\x03\x04"). The bytes are
+     *                copied into the force, so the file may change or vanish afterwards and a
+     *                serialized System is self-contained. Throws OpenMMException if the file
+     *                cannot be read or is not a TorchScript archive.
+     */
+    explicit VAECVForce(const std::string& model);
+    /** The bytes of the TorchScript archive. */
+    const std::string& getModelBytes() const;
+    /** The bundle metadata (JSON text), or an empty string for a model without metadata. */
+    const std::string& getMetadata() const;
+    /**
+     * Set the System indices of the atoms whose positions are fed to the model, in the order the
+     * model expects them. An empty list means all particles of the System in order. The default
+     * is the list in the bundle metadata, or all particles for a model without metadata.
+     * Throws OpenMMException for a negative or repeated index; indices beyond the System are
+     * reported when a Context is created.
+     */
+    void setAtoms(const std::vector<int>& atoms);
+    /** The atoms fed to the model (empty: all particles of the System). */
+    const std::vector<int>& getAtoms() const;
+    /**
+     * The number of latent dimensions L. Read from the metadata; for a model without metadata
+     * the model is evaluated once on the selected atoms (so setAtoms() must have been called, or
+     * a harmonic restraint must have been set, which fixes L).
+     */
+    int getNumLatentDimensions() const;
+    /** Use E = z_k. Throws OpenMMException if k is negative or (when L is known) k >= L. */
+    void useComponent(int k);
+    /**
+     * Use E = sum_k 0.5 kappa_k (z_k - c_k)^2.
+     *
+     * @param centers         c_k in latent units, one per latent dimension
+     * @param forceConstants  kappa_k in kJ/mol per latent unit squared, one per latent dimension
+     * These are the default values of the Context parameters <prefix>center<k> and
+     * <prefix>kappa<k>. Throws OpenMMException if the lengths differ from each other or from L.
+     */
+    void useHarmonicRestraint(const std::vector<double>& centers, const std::vector<double>& forceConstants);
+    /** The current energy mode. */
+    EnergyMode getEnergyMode() const;
+    /** The component used in Component mode. */
+    int getComponent() const;
+    /** Default restraint centers (empty unless in HarmonicRestraint mode). */
+    const std::vector<double>& getCenters() const;
+    /** Default restraint force constants (empty unless in HarmonicRestraint mode). */
+    const std::vector<double>& getForceConstants() const;
+    /** Set the prefix of the global parameter names ("vae_" by default). */
+    void setGlobalParameterPrefix(const std::string& prefix);
+    /** The prefix of the global parameter names. */
+    const std::string& getGlobalParameterPrefix() const;
+    /** The name of the Context parameter holding the center of latent dimension k. */
+    std::string getCenterParameterName(int k) const;
+    /** The name of the Context parameter holding the force constant of latent dimension k. */
+    std::string getForceConstantParameterName(int k) const;
+    /**
+     * Evaluate the latent mean z for the current positions of a Context containing this force.
+     */
+    std::vector<double> getCollectiveVariableValues(OpenMM::Context& context) const;
+    /**
+     * Copy the atoms and the component index into a Context already created. The number of
+     * atoms and the energy mode cannot change there (they fix the model input and the Context's
+     * parameters); to change those, reinitialize the Context.
+     */
+    void updateParametersInContext(OpenMM::Context& context);
+    /** The model receives positions as stored, without periodic wrapping. */
+    bool usesPeriodicBoundaryConditions() const {
+        return false;
+    }
+    /** The loaded bundle (internal use by kernels). */
+    const VAEModelBundle& getBundle() const;
+protected:
+    OpenMM::ForceImpl* createImpl() const;
+private:
+    std::shared_ptr<VAEModelBundle> bundle;
+    std::vector<int> atoms;
+    EnergyMode mode;
+    int component;
+    std::vector<double> centers, forceConstants;
+    std::string prefix;
+};
+
+} // namespace VAEPlugin
+
+#endif /*OPENMM_VAE_CVFORCE_H_*/

@@ -1,0 +1,136 @@
+#include "VAECVForce.h"
+#include "internal/VAECVForceImpl.h"
+#include "internal/VAEModelBundle.h"
+#include "openmm/OpenMMException.h"
+#include <cmath>
+#include <set>
+
+using namespace VAEPlugin;
+using namespace OpenMM;
+
+VAECVForce::VAECVForce(const std::string& model) : bundle(VAEModelBundle::load(model)), mode(Component), component(0), prefix("vae_") {
+    atoms = bundle->getMetadataAtoms();
+}
+
+const std::string& VAECVForce::getModelBytes() const {
+    return bundle->getBytes();
+}
+
+const std::string& VAECVForce::getMetadata() const {
+    return bundle->getMetadataText();
+}
+
+const VAEModelBundle& VAECVForce::getBundle() const {
+    return *bundle;
+}
+
+void VAECVForce::setAtoms(const std::vector<int>& indices) {
+    std::set<int> seen;
+    for (int i = 0; i < (int) indices.size(); i++) {
+        if (indices[i] < 0)
+            throw OpenMMException("VAECVForce.setAtoms: atom index " + std::to_string(indices[i]) + " at position " + std::to_string(i) + " is negative");
+        if (!seen.insert(indices[i]).second)
+            throw OpenMMException("VAECVForce.setAtoms: atom index " + std::to_string(indices[i]) + " is repeated (position " + std::to_string(i) + ")");
+    }
+    int expected = (int) bundle->getMetadataAtoms().size();
+    if (expected > 0 && (int) indices.size() != expected)
+        throw OpenMMException("VAECVForce.setAtoms: the model from " + bundle->getSource() + " expects " + std::to_string(expected) +
+                              " atoms, got " + std::to_string(indices.size()));
+    atoms = indices;
+}
+
+const std::vector<int>& VAECVForce::getAtoms() const {
+    return atoms;
+}
+
+int VAECVForce::getNumLatentDimensions() const {
+    int latent = bundle->getMetadataLatentSize();
+    if (latent > 0)
+        return latent;
+    if (!atoms.empty())
+        return bundle->probeLatentSize(atoms.size());
+    if (mode == HarmonicRestraint)
+        return centers.size();
+    throw OpenMMException("VAECVForce: the model from " + bundle->getSource() +
+                          " has no metadata giving its latent size; call setAtoms() first so that it can be evaluated");
+}
+
+void VAECVForce::useComponent(int k) {
+    if (k < 0)
+        throw OpenMMException("VAECVForce.useComponent: component index " + std::to_string(k) + " is negative");
+    int latent = bundle->getMetadataLatentSize();
+    if (latent < 0 && !atoms.empty())
+        latent = getNumLatentDimensions();
+    if (latent > 0 && k >= latent)
+        throw OpenMMException("VAECVForce.useComponent: component index " + std::to_string(k) + " is out of range: the latent space has " +
+                              std::to_string(latent) + " dimension(s)");
+    mode = Component;
+    component = k;
+    centers.clear();
+    forceConstants.clear();
+}
+
+void VAECVForce::useHarmonicRestraint(const std::vector<double>& c, const std::vector<double>& kappa) {
+    if (c.size() != kappa.size())
+        throw OpenMMException("VAECVForce.useHarmonicRestraint: " + std::to_string(c.size()) + " centers but " +
+                              std::to_string(kappa.size()) + " force constants");
+    if (c.empty())
+        throw OpenMMException("VAECVForce.useHarmonicRestraint: no centers given");
+    int latent = bundle->getMetadataLatentSize();
+    if (latent < 0 && !atoms.empty())
+        latent = getNumLatentDimensions();
+    if (latent > 0 && (int) c.size() != latent)
+        throw OpenMMException("VAECVForce.useHarmonicRestraint: " + std::to_string(c.size()) + " centers given but the latent space has " +
+                              std::to_string(latent) + " dimension(s)");
+    for (int k = 0; k < (int) c.size(); k++)
+        if (!std::isfinite(c[k]) || !std::isfinite(kappa[k]))
+            throw OpenMMException("VAECVForce.useHarmonicRestraint: center or force constant " + std::to_string(k) + " is not finite");
+    mode = HarmonicRestraint;
+    centers = c;
+    forceConstants = kappa;
+}
+
+VAECVForce::EnergyMode VAECVForce::getEnergyMode() const {
+    return mode;
+}
+
+int VAECVForce::getComponent() const {
+    return component;
+}
+
+const std::vector<double>& VAECVForce::getCenters() const {
+    return centers;
+}
+
+const std::vector<double>& VAECVForce::getForceConstants() const {
+    return forceConstants;
+}
+
+void VAECVForce::setGlobalParameterPrefix(const std::string& p) {
+    prefix = p;
+}
+
+const std::string& VAECVForce::getGlobalParameterPrefix() const {
+    return prefix;
+}
+
+std::string VAECVForce::getCenterParameterName(int k) const {
+    return prefix + "center" + std::to_string(k);
+}
+
+std::string VAECVForce::getForceConstantParameterName(int k) const {
+    return prefix + "kappa" + std::to_string(k);
+}
+
+std::vector<double> VAECVForce::getCollectiveVariableValues(Context& context) const {
+    VAECVForceImpl& impl = const_cast<VAECVForceImpl&>(dynamic_cast<const VAECVForceImpl&>(getImplInContext(context)));
+    return impl.getCollectiveVariableValues(const_cast<VAECVForce*>(this)->getContextImpl(context));
+}
+
+void VAECVForce::updateParametersInContext(Context& context) {
+    dynamic_cast<VAECVForceImpl&>(getImplInContext(context)).updateParametersInContext(getContextImpl(context));
+}
+
+ForceImpl* VAECVForce::createImpl() const {
+    return new VAECVForceImpl(*this);
+}
