@@ -1,0 +1,269 @@
+/*
+ * SWIG interface of the openmmvae Python package (module openmmvae.openmmvae, re-exported by
+ * openmmvae/__init__.py).
+ *
+ * - The proxies derive from the classes of Debian's `openmm` package (declared in openmm_base.i and
+ *   %import-ed with module="openmm"), so openmm.System.addForce() accepts a VAECVForce and takes
+ *   ownership of it, exactly as for OpenMM's own forces.
+ * - threads="1": every wrapped call releases the GIL while C++ runs (a call may evaluate the model
+ *   with LibTorch, whose autograd refuses to run while Python's torch sees the GIL held).
+ * - C++ exceptions become openmm.OpenMMException (the type OpenMM's own wrapper raises) carrying
+ *   the message.
+ * - std::vector<int>/<double> arguments accept any sequence of numbers (lists, tuples, numpy
+ *   arrays); returned vectors are Python lists. Unit quantities are stripped by the Python code
+ *   in openmmvae/_util.py before they get here.
+ */
+%module(package="openmmvae", threads="1") openmmvae
+
+%{
+#include "VAECVForce.h"
+#include "openmm/OpenMMException.h"
+#include <cxxabi.h>
+#include <cstdlib>
+#include <exception>
+#include <map>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+/* Raise openmm.OpenMMException(message), or RuntimeError if openmm cannot be imported. */
+static void vaeSetPythonException(const char* message) {
+    PyObject* exceptionType = NULL;
+    PyObject* module = PyImport_ImportModule("openmm");
+    if (module != NULL) {
+        exceptionType = PyObject_GetAttrString(module, "OpenMMException");
+        Py_DECREF(module);
+    }
+    if (exceptionType == NULL) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_RuntimeError, message);
+        return;
+    }
+    PyErr_SetString(exceptionType, message);
+    Py_DECREF(exceptionType);
+}
+
+/* The demangled dynamic type name of an object. */
+static std::string vaeTypeName(const std::type_info& info) {
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(info.name(), NULL, NULL, &status);
+    std::string name = (status == 0 && demangled != NULL) ? demangled : info.name();
+    std::free(demangled);
+    return name;
+}
+
+/* Convert a Python sequence of numbers to a vector; on failure set a Python error and return false. */
+template <class T>
+static bool vaeSequenceToVector(PyObject* input, std::vector<T>& out, const char* what) {
+    if (PyUnicode_Check(input) || PyBytes_Check(input) || !PySequence_Check(input)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a sequence of numbers, got %s", what, Py_TYPE(input)->tp_name);
+        return false;
+    }
+    PyObject* seq = PySequence_Fast(input, what);
+    if (seq == NULL)
+        return false;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    out.clear();
+    out.reserve(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject* item = PySequence_Fast_GET_ITEM(seq, i);
+        if (std::is_integral<T>::value) {
+            long value = PyLong_AsLong(item);
+            if (value == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError, "%s: element %zd must be an integer, got %s", what, i, Py_TYPE(item)->tp_name);
+                Py_DECREF(seq);
+                return false;
+            }
+            if (value < INT_MIN || value > INT_MAX) {
+                PyErr_Format(PyExc_OverflowError, "%s: element %zd (%ld) is out of range", what, i, value);
+                Py_DECREF(seq);
+                return false;
+            }
+            out.push_back((T) value);
+        }
+        else {
+            double value = PyFloat_AsDouble(item);
+            if (value == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError, "%s: element %zd must be a number, got %s", what, i, Py_TYPE(item)->tp_name);
+                Py_DECREF(seq);
+                return false;
+            }
+            out.push_back((T) value);
+        }
+    }
+    Py_DECREF(seq);
+    return true;
+}
+
+static PyObject* vaeIntVectorToList(const std::vector<int>& v) {
+    PyObject* list = PyList_New(v.size());
+    for (size_t i = 0; i < v.size(); i++)
+        PyList_SET_ITEM(list, i, PyLong_FromLong(v[i]));
+    return list;
+}
+
+static PyObject* vaeDoubleVectorToList(const std::vector<double>& v) {
+    PyObject* list = PyList_New(v.size());
+    for (size_t i = 0; i < v.size(); i++)
+        PyList_SET_ITEM(list, i, PyFloat_FromDouble(v[i]));
+    return list;
+}
+%}
+
+%include "std_string.i"
+%include "std_except.i"
+
+%import(module="openmm") "openmm_base.i"
+
+%exception {
+    try {
+        $action
+    }
+    catch (std::exception& e) {
+        vaeSetPythonException(e.what());
+        SWIG_fail;
+    }
+}
+
+/* ---- std::vector<int> / std::vector<double> <-> Python sequences / lists ---- */
+%typemap(in) const std::vector<int>& (std::vector<int> temp) {
+    if (!vaeSequenceToVector<int>($input, temp, "$1_name"))
+        SWIG_fail;
+    $1 = &temp;
+}
+%typemap(in) const std::vector<double>& (std::vector<double> temp) {
+    if (!vaeSequenceToVector<double>($input, temp, "$1_name"))
+        SWIG_fail;
+    $1 = &temp;
+}
+%typemap(typecheck, precedence=SWIG_TYPECHECK_INT32_ARRAY) const std::vector<int>& {
+    $1 = PySequence_Check($input) && !PyUnicode_Check($input) && !PyBytes_Check($input);
+}
+%typemap(typecheck, precedence=SWIG_TYPECHECK_DOUBLE_ARRAY) const std::vector<double>& {
+    $1 = PySequence_Check($input) && !PyUnicode_Check($input) && !PyBytes_Check($input);
+}
+%typemap(out) const std::vector<int>& {
+    $result = vaeIntVectorToList(*$1);
+}
+%typemap(out) const std::vector<double>& {
+    $result = vaeDoubleVectorToList(*$1);
+}
+%typemap(out) const std::map<std::string, std::string>& {
+    $result = PyDict_New();
+    for (std::map<std::string, std::string>::const_iterator it = $1->begin(); it != $1->end(); ++it) {
+        PyObject* value = PyUnicode_FromStringAndSize(it->second.data(), it->second.size());
+        PyDict_SetItemString($result, it->first.c_str(), value);
+        Py_DECREF(value);
+    }
+}
+%typemap(out) std::vector<double> {
+    $result = vaeDoubleVectorToList($1);
+}
+
+/* ---- the model: a path (str) or the archive bytes (bytes-like) ---- */
+%typemap(in) const std::string& model (std::string temp) {
+    if (PyBytes_Check($input)) {
+        char* data;
+        Py_ssize_t size;
+        if (PyBytes_AsStringAndSize($input, &data, &size) < 0)
+            SWIG_fail;
+        temp.assign(data, size);
+    }
+    else if (PyUnicode_Check($input)) {
+        Py_ssize_t size;
+        const char* data = PyUnicode_AsUTF8AndSize($input, &size);
+        if (data == NULL)
+            SWIG_fail;
+        temp.assign(data, size);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "VAECVForce: the model must be a path (str) or the bytes of a TorchScript archive, got %s",
+                     Py_TYPE($input)->tp_name);
+        SWIG_fail;
+    }
+    $1 = &temp;
+}
+%typemap(freearg) const std::string& model ""
+%typemap(out) const std::string& getModelBytes {
+    $result = PyBytes_FromStringAndSize($1->data(), $1->size());
+}
+
+/* ---- VAECVForce ---- */
+%ignore VAEPlugin::VAECVForce::getBundle;
+%ignore VAEPlugin::VAECVForce::createImpl;
+
+/* Python-level argument conversion (paths, ScriptModules, unit quantities): see _util.py. */
+%feature("shadow") VAEPlugin::VAECVForce::VAECVForce %{
+def __init__(self, model, extra_files=None):
+    r"""
+    VAECVForce(model, extra_files=None)
+
+    Create the force from a model: a path (str or os.PathLike) of a TorchScript archive, the
+    bytes of one, or a torch.jit.ScriptModule (saved to bytes together with `extra_files`, a dict
+    name -> str/bytes, e.g. {'metadata.json': json.dumps({...})}; a dict given as the value of
+    'metadata.json' is JSON-encoded).
+    """
+    from openmmvae import _util
+    _openmmvae.VAECVForce_swiginit(self, _openmmvae.new_VAECVForce(_util.model_argument(model, extra_files)))
+%}
+
+%feature("pythonprepend") VAEPlugin::VAECVForce::setAtoms %{
+    from openmmvae import _util
+    atoms = _util.int_list(atoms, "atoms")
+%}
+
+%feature("pythonprepend") VAEPlugin::VAECVForce::useHarmonicRestraint %{
+    from openmmvae import _util
+    centers = _util.float_list(centers, None, "centers")
+    forceConstants = _util.float_list(forceConstants, _util.KJ_PER_MOL, "forceConstants")
+%}
+
+%feature("pythonprepend") VAEPlugin::VAECVForce::useComponent %{
+    from openmmvae import _util
+    k = _util.index(k, "component index")
+%}
+
+%feature("pythonappend") VAEPlugin::VAECVForce::cast %{
+    val._owner = force
+%}
+
+#define OPENMM_EXPORT
+%include "VAECVForce.h"
+
+%extend VAEPlugin::VAECVForce {
+    /**
+     * Recover the VAECVForce behind a generic openmm.Force (e.g. system.getForce(i) or a
+     * deserialized force). The result refers to the same C++ object (no copy, no ownership).
+     * Raises openmm.OpenMMException if the force is not a VAECVForce.
+     */
+    static VAEPlugin::VAECVForce& cast(OpenMM::Force& force) {
+        VAEPlugin::VAECVForce* result = dynamic_cast<VAEPlugin::VAECVForce*>(&force);
+        if (result == NULL)
+            throw OpenMM::OpenMMException("VAECVForce.cast: the force is a " + vaeTypeName(typeid(force)) + ", not a VAEPlugin::VAECVForce");
+        return *result;
+    }
+
+    /** Whether a generic openmm.Force is a VAECVForce. */
+    static bool isinstance(OpenMM::Force& force) {
+        return dynamic_cast<VAEPlugin::VAECVForce*>(&force) != NULL;
+    }
+
+    %pythoncode %{
+    def __copy__(self):
+        return self.__deepcopy__(None)
+
+    def __deepcopy__(self, memo):
+        from openmmvae import _util
+        return _util.force_from_xml(_util.force_to_xml(self))
+
+    def __reduce__(self):
+        from openmmvae import _util
+        return (_util.force_from_xml, (_util.force_to_xml(self),))
+
+    def __repr__(self):
+        from openmmvae import _util
+        return _util.force_repr(self)
+    %}
+}
