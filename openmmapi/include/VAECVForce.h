@@ -103,6 +103,25 @@ public:
      * parameters); to change those, reinitialize the Context.
      */
     void updateParametersInContext(OpenMM::Context& context);
+    /**
+     * Set a property that selects how the force is evaluated:
+     * - "Implementation": "native" (the bundle's featurisation and encoder evaluated by built-in
+     *   code with an analytic backward pass; no TorchScript interpreter in the MD loop) or
+     *   "torchscript" (the model's forward with LibTorch autograd). The default is native when the
+     *   bundle's metadata describes a supported architecture, else torchscript (with a one-line
+     *   log message when native was asked for explicitly but cannot be used).
+     * - "Precision": "single" or "double", the arithmetic of the native encoder (default "single";
+     *   the TorchScript path always runs in double).
+     * Throws OpenMMException for an unknown name or value. Takes effect for Contexts created afterwards.
+     */
+    void setProperty(const std::string& name, const std::string& value);
+    /** All properties set with setProperty(). */
+    const std::map<std::string, std::string>& getProperties() const;
+    /**
+     * Which implementation evaluates the CV in a Context containing this force: "native-single",
+     * "native-double" or "torchscript".
+     */
+    std::string getImplementationInContext(const OpenMM::Context& context) const;
     /** The model receives positions as stored, without periodic wrapping. */
     bool usesPeriodicBoundaryConditions() const {
         return false;
@@ -118,6 +137,7 @@ private:
     int component;
     std::vector<double> centers, forceConstants;
     std::string prefix;
+    std::map<std::string, std::string> properties;
 };
 
 } // namespace VAEPlugin

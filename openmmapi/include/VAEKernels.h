@@ -24,6 +24,8 @@ public:
     virtual double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) = 0;
     /** The latent mean z for the Context's current positions. */
     virtual std::vector<double> getCollectiveVariableValues(OpenMM::ContextImpl& context) = 0;
+    /** Which implementation evaluates the CV ("native-single", "native-double" or "torchscript"). */
+    virtual std::string getImplementation() const = 0;
     /** Copy changed atoms or component into the kernel. */
     virtual void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force) = 0;
 };

@@ -127,8 +127,33 @@ std::vector<double> VAECVForce::getCollectiveVariableValues(Context& context) co
     return impl.getCollectiveVariableValues(const_cast<VAECVForce*>(this)->getContextImpl(context));
 }
 
+std::string VAECVForce::getImplementationInContext(const Context& context) const {
+    return dynamic_cast<const VAECVForceImpl&>(getImplInContext(context)).getImplementation();
+}
+
 void VAECVForce::updateParametersInContext(Context& context) {
     dynamic_cast<VAECVForceImpl&>(getImplInContext(context)).updateParametersInContext(getContextImpl(context));
+}
+
+void VAECVForce::setProperty(const std::string& name, const std::string& value) {
+    static const std::map<std::string, std::set<std::string>> allowed = {
+        {"Implementation", {"native", "torchscript"}},
+        {"Precision", {"single", "double"}},
+    };
+    auto entry = allowed.find(name);
+    if (entry == allowed.end())
+        throw OpenMMException("VAECVForce.setProperty: unknown property '" + name + "' (known: Implementation, Precision)");
+    if (entry->second.count(value) == 0) {
+        std::string options;
+        for (const std::string& v : entry->second)
+            options += (options.empty() ? "" : ", ") + v;
+        throw OpenMMException("VAECVForce.setProperty: invalid value '" + value + "' for " + name + " (allowed: " + options + ")");
+    }
+    properties[name] = value;
+}
+
+const std::map<std::string, std::string>& VAECVForce::getProperties() const {
+    return properties;
 }
 
 ForceImpl* VAECVForce::createImpl() const {

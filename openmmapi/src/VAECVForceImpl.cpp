@@ -35,6 +35,10 @@ std::vector<double> VAECVForceImpl::getCollectiveVariableValues(ContextImpl& con
     return kernel.getAs<CalcVAECVForceKernel>().getCollectiveVariableValues(context);
 }
 
+std::string VAECVForceImpl::getImplementation() const {
+    return kernel.getAs<const CalcVAECVForceKernel>().getImplementation();
+}
+
 void VAECVForceImpl::updateParametersInContext(ContextImpl& context) {
     kernel.getAs<CalcVAECVForceKernel>().copyParametersToContext(context, owner);
     context.systemChanged();

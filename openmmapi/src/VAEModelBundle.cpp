@@ -130,16 +130,21 @@ torch::Tensor VAEModelBundle::evaluate(torch::jit::Module& module, const torch::
     return z;
 }
 
+std::vector<double> VAEModelBundle::probePositions(int nAtoms) {
+    // A deterministic, non-degenerate configuration: atoms on a slightly irregular line of 0.15 nm steps.
+    std::vector<double> p(3 * nAtoms);
+    for (int i = 0; i < nAtoms; i++) {
+        p[3 * i] = 0.1 + 0.15 * i;
+        p[3 * i + 1] = 0.05 * (i % 3) + 0.02;
+        p[3 * i + 2] = 0.03 * (i % 5);
+    }
+    return p;
+}
+
 int VAEModelBundle::probeLatentSize(int nAtoms) const {
     torch::jit::Module module = createModule();
-    // A deterministic, non-degenerate configuration: atoms on a slightly irregular line of 0.15 nm steps.
-    torch::Tensor probe = torch::zeros({nAtoms, 3}, torch::kFloat64);
-    auto p = probe.accessor<double, 2>();
-    for (int i = 0; i < nAtoms; i++) {
-        p[i][0] = 0.15 * i;
-        p[i][1] = 0.05 * (i % 3);
-        p[i][2] = 0.03 * (i % 5);
-    }
+    std::vector<double> p = probePositions(nAtoms);
+    torch::Tensor probe = torch::from_blob(p.data(), {nAtoms, 3}, torch::kFloat64).clone();
     torch::NoGradGuard noGrad;
     return evaluate(module, probe, source).size(0);
 }

@@ -24,6 +24,9 @@ void VAECVForceProxy::serialize(const void* object, SerializationNode& node) con
     SerializationNode& restraint = node.createChildNode("Restraint");
     for (int k = 0; k < (int) force.getCenters().size(); k++)
         restraint.createChildNode("Dimension").setDoubleProperty("center", force.getCenters()[k]).setDoubleProperty("kappa", force.getForceConstants()[k]);
+    SerializationNode& properties = node.createChildNode("Properties");
+    for (const auto& property : force.getProperties())
+        properties.createChildNode("Property").setStringProperty("name", property.first).setStringProperty("value", property.second);
     node.createChildNode("Model").setStringProperty("base64", encodeBase64(force.getModelBytes()));
 }
 
@@ -41,6 +44,8 @@ void* VAECVForceProxy::deserialize(const SerializationNode& node) const {
             atoms.push_back(atom.getIntProperty("index"));
         if (!atoms.empty())
             force->setAtoms(atoms);
+        for (const SerializationNode& property : node.getChildNode("Properties").getChildren())
+            force->setProperty(property.getStringProperty("name"), property.getStringProperty("value"));
         if (node.getIntProperty("energyMode") == VAECVForce::HarmonicRestraint) {
             std::vector<double> centers, kappas;
             for (const SerializationNode& dim : node.getChildNode("Restraint").getChildren()) {

@@ -26,6 +26,7 @@ public:
     std::vector<std::string> getKernelNames();
     std::vector<double> getCollectiveVariableValues(OpenMM::ContextImpl& context);
     void updateParametersInContext(OpenMM::ContextImpl& context);
+    std::string getImplementation() const;
 private:
     const VAECVForce& owner;
     OpenMM::Kernel kernel;

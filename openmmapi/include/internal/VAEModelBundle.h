@@ -41,6 +41,8 @@ public:
      * something other than a 1-D tensor.
      */
     int probeLatentSize(int nAtoms) const;
+    /** The probe configuration ([nAtoms * 3], nm) used to check models when a Context is created. */
+    static std::vector<double> probePositions(int nAtoms);
     /** Run forward on positions [n,3] (double) and check the result is a 1-D tensor. */
     static torch::Tensor evaluate(torch::jit::Module& module, const torch::Tensor& positions, const std::string& source);
     /** The informative line of a LibTorch/TorchScript error message. */

@@ -1,10 +1,14 @@
 #include "ReferenceVAEKernels.h"
+#include "NativeCVEvaluator.h"
+#include "TorchScriptCVEvaluator.h"
 #include "internal/PythonGilRelease.h"
+#include "internal/VAEEncoderSpec.h"
 #include "internal/VAEModelBundle.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
 #include "openmm/reference/ReferencePlatform.h"
 #include <cmath>
+#include <iostream>
 
 using namespace VAEPlugin;
 using namespace OpenMM;
@@ -39,6 +43,45 @@ std::vector<int> resolveAtoms(const System& system, const VAECVForce& force) {
     return atoms;
 }
 
+std::string property(const VAECVForce& force, const std::string& name, const std::string& defaultValue) {
+    auto p = force.getProperties().find(name);
+    return p == force.getProperties().end() ? defaultValue : p->second;
+}
+
+/**
+ * The native evaluator when the bundle is supported and agrees with its TorchScript forward on
+ * the probe configuration; else null, with a one-line message when the user asked for native
+ * or the model is a trainer bundle.
+ */
+std::unique_ptr<CVEvaluator> createNative(const VAECVForce& force, const torch::jit::Module& module, CVEvaluator& reference, int numAtoms) {
+    std::string requested = property(force, "Implementation", "");
+    std::string precision = property(force, "Precision", "single");
+    bool explain = requested == "native" || force.getBundle().hasMetadata();
+    VAEEncoderSpec spec;
+    std::string whyNot;
+    std::unique_ptr<CVEvaluator> native;
+    if (!VAEEncoderSpec::fromModule(module, spec, whyNot))
+        ;
+    else if (spec.numAtoms != numAtoms)
+        whyNot = "the bundle describes " + std::to_string(spec.numAtoms) + " atoms";
+    else {
+        native = createNativeCVEvaluator(spec, precision);
+        std::vector<double> probe = VAEModelBundle::probePositions(numAtoms), zNative, zReference;
+        native->evaluate(probe, zNative, false);
+        reference.evaluate(probe, zReference, false);
+        double tolerance = precision == "single" ? 1e-3 : 1e-9;
+        for (int k = 0; k < (int) zReference.size(); k++)
+            if (zNative.size() != zReference.size() || std::fabs(zNative[k] - zReference[k]) > tolerance * (1 + std::fabs(zReference[k]))) {
+                whyNot = "the native evaluation disagrees with the model's forward";
+                native.reset();
+                break;
+            }
+    }
+    if (!native && explain)
+        std::cerr << "openmm-vae: VAECVForce uses the TorchScript implementation: " << whyNot << std::endl;
+    return native;
+}
+
 } // namespace
 
 void ReferenceCalcVAECVForceKernel::initialize(const System& system, const VAECVForce& force) {
@@ -46,89 +89,68 @@ void ReferenceCalcVAECVForceKernel::initialize(const System& system, const VAECV
     const VAEModelBundle& bundle = force.getBundle();
     source = bundle.getSource();
     atoms = resolveAtoms(system, force);
-    module = bundle.createModule();
+    torch::jit::Module module = bundle.createModule();
     numLatent = bundle.probeLatentSize(atoms.size());
     int metadataLatent = bundle.getMetadataLatentSize();
     if (metadataLatent > 0 && metadataLatent != numLatent)
         throw OpenMMException("VAECVForce: the model from " + source + " returns " + std::to_string(numLatent) +
                               " latent values but its metadata says 'latent' = " + std::to_string(metadataLatent));
-    mode = force.getEnergyMode();
-    component = force.getComponent();
-    if (mode == VAECVForce::Component && component >= numLatent)
-        throw OpenMMException("VAECVForce: component index " + std::to_string(component) + " is out of range: the latent space has " +
-                              std::to_string(numLatent) + " dimension(s)");
-    if (mode == VAECVForce::HarmonicRestraint) {
-        if ((int) force.getCenters().size() != numLatent)
-            throw OpenMMException("VAECVForce: the harmonic restraint has " + std::to_string(force.getCenters().size()) +
-                                  " centers but the latent space has " + std::to_string(numLatent) + " dimension(s)");
-        for (int k = 0; k < numLatent; k++) {
-            centerNames.push_back(force.getCenterParameterName(k));
-            kappaNames.push_back(force.getForceConstantParameterName(k));
-        }
-    }
+    bias = LatentBias(force, numLatent);
+    std::unique_ptr<CVEvaluator> torchScript(new TorchScriptCVEvaluator(module, atoms.size(), source));
+    if (property(force, "Implementation", "") != "torchscript")
+        evaluator = createNative(force, module, *torchScript, atoms.size());
+    if (!evaluator)
+        evaluator = std::move(torchScript);
+    positions.resize(3 * atoms.size());
 }
 
-torch::Tensor ReferenceCalcVAECVForceKernel::gatherPositions(ContextImpl& context, bool requiresGrad) {
+std::string ReferenceCalcVAECVForceKernel::getImplementation() const {
+    return evaluator->name();
+}
+
+void ReferenceCalcVAECVForceKernel::gatherPositions(ContextImpl& context) {
     const std::vector<Vec3>& pos = extractPositions(context);
-    torch::Tensor positions = torch::empty({(int64_t) atoms.size(), 3}, torch::kFloat64);
-    double* p = positions.data_ptr<double>();
     for (int i = 0; i < (int) atoms.size(); i++) {
         const Vec3& r = pos[atoms[i]];
         if (!std::isfinite(r[0]) || !std::isfinite(r[1]) || !std::isfinite(r[2]))
             throw OpenMMException("VAECVForce: the position of atom " + std::to_string(atoms[i]) + " is not finite");
         for (int d = 0; d < 3; d++)
-            p[3 * i + d] = r[d];
+            positions[3 * i + d] = r[d];
     }
-    return positions.requires_grad_(requiresGrad);
 }
 
-torch::Tensor ReferenceCalcVAECVForceKernel::evaluateLatent(const torch::Tensor& positions) {
-    torch::Tensor z = VAEModelBundle::evaluate(module, positions, source);
-    if (z.size(0) != numLatent)
-        throw OpenMMException("VAECVForce: the model from " + source + " returned " + std::to_string(z.size(0)) +
+void ReferenceCalcVAECVForceKernel::evaluateLatent(bool withGradient) {
+    evaluator->evaluate(positions, latent, withGradient);
+    if ((int) latent.size() != numLatent)
+        throw OpenMMException("VAECVForce: the model from " + source + " returned " + std::to_string(latent.size()) +
                               " latent values, expected " + std::to_string(numLatent));
-    z = z.to(torch::kFloat64);
-    if (!torch::isfinite(z).all().item<bool>())
-        throw OpenMMException("VAECVForce: the model from " + source + " returned a non-finite latent value for the current positions");
-    return z;
+    for (double z : latent)
+        if (!std::isfinite(z))
+            throw OpenMMException("VAECVForce: the model from " + source + " returned a non-finite latent value for the current positions");
 }
 
 double ReferenceCalcVAECVForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     PythonGilRelease gil;
-    torch::Tensor positions = gatherPositions(context, includeForces);
-    torch::Tensor z = evaluateLatent(positions);
-    torch::Tensor energy;
-    if (mode == VAECVForce::Component)
-        energy = z[component];
-    else {
-        std::vector<double> c(numLatent), kappa(numLatent);
-        for (int k = 0; k < numLatent; k++) {
-            c[k] = context.getParameter(centerNames[k]);
-            kappa[k] = context.getParameter(kappaNames[k]);
-        }
-        torch::Tensor center = torch::tensor(c, torch::kFloat64), forceConstant = torch::tensor(kappa, torch::kFloat64);
-        energy = 0.5 * (forceConstant * (z - center).square()).sum();
-    }
+    gatherPositions(context);
+    evaluateLatent(includeForces);
+    double energy = bias.compute(latent, context, dEdz);
     if (includeForces) {
-        energy.backward();
-        torch::Tensor gradient = positions.grad();
-        if (!gradient.defined())  // the CV does not depend on the positions
-            gradient = torch::zeros_like(positions);
-        if (!torch::isfinite(gradient).all().item<bool>())
-            throw OpenMMException("VAECVForce: the gradient of the model from " + source + " is not finite for the current positions");
-        const double* g = gradient.data_ptr<double>();
+        evaluator->backward(dEdz, dEdPositions);
+        for (double g : dEdPositions)
+            if (!std::isfinite(g))
+                throw OpenMMException("VAECVForce: the gradient of the model from " + source + " is not finite for the current positions");
         std::vector<Vec3>& forces = extractForces(context);
         for (int i = 0; i < (int) atoms.size(); i++)
-            forces[atoms[i]] -= Vec3(g[3 * i], g[3 * i + 1], g[3 * i + 2]);
+            forces[atoms[i]] -= Vec3(dEdPositions[3 * i], dEdPositions[3 * i + 1], dEdPositions[3 * i + 2]);
     }
-    return includeEnergy ? energy.item<double>() : 0.0;
+    return includeEnergy ? energy : 0.0;
 }
 
 std::vector<double> ReferenceCalcVAECVForceKernel::getCollectiveVariableValues(ContextImpl& context) {
     PythonGilRelease gil;
-    torch::NoGradGuard noGrad;
-    torch::Tensor z = evaluateLatent(gatherPositions(context, false)).contiguous();
-    return std::vector<double>(z.data_ptr<double>(), z.data_ptr<double>() + numLatent);
+    gatherPositions(context);
+    evaluateLatent(false);
+    return latent;
 }
 
 void ReferenceCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context, const VAECVForce& force) {
@@ -136,11 +158,8 @@ void ReferenceCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context
     if (newAtoms.size() != atoms.size())
         throw OpenMMException("VAECVForce.updateParametersInContext: the number of atoms cannot change (" + std::to_string(atoms.size()) +
                               " in the Context, " + std::to_string(newAtoms.size()) + " now); reinitialize the Context");
-    if (force.getEnergyMode() != mode)
+    if (force.getEnergyMode() != bias.getMode())
         throw OpenMMException("VAECVForce.updateParametersInContext: the energy mode cannot change in a Context; reinitialize the Context");
-    if (mode == VAECVForce::Component && force.getComponent() >= numLatent)
-        throw OpenMMException("VAECVForce.updateParametersInContext: component index " + std::to_string(force.getComponent()) +
-                              " is out of range: the latent space has " + std::to_string(numLatent) + " dimension(s)");
+    bias.setComponent(force.getComponent());
     atoms = newAtoms;
-    component = force.getComponent();
 }

@@ -2,16 +2,19 @@
 #define REFERENCE_VAE_KERNELS_H_
 
 #include "VAEKernels.h"
-#include <torch/script.h>
+#include "internal/CVEvaluator.h"
+#include "internal/LatentBias.h"
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace VAEPlugin {
 
 /**
- * VAECVForce evaluated with LibTorch: the TorchScript model in double precision, forces by
- * automatic differentiation. Registered for the Reference and CPU platforms; the ground truth
- * every other implementation is tested against.
+ * VAECVForce on the Reference and CPU platforms (both keep positions and forces in the
+ * ReferencePlatform's data). The CV is evaluated natively (Eigen) when the bundle's architecture
+ * is supported, else by the TorchScript model with autograd in double precision; the
+ * "Implementation" and "Precision" properties of the force choose.
  */
 class ReferenceCalcVAECVForceKernel : public CalcVAECVForceKernel {
 public:
@@ -21,15 +24,16 @@ public:
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
     std::vector<double> getCollectiveVariableValues(OpenMM::ContextImpl& context);
     void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force);
+    std::string getImplementation() const override;
 private:
-    torch::Tensor gatherPositions(OpenMM::ContextImpl& context, bool requiresGrad);
-    torch::Tensor evaluateLatent(const torch::Tensor& positions);
-    torch::jit::Module module;
+    void gatherPositions(OpenMM::ContextImpl& context);
+    void evaluateLatent(bool withGradient);
+    std::unique_ptr<CVEvaluator> evaluator;
+    LatentBias bias;
     std::string source;
     std::vector<int> atoms;
-    VAECVForce::EnergyMode mode;
-    int component, numLatent;
-    std::vector<std::string> centerNames, kappaNames;
+    int numLatent;
+    std::vector<double> positions, latent, dEdz, dEdPositions;
 };
 
 } // namespace VAEPlugin

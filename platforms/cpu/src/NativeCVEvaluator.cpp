@@ -1,0 +1,111 @@
+#include "NativeCVEvaluator.h"
+#include "openmm/OpenMMException.h"
+#include <cmath>
+
+using namespace VAEPlugin;
+
+template <class Real>
+NativeCVEvaluator<Real>::NativeCVEvaluator(const VAEEncoderSpec& spec)
+    : kind(spec.featureKind), numAtoms(spec.numAtoms), numFeatures(spec.numFeatures), nonPeriodic(spec.nonPeriodicFeatures()),
+      periodic(spec.periodicFeatures()), mean(spec.mean), scale(spec.scale), features(spec.numFeatures), standardized(spec.numFeatures) {
+    for (const VAEEncoderSpec::Layer& l : spec.layers) {
+        Layer layer;
+        layer.weight = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(l.weight.data(), l.outputs, l.inputs).cast<Real>();
+        layer.bias = Eigen::Map<const Eigen::VectorXd>(l.bias.data(), l.outputs).cast<Real>();
+        layer.preactivation.resize(l.outputs);
+        layer.output.resize(l.outputs);
+        layer.relu = l.relu;
+        layers.push_back(std::move(layer));
+    }
+    input.resize(nonPeriodic.size() + 2 * periodic.size());
+}
+
+template <class Real>
+std::string NativeCVEvaluator<Real>::name() const {
+    return sizeof(Real) == sizeof(float) ? "native-single" : "native-double";
+}
+
+template <class Real>
+void NativeCVEvaluator<Real>::evaluate(const std::vector<double>& positions, std::vector<double>& z, bool withGradient) {
+    // Features of the selected atoms (same definitions as the bundle's featurize method).
+    if (kind == "positions")
+        for (int i = 0; i < numFeatures; i++)
+            features[i] = positions[i];
+    else if (kind == "xy") {
+        features[0] = positions[0];
+        features[1] = positions[1];
+    }
+    else {  // polar
+        features[0] = std::sqrt(positions[0] * positions[0] + positions[1] * positions[1]);
+        features[1] = std::atan2(positions[1], positions[0]);
+    }
+    for (int i = 0; i < numFeatures; i++)
+        standardized[i] = (features[i] - mean[i]) / scale[i];
+    int k = 0;
+    for (int i : nonPeriodic)
+        input[k++] = (Real) standardized[i];
+    for (int i : periodic)
+        input[k++] = (Real) std::cos(standardized[i]);
+    for (int i : periodic)
+        input[k++] = (Real) std::sin(standardized[i]);
+    const Vector* h = &input;
+    for (Layer& layer : layers) {
+        layer.preactivation.noalias() = layer.weight * (*h);
+        layer.preactivation += layer.bias;
+        layer.output = layer.relu ? layer.preactivation.cwiseMax(Real(0)) : layer.preactivation;
+        h = &layer.output;
+    }
+    z.resize(h->size());
+    for (int i = 0; i < (int) h->size(); i++)
+        z[i] = (double) (*h)[i];
+    if (withGradient)
+        lastPositions = positions;
+}
+
+template <class Real>
+void NativeCVEvaluator<Real>::backward(const std::vector<double>& dEdz, std::vector<double>& dEdPositions) {
+    gradient = Eigen::Map<const Eigen::VectorXd>(dEdz.data(), dEdz.size()).cast<Real>();
+    for (int l = (int) layers.size() - 1; l >= 0; l--) {
+        Layer& layer = layers[l];
+        if (layer.relu)
+            gradient = (layer.preactivation.array() > Real(0)).select(gradient, Real(0));
+        gradient = layer.weight.transpose() * gradient;
+    }
+    // Back through (cos, sin) and the standardisation to the features.
+    std::vector<double> dEdFeature(numFeatures);
+    int k = 0;
+    for (int i : nonPeriodic)
+        dEdFeature[i] = (double) gradient[k++];
+    int numPeriodic = periodic.size();
+    for (int j = 0; j < numPeriodic; j++) {
+        int i = periodic[j];
+        double s = standardized[i];
+        dEdFeature[i] = -std::sin(s) * (double) gradient[k + j] + std::cos(s) * (double) gradient[k + numPeriodic + j];
+    }
+    for (int i = 0; i < numFeatures; i++)
+        dEdFeature[i] /= scale[i];
+    // Back through the featurisation to the positions.
+    dEdPositions.assign(3 * numAtoms, 0.0);
+    if (kind == "positions")
+        dEdPositions = dEdFeature;
+    else if (kind == "xy") {
+        dEdPositions[0] = dEdFeature[0];
+        dEdPositions[1] = dEdFeature[1];
+    }
+    else {
+        double x = lastPositions[0], y = lastPositions[1], r2 = x * x + y * y, r = std::sqrt(r2);
+        dEdPositions[0] = dEdFeature[0] * x / r - dEdFeature[1] * y / r2;
+        dEdPositions[1] = dEdFeature[0] * y / r + dEdFeature[1] * x / r2;
+    }
+}
+
+std::unique_ptr<CVEvaluator> VAEPlugin::createNativeCVEvaluator(const VAEEncoderSpec& spec, const std::string& precision) {
+    if (precision == "double")
+        return std::unique_ptr<CVEvaluator>(new NativeCVEvaluator<double>(spec));
+    if (precision == "single")
+        return std::unique_ptr<CVEvaluator>(new NativeCVEvaluator<float>(spec));
+    throw OpenMM::OpenMMException("VAECVForce: unknown precision '" + precision + "'");
+}
+
+template class VAEPlugin::NativeCVEvaluator<float>;
+template class VAEPlugin::NativeCVEvaluator<double>;
