@@ -11,6 +11,7 @@ import openmm
 from openmm import unit
 
 KJ_PER_MOL = unit.kilojoule_per_mole
+ZIP_SIGNATURE = b"PK\x03\x04"
 
 
 def _is_script_module(model):
@@ -45,11 +46,17 @@ def model_argument(model, extra_files=None):
         raise TypeError("VAECVForce: extra_files can only be given with a torch.jit.ScriptModule "
                         "(a file or bytes already carry their own extra files)")
     if isinstance(model, (bytes, bytearray, memoryview)):
-        return bytes(model)
-    if isinstance(model, str):
+        model = bytes(model)
+        if not model.startswith(ZIP_SIGNATURE):
+            raise openmm.OpenMMException("VAECVForce: the model bytes (%d bytes, starting %r) are not a TorchScript "
+                                         "archive (no zip signature)" % (len(model), model[:8]))
         return model
     if isinstance(model, os.PathLike):
-        return os.fsdecode(os.fspath(model))
+        model = os.fsdecode(os.fspath(model))
+    if isinstance(model, str):
+        if "\0" in model:
+            raise ValueError("VAECVForce: the model path %r contains a NUL character" % model)
+        return model
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(model, torch.nn.Module):
         raise TypeError("VAECVForce: %s is a torch.nn.Module but not a TorchScript module; "
