@@ -43,3 +43,42 @@ def test_readme_snippet(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 3 and lines[0].startswith("0.22 [")
+
+
+@pytest.mark.processes
+def test_installed_package_finds_its_plugins(tmp_path):
+    """`cmake --install --prefix` elsewhere: the installed package loads the installed plugins."""
+    build = os.environ.get("OPENMMVAE_BUILD_DIR")
+    if not build:
+        pytest.skip("OPENMMVAE_BUILD_DIR not set (run through ctest)")
+    prefix = tmp_path / "prefix"
+    result = subprocess.run(["cmake", "--install", build, "--prefix", str(prefix)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    packages = list(prefix.glob("lib/python3*/dist-packages/openmmvae/__init__.py")) or \
+        list(prefix.glob("lib/python3*/site-packages/openmmvae/__init__.py"))
+    assert len(packages) == 1
+    site = packages[0].parent.parent
+    (tmp_path / "model.pt").write_bytes(archive(DistanceCV(), metadata([0, 2], 1)))
+    code = r'''
+import openmm, openmmvae
+print(openmmvae.__file__)
+print(openmmvae.pluginDirectory)
+system = openmm.System()
+for _ in range(3):
+    system.addParticle(1.0)
+force = openmmvae.VAECVForce("model.pt")
+system.addForce(force)
+context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"))
+context.setPositions([openmm.Vec3(0, 0, 0), openmm.Vec3(1, 0, 0), openmm.Vec3(0.3, 0.4, 0)])
+print(force.getCollectiveVariableValues(context))
+'''
+    env = dict(os.environ, PYTHONPATH=str(site))
+    env.pop("OPENMMVAE_PLUGIN_DIR", None)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    file, plugins, values = result.stdout.strip().splitlines()
+    assert file.startswith(str(site))
+    assert plugins == str(prefix / "lib" / "openmmvae" / "plugins") or plugins.startswith(str(prefix))
+    assert values == "[0.5]"
