@@ -1,0 +1,245 @@
+// The output distribution shared by all decoders (independent Gaussians / von Mises) and the four
+// decoders of science.md section 1: mse, condind, autoregressive, flow.
+#include "ModelParts.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace VAEPlugin {
+namespace model_detail {
+
+namespace {
+
+// Per feature i: loc_i, logvar_i; per periodic feature also s (second location component).
+// Gaussian: N(loc, exp(logvar)); von Mises: mean atan2(s, loc), kappa = exp(-max(logvar, -15)).
+// The Gaussian log-variance is clamped at -15 too (documented deviation, VAEModelBuilder.h).
+// Constants are substituted by the builder: @D_LN2PI@ = 0.5 ln(2 pi) * (#non-periodic),
+// @P_LN2PI@ = ln(2 pi) * (#periodic), @FLOAT64@ = the dtype code of torch.float64 (C++-defined
+// TorchScript has no Python resolver for torch.float64).
+const char* kDistSource = R"JIT(
+def wrap(self, x: Tensor) -> Tensor:
+    if self.num_periodic == 0:
+        return x
+    w = torch.remainder(x + 3.141592653589793, 6.283185307179586) - 3.141592653589793
+    return torch.where(self.periodic_mask > 0.5, w, x)
+
+def log_prob(self, x: Tensor, loc: Tensor, s: Tensor, logvar: Tensor) -> Tensor:
+    lv = torch.clamp(logvar, min=-15.0)
+    if self.num_periodic == 0:
+        d = x - loc
+        return -0.5 * torch.sum(d * d * torch.exp(-lv) + lv, 1) - @D_LN2PI@
+    per = self.periodic_index.to(x.device)
+    kappa = torch.exp(-lv.index_select(1, per))
+    mean = torch.atan2(s, loc.index_select(1, per))
+    lp = torch.sum(kappa * (torch.cos(x.index_select(1, per) - mean) - 1.0)
+                   - torch.log(torch.special_i0e(kappa)), 1) - @P_LN2PI@
+    if self.num_periodic < self.num_features:
+        non = self.nonperiodic_index.to(x.device)
+        lvn = lv.index_select(1, non)
+        d = x.index_select(1, non) - loc.index_select(1, non)
+        lp = lp - 0.5 * torch.sum(d * d * torch.exp(-lvn) + lvn, 1) - @D_LN2PI@
+    return lp
+
+def sample(self, noise: Tensor, loc: Tensor, s: Tensor, logvar: Tensor) -> Tensor:
+    lv = torch.clamp(logvar, min=-15.0)
+    x = loc + torch.exp(0.5 * lv) * (1.4142135623730951 * torch.erfinv(2.0 * noise - 1.0))
+    if self.num_periodic == 0:
+        return x
+    per = self.periodic_index.to(x.device)
+    kappa = torch.exp(-lv.index_select(1, per))
+    mean = torch.atan2(s, loc.index_select(1, per))
+    angle = self.von_mises(mean, kappa, noise.index_select(1, per))
+    return torch.index_copy(x, 1, per, angle)
+
+def von_mises(self, mean: Tensor, kappa: Tensor, u_sign: Tensor) -> Tensor:
+    # Best & Fisher (1979) rejection sampler in float64; rho in a cancellation-free form.
+    # kappa < 1e-12 is raised to 1e-12 (indistinguishable from uniform in double precision).
+    k = torch.clamp(kappa.detach().to(@FLOAT64@), min=1e-12)
+    q = torch.sqrt(1.0 + 4.0 * k * k)
+    tau = 1.0 + q
+    rho = 2.0 * k * tau / ((q + 1.0) * (tau + torch.sqrt(2.0 * tau)))
+    r = (1.0 + rho * rho) / (2.0 * rho)
+    f = torch.zeros_like(k)
+    done = torch.zeros_like(k) > 1.0
+    while not bool(done.all()):
+        u1 = torch.rand_like(k)
+        u2 = torch.rand_like(k)
+        zc = torch.cos(3.141592653589793 * u1)
+        ff = (1.0 + r * zc) / (r + zc)
+        c = k * (r - ff)
+        accept = ((c * (2.0 - c) - u2) > 0.0) | ((torch.log(c / u2) + 1.0 - c) >= 0.0)
+        f = torch.where(accept & torch.logical_not(done), ff, f)
+        done = done | accept
+    theta = torch.acos(torch.clamp(f, -1.0, 1.0))
+    theta = torch.where(u_sign.detach().to(@FLOAT64@) > 0.5, theta, -theta)
+    a = mean.detach().to(@FLOAT64@) + theta
+    a = torch.remainder(a + 3.141592653589793, 6.283185307179586) - 3.141592653589793
+    return a.to(mean.dtype)
+)JIT";
+
+// Base network of z: tanh hidden layers -> head of size D + P (mse) or 2D + P.
+std::string baseSource(int hiddenLayers, bool fixedVariance) {
+    std::string src = "def base_out(self, z: Tensor) -> Tensor:\n"
+                      "    h = torch.tanh(torch.addmm(self.hidden1_bias, z, self.hidden1_weight.t()))\n";
+    if (hiddenLayers == 2)
+        src += "    h = torch.tanh(torch.addmm(self.hidden2_bias, h, self.hidden2_weight.t()))\n";
+    src += "    return torch.addmm(self.out_bias, h, self.out_weight.t())\n\n";
+    src += "def split_params(self, out: Tensor) -> Tuple[Tensor, Tensor, Tensor]:\n"
+           "    nf = self.num_features\n"
+           "    loc = out[:, :nf]\n"
+           "    s = out[:, nf:nf + self.num_periodic]\n";
+    if (fixedVariance)
+        src += "    logvar = torch.zeros_like(loc)\n";
+    else
+        src += "    logvar = out[:, nf + self.num_periodic:]\n";
+    src += "    return loc, s, logvar\n\n"
+           "def params(self, z: Tensor) -> Tuple[Tensor, Tensor, Tensor]:\n"
+           "    return self.split_params(self.base_out(z))\n\n";
+    return src;
+}
+
+const char* kIndependentSource = R"JIT(
+def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
+    loc, s, logvar = self.params(z)
+    return self.dist.log_prob(x, loc, s, logvar)
+
+def sample(self, z: Tensor, noise: Tensor) -> Tensor:
+    loc, s, logvar = self.params(z)
+    return self.dist.sample(noise, loc, s, logvar)
+)JIT";
+
+// MADE shifts added to the base head; z skips into both masked layers. Periodic inputs are wrapped.
+const char* kAutoregressiveSource = R"JIT(
+def made_out(self, x: Tensor, z: Tensor) -> Tensor:
+    h = torch.tanh(torch.addmm(self.made_hidden_bias, x, (self.made_hidden_weight * self.made_hidden_mask).t())
+                   + torch.matmul(z, self.made_hidden_skip_weight.t()))
+    return (torch.addmm(self.made_out_bias, h, (self.made_out_weight * self.made_out_mask).t())
+            + torch.matmul(z, self.made_out_skip_weight.t()))
+
+def conditional_params(self, x: Tensor, z: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    return self.split_params(self.base_out(z) + self.made_out(self.dist.wrap(x), z))
+
+def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
+    loc, s, logvar = self.conditional_params(x, z)
+    return self.dist.log_prob(x, loc, s, logvar)
+
+def sample(self, z: Tensor, noise: Tensor) -> Tensor:
+    base = self.base_out(z) + torch.addmm(self.made_out_bias, z, self.made_out_skip_weight.t())
+    zh = torch.addmm(self.made_hidden_bias, z, self.made_hidden_skip_weight.t())
+    w1 = (self.made_hidden_weight * self.made_hidden_mask).t()
+    w2 = (self.made_out_weight * self.made_out_mask).t()
+    x = torch.zeros([z.size(0), self.num_features], dtype=z.dtype, device=z.device)
+    for i in range(self.num_features):
+        h = torch.tanh(zh + torch.matmul(x, w1))
+        loc, s, logvar = self.split_params(base + torch.matmul(h, w2))
+        xs = self.dist.sample(noise, loc, s, logvar)
+        x = torch.cat([x[:, :i], xs[:, i:i + 1], x[:, i + 1:]], 1)
+    return x
+)JIT";
+
+// Base distribution of u from z, then the MAF blocks (flow) in the spline domain.
+const char* kFlowSource = R"JIT(
+def to_domain(self, x: Tensor) -> Tensor:
+    return self.dist.wrap(x) * self.domain_scale
+
+def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
+    u, ld = self.flow.inverse(self.to_domain(x), z)
+    loc, s, logvar = self.params(z)
+    return self.dist.log_prob(u / self.domain_scale, loc, s, logvar) + ld
+
+def sample(self, z: Tensor, noise: Tensor) -> Tensor:
+    loc, s, logvar = self.params(z)
+    u = self.dist.sample(noise, loc, s, logvar)
+    y, ld = self.flow.forward(self.to_domain(u), z)
+    return y / self.domain_scale
+)JIT";
+
+void addMADE(Builder& b, torch::jit::Module& m, int64_t numFeatures, int64_t latent, int64_t hidden,
+             const std::vector<int64_t>& outDeg) {
+    std::vector<int64_t> inDeg(numFeatures);
+    for (int64_t i = 0; i < numFeatures; ++i)
+        inDeg[i] = i + 1;
+    std::vector<int64_t> hDeg = madeHiddenDegrees(numFeatures, hidden);
+    addLinear(m, "made_hidden", numFeatures, hidden, b.init);
+    addLinear(m, "made_hidden_skip", latent, hidden, b.init, false);
+    addLinear(m, "made_out", hidden, outDeg.size(), b.init);
+    addLinear(m, "made_out_skip", latent, outDeg.size(), b.init, false);
+    m.register_buffer("made_hidden_mask", madeMask(inDeg, hDeg, false));
+    m.register_buffer("made_out_mask", madeMask(hDeg, outDeg, true));
+}
+
+} // namespace
+
+torch::jit::Module buildDist(Builder& b, const ModelConfig& config) {
+    std::vector<int64_t> per, non;
+    splitPeriodic(config, per, non);
+    torch::jit::Module m = b.newModule("IndependentDist");
+    addIntAttr(m, "num_features", config.numFeatures);
+    addIntAttr(m, "num_periodic", per.size());
+    addIndexAttr(m, "periodic_index", per);
+    addIndexAttr(m, "nonperiodic_index", non);
+    torch::Tensor mask = torch::zeros({config.numFeatures}, torch::kFloat32);
+    for (int64_t i : per)
+        mask[i] = 1.0f;
+    m.register_buffer("periodic_mask", mask);
+    std::string src = kDistSource;
+    replaceAll(src, "@D_LN2PI@", lit(0.5 * std::log(2.0 * M_PI) * non.size()));
+    replaceAll(src, "@P_LN2PI@", lit(std::log(2.0 * M_PI) * per.size()));
+    replaceAll(src, "@FLOAT64@", std::to_string(static_cast<int>(at::kDouble)));
+    m.define(src);
+    return m;
+}
+
+torch::jit::Module buildDecoder(Builder& b, const ModelConfig& config) {
+    std::vector<int64_t> per, non;
+    splitPeriodic(config, per, non);
+    const int64_t D = config.numFeatures, P = per.size(), L = config.latent, H = config.hidden;
+    const std::string& kind = config.decoder;
+    if (kind != "mse" && kind != "condind" && kind != "autoregressive" && kind != "flow")
+        throw std::invalid_argument("unknown decoder kind '" + kind + "' (expected mse, condind, autoregressive or flow)");
+    const bool fixedVariance = kind == "mse";
+    const int hiddenLayers = kind == "flow" ? 1 : 2;
+    const int64_t nOut = fixedVariance ? D + P : 2 * D + P;
+
+    torch::jit::Module m = b.newModule(kind == "mse" ? "MSEDecoder"
+                                       : kind == "condind" ? "CondIndDecoder"
+                                       : kind == "autoregressive" ? "AutoregressiveDecoder" : "FlowDecoder");
+    addIntAttr(m, "num_features", D);
+    addIntAttr(m, "num_periodic", P);
+    addLinear(m, "hidden1", L, H, b.init);
+    if (hiddenLayers == 2)
+        addLinear(m, "hidden2", H, H, b.init);
+    addLinear(m, "out", H, nOut, b.init);
+    m.register_module("dist", buildDist(b, config));
+    std::string src = baseSource(hiddenLayers, fixedVariance);
+    if (kind == "mse" || kind == "condind") {
+        src += kIndependentSource;
+    } else if (kind == "autoregressive") {
+        // output layout [loc (D), s (P), logvar (D)]; each output has its feature's degree
+        std::vector<int64_t> outDeg;
+        for (int64_t i = 0; i < D; ++i)
+            outDeg.push_back(i + 1);
+        for (int64_t i : per)
+            outDeg.push_back(i + 1);
+        for (int64_t i = 0; i < D; ++i)
+            outDeg.push_back(i + 1);
+        addMADE(b, m, D, L, H, outDeg);
+        src += kAutoregressiveSource;
+    } else {
+        std::vector<torch::jit::Module> blocks;
+        for (int k = 0; k < config.decoderFlowBlocks; ++k)
+            blocks.push_back(buildMAFBlock(b, D, L, H, config.splineBins, k % 2 == 1));
+        m.register_module("flow", composeFlow(b, "DecoderFlow", blocks, true, D));
+        torch::Tensor scale = torch::full({D}, static_cast<float>(2.0 * M_PI / 20.0), torch::kFloat32);
+        for (int64_t i : per)
+            scale[i] = 1.0f;
+        m.register_buffer("domain_scale", scale);
+        src += kFlowSource;
+    }
+    m.define(src);
+    return m;
+}
+
+} // namespace model_detail
+} // namespace VAEPlugin

@@ -1,0 +1,232 @@
+// Normalizing-flow pieces: the rational-quadratic spline (one definition), RealNVP coupling blocks
+// (prior), masked autoregressive spline blocks (flow decoder), and their composition.
+//
+// Transform interface (every block and every composition):
+//   forward(x[, ctx]) -> (y, logdet)   generative direction (noise -> data)
+//   inverse(y[, ctx]) -> (x, logdet)   normalising direction (data -> noise)
+// logdet = ln|det dy/dx| (resp. ln|det dx/dy|), shape [B].
+#include "ModelParts.h"
+
+#include <string>
+
+namespace VAEPlugin {
+namespace model_detail {
+
+namespace {
+
+// Monotone rational-quadratic spline of Durkan et al. (2019), elementwise. raw_w, raw_h: [..., K],
+// raw_d: [..., K-1], x: [...]. Returns the transformed values and the elementwise ln|dy/dx|.
+// Outside [-bound, bound] the map is the identity (log-derivative 0); boundary slopes are 1, so the
+// map is C1 everywhere. `inverse` solves the rational quadratic of the bin for xi (stable root).
+const char* kSplineSource = R"JIT(
+def forward(self, x: Tensor, raw_w: Tensor, raw_h: Tensor, raw_d: Tensor) -> Tuple[Tensor, Tensor]:
+    return self.transform(x, raw_w, raw_h, raw_d, False)
+
+def inverse(self, y: Tensor, raw_w: Tensor, raw_h: Tensor, raw_d: Tensor) -> Tuple[Tensor, Tensor]:
+    return self.transform(y, raw_w, raw_h, raw_d, True)
+
+def transform(self, x: Tensor, raw_w: Tensor, raw_h: Tensor, raw_d: Tensor, inverse: bool) -> Tuple[Tensor, Tensor]:
+    bound = self.bound
+    nb = self.num_bins
+    span = 2.0 * bound - nb * self.min_bin
+    w = torch.softmax(raw_w, -1) * span + self.min_bin
+    h = torch.softmax(raw_h, -1) * span + self.min_bin
+    # softplus written out (stable, finite gradient everywhere)
+    d = torch.relu(raw_d) + torch.log1p(torch.exp(-torch.abs(raw_d))) + self.min_slope
+    d = torch.constant_pad_nd(d, [1, 1], 1.0)
+    xk = torch.constant_pad_nd(torch.cumsum(w, -1), [1, 0], 0.0) - bound
+    yk = torch.constant_pad_nd(torch.cumsum(h, -1), [1, 0], 0.0) - bound
+    inside = (x >= -bound) & (x <= bound)
+    xc = torch.clamp(x, -bound, bound)
+    if inverse:
+        knots = yk
+    else:
+        knots = xk
+    idx = (xc.unsqueeze(-1) >= knots[..., 1:nb]).sum(-1, keepdim=True)
+    x0 = xk.gather(-1, idx).squeeze(-1)
+    y0 = yk.gather(-1, idx).squeeze(-1)
+    wk = w.gather(-1, idx).squeeze(-1)
+    hk = h.gather(-1, idx).squeeze(-1)
+    d0 = d.gather(-1, idx).squeeze(-1)
+    d1 = d.gather(-1, idx + 1).squeeze(-1)
+    s = hk / wk
+    c2 = d1 + d0 - 2.0 * s
+    if inverse:
+        dy = xc - y0
+        qa = hk * (s - d0) + dy * c2
+        qb = hk * d0 - dy * c2
+        qc = -s * dy
+        disc = torch.clamp(qb * qb - 4.0 * qa * qc, min=0.0)
+        xi = (2.0 * qc) / (-qb - torch.sqrt(disc))
+        out = xi * wk + x0
+    else:
+        xi = (xc - x0) / wk
+        t0 = xi * (1.0 - xi)
+        out = y0 + hk * (s * xi * xi + d0 * t0) / (s + c2 * t0)
+    t = xi * (1.0 - xi)
+    omx = 1.0 - xi
+    logd = 2.0 * torch.log(s) + torch.log(d1 * xi * xi + 2.0 * s * t + d0 * omx * omx) - 2.0 * torch.log(s + c2 * t)
+    if inverse:
+        logd = -logd
+    return torch.where(inside, out, x), torch.where(inside, logd, torch.zeros_like(logd))
+)JIT";
+
+// RealNVP coupling block: the transformed half goes through the spline whose parameters come from a
+// one-hidden-layer ReLU conditioner of the other half (or of the constant 1 when L = 1).
+const char* kCouplingSource = R"JIT(
+def conditioner(self, c: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    h = torch.relu(torch.addmm(self.hidden_bias, c, self.hidden_weight.t()))
+    p = torch.addmm(self.out_bias, h, self.out_weight.t())
+    nb = self.num_bins
+    p = p.reshape([c.size(0), self.num_transformed, 3 * nb - 1])
+    return p[..., :nb], p[..., nb:2 * nb], p[..., 2 * nb:]
+
+def split_input(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+    if self.constant_input:
+        return torch.ones([x.size(0), 1], dtype=x.dtype, device=x.device), x
+    if self.transform_second:
+        return x[:, :self.split], x[:, self.split:]
+    return x[:, self.split:], x[:, :self.split]
+
+def join(self, c: Tensor, t: Tensor) -> Tensor:
+    if self.constant_input:
+        return t
+    if self.transform_second:
+        return torch.cat([c, t], 1)
+    return torch.cat([t, c], 1)
+
+def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+    c, t = self.split_input(x)
+    rw, rh, rd = self.conditioner(c)
+    y, ld = self.spline.forward(t, rw, rh, rd)
+    return self.join(c, y), ld.sum(1)
+
+def inverse(self, y: Tensor) -> Tuple[Tensor, Tensor]:
+    c, t = self.split_input(y)
+    rw, rh, rd = self.conditioner(c)
+    x, ld = self.spline.inverse(t, rw, rh, rd)
+    return self.join(c, x), ld.sum(1)
+)JIT";
+
+// Masked autoregressive spline block conditioned on z. Density direction (inverse, data -> noise)
+// is one pass: u_i = spline(x_i; theta_i(x_<i, z)). The generative direction inverts it by
+// num_features passes: after pass k every feature of degree <= k is exact, so D passes suffice.
+const char* kMAFSource = R"JIT(
+def spline_params(self, x: Tensor, z: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    h = torch.tanh(torch.addmm(self.made_hidden_bias, x, (self.made_hidden_weight * self.made_hidden_mask).t())
+                   + torch.matmul(z, self.made_hidden_skip_weight.t()))
+    p = (torch.addmm(self.made_out_bias, h, (self.made_out_weight * self.made_out_mask).t())
+         + torch.matmul(z, self.made_out_skip_weight.t()))
+    nb = self.num_bins
+    p = p.reshape([x.size(0), self.num_features, 3 * nb - 1])
+    return p[..., :nb], p[..., nb:2 * nb], p[..., 2 * nb:]
+
+def inverse(self, x: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
+    rw, rh, rd = self.spline_params(x, z)
+    u, ld = self.spline.forward(x, rw, rh, rd)
+    return u, ld.sum(1)
+
+def forward(self, u: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
+    x = u
+    ld = torch.zeros_like(u)
+    for _ in range(self.num_features):
+        rw, rh, rd = self.spline_params(x, z)
+        x, ld = self.spline.inverse(u, rw, rh, rd)
+    return x, ld.sum(1)
+)JIT";
+
+} // namespace
+
+torch::jit::Module buildSpline(Builder& b, int64_t bins, double bound, double minBin, double minSlope) {
+    torch::jit::Module m = b.newModule("RQSpline");
+    addIntAttr(m, "num_bins", bins);
+    addFloatAttr(m, "bound", bound);
+    addFloatAttr(m, "min_bin", minBin);
+    addFloatAttr(m, "min_slope", minSlope);
+    m.define(kSplineSource);
+    return m;
+}
+
+torch::jit::Module buildCoupling(Builder& b, int64_t latent, int64_t hidden, int64_t bins, bool even) {
+    torch::jit::Module m = b.newModule("Coupling");
+    const bool constant = latent == 1;
+    const int64_t split = latent / 2;
+    const int64_t nT = constant ? 1 : (even ? latent - split : split);
+    const int64_t nC = constant ? 1 : latent - nT;
+    addLinear(m, "hidden", nC, hidden, b.init);
+    addLinear(m, "out", hidden, nT * (3 * bins - 1), b.init);
+    addIntAttr(m, "num_bins", bins);
+    addIntAttr(m, "num_transformed", nT);
+    addIntAttr(m, "split", split);
+    addBoolAttr(m, "constant_input", constant);
+    addBoolAttr(m, "transform_second", even);
+    m.register_module("spline", buildSpline(b, bins, 10.0));
+    m.define(kCouplingSource);
+    return m;
+}
+
+torch::jit::Module buildMAFBlock(Builder& b, int64_t numFeatures, int64_t latent, int64_t hidden, int64_t bins,
+                                 bool reversed) {
+    torch::jit::Module m = b.newModule("MAFBlock");
+    const int64_t P = 3 * bins - 1;
+    std::vector<int64_t> inDeg(numFeatures), outDeg(numFeatures * P);
+    for (int64_t i = 0; i < numFeatures; ++i)
+        inDeg[i] = reversed ? numFeatures - i : i + 1;
+    for (int64_t o = 0; o < numFeatures * P; ++o)
+        outDeg[o] = inDeg[o / P];
+    std::vector<int64_t> hDeg = madeHiddenDegrees(numFeatures, hidden);
+    addLinear(m, "made_hidden", numFeatures, hidden, b.init);
+    addLinear(m, "made_hidden_skip", latent, hidden, b.init, false);
+    addLinear(m, "made_out", hidden, numFeatures * P, b.init);
+    addLinear(m, "made_out_skip", latent, numFeatures * P, b.init, false);
+    m.register_buffer("made_hidden_mask", madeMask(inDeg, hDeg, false));
+    m.register_buffer("made_out_mask", madeMask(hDeg, outDeg, true));
+    addIntAttr(m, "num_features", numFeatures);
+    addIntAttr(m, "num_bins", bins);
+    addBoolAttr(m, "reversed", reversed);
+    m.register_module("spline", buildSpline(b, bins, M_PI));
+    m.define(kMAFSource);
+    return m;
+}
+
+torch::jit::Module composeFlow(Builder& b, const std::string& className, const std::vector<torch::jit::Module>& blocks,
+                               bool context, int64_t dim) {
+    torch::jit::Module m = b.newModule(className);
+    for (size_t i = 0; i < blocks.size(); ++i)
+        m.register_module("block" + std::to_string(i), blocks[i]);
+    addIntAttr(m, "num_blocks", blocks.size());
+    addIntAttr(m, "dim", dim);
+    const std::string ctxArg = context ? ", ctx: Tensor" : "";
+    const std::string ctx = context ? ", ctx" : "";
+    std::string src;
+    src += "def forward(self, x: Tensor" + ctxArg + ") -> Tuple[Tensor, Tensor]:\n";
+    src += "    ld = torch.zeros([x.size(0)], dtype=x.dtype, device=x.device)\n";
+    for (size_t i = 0; i < blocks.size(); ++i)
+        src += "    x, l = self.block" + std::to_string(i) + ".forward(x" + ctx + ")\n    ld = ld + l\n";
+    src += "    return x, ld\n\n";
+    src += "def inverse(self, x: Tensor" + ctxArg + ") -> Tuple[Tensor, Tensor]:\n";
+    src += "    ld = torch.zeros([x.size(0)], dtype=x.dtype, device=x.device)\n";
+    for (size_t i = blocks.size(); i-- > 0;)
+        src += "    x, l = self.block" + std::to_string(i) + ".inverse(x" + ctx + ")\n    ld = ld + l\n";
+    src += "    return x, ld\n";
+    if (!context) {
+        src += "\ndef log_prob(self, z: Tensor) -> Tensor:\n"
+               "    eps, ld = self.inverse(z)\n"
+               "    return -0.5 * torch.sum(eps * eps, 1) - " + lit(0.5 * dim * std::log(2.0 * M_PI)) + " + ld\n"
+               "\ndef sample(self, eps: Tensor) -> Tensor:\n"
+               "    z, ld = self.forward(eps)\n"
+               "    return z\n";
+    }
+    m.define(src);
+    return m;
+}
+
+torch::jit::Module buildPrior(Builder& b, const ModelConfig& config) {
+    std::vector<torch::jit::Module> blocks;
+    for (int k = 0; k < config.priorBlocks; ++k)
+        blocks.push_back(buildCoupling(b, config.latent, config.flowHidden, config.splineBins, k % 2 == 0));
+    return composeFlow(b, "Prior", blocks, false, config.latent);
+}
+
+} // namespace model_detail
+} // namespace VAEPlugin

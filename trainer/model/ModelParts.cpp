@@ -1,0 +1,99 @@
+// Helpers shared by the model builders: initialisation, registration, MADE masks.
+#include "ModelParts.h"
+
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+namespace VAEPlugin {
+namespace model_detail {
+
+torch::Tensor ParamInit::glorot(int64_t fanOut, int64_t fanIn) {
+    const double a = std::sqrt(6.0 / static_cast<double>(fanIn + fanOut));
+    torch::Tensor w = torch::empty({fanOut, fanIn}, torch::kFloat32);
+    float* p = w.data_ptr<float>();
+    for (int64_t i = 0; i < fanOut * fanIn; ++i)
+        p[i] = static_cast<float>((2.0 * uniform() - 1.0) * a);
+    return w;
+}
+
+torch::jit::Module Builder::newModule(const std::string& className) {
+    return torch::jit::Module(c10::QualifiedName("__torch__.vae." + className), cu, /*shouldMangle=*/true);
+}
+
+std::string lit(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.17g", v);
+    std::string s(buf);
+    if (s.find_first_of(".eEn") == std::string::npos)
+        s += ".0";
+    return s;
+}
+
+void addParameter(torch::jit::Module& m, const std::string& name, const torch::Tensor& value) {
+    m.register_parameter(name, value.clone().requires_grad_(true), false);
+}
+
+void addLinear(torch::jit::Module& m, const std::string& prefix, int64_t in, int64_t out, ParamInit& init,
+               bool bias) {
+    addParameter(m, prefix + "_weight", init.glorot(out, in));
+    if (bias)
+        addParameter(m, prefix + "_bias", torch::zeros({out}, torch::kFloat32));
+}
+
+void addIntAttr(torch::jit::Module& m, const std::string& name, int64_t v) {
+    m.register_attribute(name, c10::IntType::get(), v);
+}
+
+void addFloatAttr(torch::jit::Module& m, const std::string& name, double v) {
+    m.register_attribute(name, c10::FloatType::get(), v);
+}
+
+void addBoolAttr(torch::jit::Module& m, const std::string& name, bool v) {
+    m.register_attribute(name, c10::BoolType::get(), v);
+}
+
+void addIndexAttr(torch::jit::Module& m, const std::string& name, const std::vector<int64_t>& idx) {
+    torch::Tensor t = torch::tensor(idx, torch::kLong);
+    if (idx.empty())
+        t = torch::zeros({0}, torch::kLong);
+    m.register_attribute(name, c10::TensorType::get(), t, false, false);
+}
+
+void replaceAll(std::string& s, const std::string& from, const std::string& to) {
+    for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
+        s.replace(pos, from.size(), to);
+}
+
+std::vector<int64_t> madeHiddenDegrees(int64_t numFeatures, int64_t hidden) {
+    std::vector<int64_t> deg(hidden);
+    for (int64_t k = 1; k <= hidden; ++k) {
+        // ceil(k (D-1) / (H+1)) in integer arithmetic
+        int64_t num = k * (numFeatures - 1);
+        int64_t c = (num + hidden) / (hidden + 1);
+        deg[k - 1] = std::min(c, numFeatures - 1);
+    }
+    return deg;
+}
+
+torch::Tensor madeMask(const std::vector<int64_t>& inDeg, const std::vector<int64_t>& outDeg, bool strict) {
+    const int64_t nOut = outDeg.size(), nIn = inDeg.size();
+    torch::Tensor m = torch::zeros({nOut, nIn}, torch::kFloat32);
+    auto a = m.accessor<float, 2>();
+    for (int64_t o = 0; o < nOut; ++o)
+        for (int64_t i = 0; i < nIn; ++i)
+            a[o][i] = (strict ? inDeg[i] < outDeg[o] : inDeg[i] <= outDeg[o]) ? 1.0f : 0.0f;
+    return m;
+}
+
+void splitPeriodic(const ModelConfig& config, std::vector<int64_t>& periodic, std::vector<int64_t>& nonPeriodic) {
+    periodic.clear();
+    nonPeriodic.clear();
+    for (int i = 0; i < config.numFeatures; ++i) {
+        bool p = !config.periodic.empty() && config.periodic[i];
+        (p ? periodic : nonPeriodic).push_back(i);
+    }
+}
+
+} // namespace model_detail
+} // namespace VAEPlugin

@@ -1,0 +1,156 @@
+// buildVAE: the encoder, the prior and a decoder assembled into one TorchScript module.
+#include "VAEModelBuilder.h"
+#include "ModelParts.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace VAEPlugin {
+namespace model_detail {
+
+namespace {
+
+const char* kEncoderSource = R"JIT(
+def features(self, x: Tensor) -> Tensor:
+    if self.num_periodic == 0:
+        return x
+    xp = x.index_select(1, self.periodic_index.to(x.device))
+    if self.num_periodic == self.num_features:
+        return torch.cat([torch.cos(xp), torch.sin(xp)], 1)
+    xn = x.index_select(1, self.nonperiodic_index.to(x.device))
+    return torch.cat([xn, torch.cos(xp), torch.sin(xp)], 1)
+
+def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+    h = torch.relu(torch.addmm(self.hidden1_bias, self.features(x), self.hidden1_weight.t()))
+    h = torch.relu(torch.addmm(self.hidden2_bias, h, self.hidden2_weight.t()))
+    return (torch.addmm(self.mean_bias, h, self.mean_weight.t()),
+            torch.addmm(self.logvar_bias, h, self.logvar_weight.t()))
+)JIT";
+
+// @L_LN2PI@ = 0.5 L ln(2 pi)
+const char* kVAESource = R"JIT(
+def encode(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+    return self.encoder.forward(x)
+
+def encoder_log_prob(self, z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    d = z - mu
+    return -0.5 * torch.sum(d * d * torch.exp(-logvar) + logvar, 1) - @L_LN2PI@
+
+def prior_forward(self, eps: Tensor) -> Tuple[Tensor, Tensor]:
+    return self.prior.forward(eps)
+
+def prior_inverse(self, z: Tensor) -> Tuple[Tensor, Tensor]:
+    return self.prior.inverse(z)
+
+def prior_log_prob(self, z: Tensor) -> Tensor:
+    return self.prior.log_prob(z)
+
+def prior_sample(self, eps: Tensor) -> Tensor:
+    return self.prior.sample(eps)
+
+def decoder_log_prob(self, x: Tensor, z: Tensor) -> Tensor:
+    return self.decoder.log_prob(x, z)
+
+def decoder_sample(self, z: Tensor, noise: Tensor) -> Tensor:
+    return self.decoder.sample(z, noise)
+
+def loss(self, x: Tensor, beta: float) -> Tuple[Tensor, Tensor, Tensor]:
+    mu, logvar = self.encoder.forward(x)
+    eps = torch.randn_like(mu)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    recon = -self.decoder.log_prob(x, z)
+    # ln q(z|x) written with eps: exact, and finite for any logvar
+    log_q = -0.5 * torch.sum(eps * eps + logvar, 1) - @L_LN2PI@
+    kl = log_q - self.prior.log_prob(z)
+    recon_mean = torch.mean(recon)
+    if beta == 0.0:
+        return recon_mean, recon_mean, torch.mean(kl.detach())
+    kl_mean = torch.mean(kl)
+    return recon_mean + beta * kl_mean, recon_mean, kl_mean
+
+def prior_fit_loss(self, x: Tensor) -> Tensor:
+    mu, logvar = self.encoder.forward(x)
+    z = mu.detach() + torch.exp(0.5 * logvar.detach()) * torch.randn_like(mu)
+    return -torch.mean(self.prior.log_prob(z))
+)JIT";
+
+} // namespace
+
+torch::jit::Module buildEncoder(Builder& b, const ModelConfig& config) {
+    std::vector<int64_t> per, non;
+    splitPeriodic(config, per, non);
+    torch::jit::Module m = b.newModule("Encoder");
+    const int64_t inputs = config.numFeatures + per.size();
+    addLinear(m, "hidden1", inputs, config.hidden, b.init);
+    addLinear(m, "hidden2", config.hidden, config.hidden, b.init);
+    addLinear(m, "mean", config.hidden, config.latent, b.init);
+    addLinear(m, "logvar", config.hidden, config.latent, b.init);
+    addIntAttr(m, "num_features", config.numFeatures);
+    addIntAttr(m, "num_periodic", per.size());
+    addIndexAttr(m, "periodic_index", per);
+    addIndexAttr(m, "nonperiodic_index", non);
+    m.define(kEncoderSource);
+    return m;
+}
+
+} // namespace model_detail
+
+namespace {
+
+void validate(const ModelConfig& c) {
+    auto fail = [](const std::string& what) { throw std::invalid_argument("buildVAE: " + what); };
+    if (c.numFeatures < 1)
+        fail("numFeatures must be >= 1, got " + std::to_string(c.numFeatures));
+    if (c.latent < 1)
+        fail("latent must be >= 1, got " + std::to_string(c.latent));
+    if (c.hidden < 1)
+        fail("hidden must be >= 1, got " + std::to_string(c.hidden));
+    if (c.flowHidden < 1)
+        fail("flowHidden must be >= 1, got " + std::to_string(c.flowHidden));
+    if (c.priorBlocks < 1)
+        fail("priorBlocks must be >= 1, got " + std::to_string(c.priorBlocks));
+    if (c.decoderFlowBlocks < 1)
+        fail("decoderFlowBlocks must be >= 1, got " + std::to_string(c.decoderFlowBlocks));
+    if (c.splineBins < 2)
+        fail("splineBins must be >= 2, got " + std::to_string(c.splineBins));
+    if (!c.periodic.empty() && static_cast<int>(c.periodic.size()) != c.numFeatures)
+        fail("periodic has " + std::to_string(c.periodic.size()) + " flags, expected numFeatures = " +
+             std::to_string(c.numFeatures));
+    if (c.splineBins * 0.01 >= 2.0 * M_PI)
+        fail("splineBins = " + std::to_string(c.splineBins) + " too large for the minimum bin size 0.01");
+    if (c.decoder != "mse" && c.decoder != "condind" && c.decoder != "autoregressive" && c.decoder != "flow")
+        fail("unknown decoder kind '" + c.decoder + "' (expected mse, condind, autoregressive or flow)");
+}
+
+} // namespace
+
+torch::jit::Module buildVAE(const ModelConfig& config, uint64_t seed) {
+    using namespace model_detail;
+    validate(config);
+    Builder b(seed);
+    // Build order fixes the order of the random draws: encoder, prior, decoder.
+    torch::jit::Module encoder = buildEncoder(b, config);
+    torch::jit::Module prior = buildPrior(b, config);
+    torch::jit::Module decoder = buildDecoder(b, config);
+
+    torch::jit::Module m = b.newModule("VAE");
+    m.register_module("encoder", encoder);
+    m.register_module("prior", prior);
+    m.register_module("decoder", decoder);
+    addIntAttr(m, "latent", config.latent);
+    addIntAttr(m, "num_features", config.numFeatures);
+    addIntAttr(m, "hidden", config.hidden);
+    addIntAttr(m, "flow_hidden", config.flowHidden);
+    m.register_attribute("decoder_kind", c10::StringType::get(), config.decoder);
+    c10::List<bool> periodic;
+    for (int i = 0; i < config.numFeatures; ++i)
+        periodic.push_back(!config.periodic.empty() && config.periodic[i]);
+    m.register_attribute("periodic", c10::ListType::create(c10::BoolType::get()), periodic);
+    std::string src = kVAESource;
+    replaceAll(src, "@L_LN2PI@", lit(0.5 * config.latent * std::log(2.0 * M_PI)));
+    m.define(src);
+    return m;
+}
+
+} // namespace VAEPlugin

@@ -1,0 +1,102 @@
+#ifndef OPENMM_VAE_MODEL_BUILDER_H_
+#define OPENMM_VAE_MODEL_BUILDER_H_
+
+/**
+ * The VAE models of science.md section 1 as TorchScript modules built in C++.
+ *
+ * buildVAE() returns a torch::jit::Module whose methods are TorchScript (Module::define), so the
+ * same code trains (torch::optim over module.parameters(), gradients through any method) and is
+ * saved in the model bundle. All methods are batch-first and take the dtype/device of their inputs:
+ * they work unchanged after module.to(torch::kFloat64) or module.to(device).
+ *
+ * Conventions
+ * - x: model-space features [B, D]; a periodic feature is an angle in radians (any branch; the
+ *   densities are 2*pi-periodic in it, samples are returned in [-pi, pi)).
+ * - z: latent [B, L]; eps: standard-normal latent noise [B, L].
+ * - Every method that returns a log-density returns one value per sample, shape [B].
+ * - Transforms (flows) have forward = generative direction (noise -> data) and inverse =
+ *   normalising direction (data -> noise); both return (output, ln|det d output / d input|) [B].
+ *
+ * Methods of the returned module (exact TorchScript signatures):
+ *   encode(x) -> Tuple[Tensor, Tensor]                 (mu, logvar), each [B, L]
+ *   encoder_log_prob(z, mu, logvar) -> Tensor          ln q(z|x), diagonal Gaussian, [B]
+ *   prior_forward(eps) -> Tuple[Tensor, Tensor]        z = f(eps), ln|det df/deps| [B]
+ *   prior_inverse(z) -> Tuple[Tensor, Tensor]          eps = f^-1(z), ln|det df^-1/dz| [B]
+ *   prior_log_prob(z) -> Tensor                        ln P(z) [B]
+ *   prior_sample(eps) -> Tensor                        z = f(eps) [B, L]
+ *   decoder_log_prob(x, z) -> Tensor                   ln P(x|z) [B] (autoregressive: one teacher-forced pass)
+ *   decoder_sample(z, noise) -> Tensor                 x ~ P(x|z) [B, D], noise uniform in (0, 1), [B, D]
+ *   loss(x, beta: float) -> Tuple[Tensor, Tensor, Tensor]   batch means of (total, recon, kl)
+ *   prior_fit_loss(x) -> Tensor                        -mean ln P(z), z ~ q(z|x), encoder detached
+ * Attributes: latent: int, num_features: int, hidden: int, flow_hidden: int, decoder_kind: str,
+ *   periodic: List[bool] (size D).
+ * Submodules: `encoder`, `prior`, `decoder` (the trainer fits only the prior after beta = 0 by
+ *   optimising module.attr("prior").toModule().parameters()).
+ *
+ * Model details (science.md section 1, with the choices science.md leaves open):
+ * - Encoder input: the non-periodic features in their order, then cos of the periodic features,
+ *   then sin of the periodic features (each group in feature order). Two ReLU layers of width H;
+ *   linear heads `mean` and `logvar`. The encoder log-variance is not clamped.
+ * - Prior: `priorBlocks` (4) RealNVP coupling blocks. With s = L / 2, block k (k = 0, 1, ...)
+ *   transforms dims [s, L) conditioned on [0, s) when k is even and dims [0, s) conditioned on
+ *   [s, L) when k is odd. For L = 1 every block transforms dim 0 and its conditioner input is the
+ *   constant 1. Conditioner: one ReLU layer of width flowHidden -> 3K - 1 raw spline parameters per
+ *   transformed dim (K widths, K heights, K - 1 interior slopes). The spline maps eps -> z (its
+ *   explicit formula is the generative direction).
+ * - Rational-quadratic spline (one definition, module class RQSpline): K bins on [-b, b] (b = 10
+ *   for the prior, pi for the flow decoder), widths/heights softmax(raw) * (2b - K*0.01) + 0.01,
+ *   interior slopes softplus(raw) + 0.01, boundary slopes 1, identity outside [-b, b].
+ * - Decoder output distribution (shared by all decoders, module class IndependentDist): per
+ *   feature a location, a log-variance and, for periodic features only, a second location
+ *   component. Non-periodic feature: Gaussian N(loc, exp(logvar)). Periodic feature: von Mises with
+ *   mean atan2(s, c) (c = loc) and concentration kappa = exp(-max(logvar, -15)).
+ *   `mse` fixes logvar = 0 (variance 1; for a periodic feature kappa = 1).
+ *   **Clamp (deviation from the original, for numerical safety)**: the decoder's Gaussian
+ *   log-variances are clamped from below at -15 (the same bound as the von Mises concentration),
+ *   i.e. variance >= exp(-15) ~ 3e-7; below the bound the gradient with respect to logvar is zero.
+ * - Decoder nets (tanh, width H): mse/condind: z -> 2 hidden -> head. autoregressive: the same
+ *   base head plus a MADE (one hidden layer) on x whose output is added to the base head; z enters
+ *   every masked layer's pre-activation through a bias-free linear map (`*_skip`). flow: base head
+ *   from one hidden layer of z, then `decoderFlowBlocks` (2) MAF blocks on [-pi, pi], each a MADE
+ *   with z skips that outputs 3K - 1 raw spline parameters per feature. Block k uses the feature
+ *   order 1..D for even k and D..1 for odd k. Non-periodic features are multiplied by 2*pi/20
+ *   before the flow and divided after; periodic features are wrapped into [-pi, pi).
+ *   ln P(x|z) = ln p_base(u) + ln|det du/dx|; in a MAF block the density direction
+ *   (x -> u) applies the spline's explicit formula and is one pass.
+ * - MADE degrees: inputs 1..D (in the block's order); hidden unit k = 1..H gets degree
+ *   min(ceil(k (D - 1) / (H + 1)), D - 1); hidden mask in-degree <= hidden degree; output mask
+ *   hidden degree < output degree; output j of feature i has degree deg(i).
+ * - Initialisation: every weight matrix Glorot-uniform (limit sqrt(6 / (fan_in + fan_out))), every
+ *   bias zero, drawn from a std::mt19937_64 seeded with `seed` (deterministic across platforms).
+ *   Parameters are float32; call module.to(torch::kFloat64) for double precision.
+ *
+ * Randomness
+ * - loss() and prior_fit_loss() draw the reparameterisation noise with torch.randn inside
+ *   TorchScript: it comes from LibTorch's default CPU generator, set with torch::manual_seed.
+ * - decoder_sample(z, noise): Gaussian features use the supplied uniform noise through the exact
+ *   inverse CDF, x = loc + sigma * sqrt(2) * erfinv(2u - 1). A von Mises feature has no closed-form
+ *   inverse CDF, so it is drawn exactly with the Best-Fisher (1979) rejection algorithm (computed
+ *   in float64), whose variable amount of randomness comes from torch.rand (default generator,
+ *   torch::manual_seed); its column of `noise` chooses the sign of the deviation from the mean
+ *   (u > 0.5: positive). Sampling is exact; it is reproducible given `noise` and torch::manual_seed.
+ * - autoregressive decoder_sample is sequential over features (D passes of the MADE); the flow
+ *   decoder samples the base in one pass and inverts each MAF block by D passes.
+ */
+
+#include "ModelConfig.h"
+
+#include <cstdint>
+#include <torch/script.h>
+
+namespace VAEPlugin {
+
+/**
+ * Build a freshly initialised VAE for `config` (science.md section 1).
+ * @throws std::invalid_argument if the configuration is invalid (unknown decoder kind, D < 1,
+ *         L < 1, widths < 1, periodic flags of the wrong size, ...), naming the offending value.
+ */
+torch::jit::Module buildVAE(const ModelConfig& config, uint64_t seed);
+
+} // namespace VAEPlugin
+
+#endif
