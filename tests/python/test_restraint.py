@@ -127,3 +127,16 @@ def test_accessors_and_repr():
     force.setAtoms([0, 1, 2])
     assert force.getNumLatentDimensions() == 2
     assert "atoms [0, 1, 2]" in repr(force)
+
+
+def test_properties():
+    force = openmmvae.VAECVForce(analytic_bytes(metadata([0, 1, 2], 2)))
+    assert force.getProperties() == {}
+    force.setProperty("Implementation", "torchscript")
+    assert force.getProperties() == {"Implementation": "torchscript"}
+    with pytest.raises(openmm.OpenMMException):
+        force.setProperty("NoSuchProperty", "x")
+    system = make_system(3, bonds=False)
+    system.addForce(force)
+    context = make_context(system)
+    assert force.getImplementationInContext(context) == "torchscript"
