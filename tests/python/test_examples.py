@@ -1,4 +1,4 @@
-"""The example script and the README snippet (python/README.md, copied into the main README) run."""
+"""The example script and the main README's Python snippet run."""
 
 import os
 import pathlib
@@ -33,7 +33,7 @@ def test_biased_md_example(tmp_path):
 
 @pytest.mark.processes
 def test_readme_snippet(tmp_path):
-    text = (REPO / "python" / "README.md").read_text()
+    text = (REPO / "README.md").read_text()
     snippet = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     assert 10 <= len(snippet.strip().splitlines()) <= 25
     # The bundle the snippet expects: 3 atoms, L = 1 (here the distance between atoms 0 and 2).
