@@ -24,6 +24,12 @@ def wrap(self, x: Tensor) -> Tensor:
     w = torch.remainder(x + 3.141592653589793, 6.283185307179586) - 3.141592653589793
     return torch.where(self.periodic_mask > 0.5, w, x)
 
+def log_prob_unit_variance(self, x: Tensor, loc: Tensor, s: Tensor) -> Tensor:
+    if self.num_periodic == 0:
+        d = x - loc
+        return -0.5 * torch.sum(d * d, 1) - @D_LN2PI@
+    return self.log_prob(x, loc, s, torch.zeros_like(loc))
+
 def log_prob(self, x: Tensor, loc: Tensor, s: Tensor, logvar: Tensor) -> Tensor:
     lv = torch.clamp(logvar, min=-15.0)
     if self.num_periodic == 0:
@@ -101,6 +107,10 @@ std::string baseSource(int hiddenLayers, bool fixedVariance) {
 
 const char* kIndependentSource = R"JIT(
 def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
+    if self.fixed_variance:
+        out = self.base_out(z)
+        nf = self.num_features
+        return self.dist.log_prob_unit_variance(x, out[:, :nf], out[:, nf:])
     loc, s, logvar = self.params(z)
     return self.dist.log_prob(x, loc, s, logvar)
 
@@ -112,10 +122,10 @@ def sample(self, z: Tensor, noise: Tensor) -> Tensor:
 // MADE shifts added to the base head; z skips into both masked layers. Periodic inputs are wrapped.
 const char* kAutoregressiveSource = R"JIT(
 def made_out(self, x: Tensor, z: Tensor) -> Tensor:
-    h = torch.tanh(torch.addmm(self.made_hidden_bias, x, (self.made_hidden_weight * self.made_hidden_mask).t())
-                   + torch.matmul(z, self.made_hidden_skip_weight.t()))
-    return (torch.addmm(self.made_out_bias, h, (self.made_out_weight * self.made_out_mask).t())
-            + torch.matmul(z, self.made_out_skip_weight.t()))
+    h = torch.tanh(torch.addmm(torch.addmm(self.made_hidden_bias, z, self.made_hidden_skip_weight.t()),
+                               x, (self.made_hidden_weight * self.made_hidden_mask).t()))
+    return torch.addmm(torch.addmm(self.made_out_bias, z, self.made_out_skip_weight.t()),
+                       h, (self.made_out_weight * self.made_out_mask).t())
 
 def conditional_params(self, x: Tensor, z: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     return self.split_params(self.base_out(z) + self.made_out(self.dist.wrap(x), z))
@@ -131,8 +141,8 @@ def sample(self, z: Tensor, noise: Tensor) -> Tensor:
     w2 = (self.made_out_weight * self.made_out_mask).t()
     x = torch.zeros([z.size(0), self.num_features], dtype=z.dtype, device=z.device)
     for i in range(self.num_features):
-        h = torch.tanh(zh + torch.matmul(x, w1))
-        loc, s, logvar = self.split_params(base + torch.matmul(h, w2))
+        h = torch.tanh(torch.addmm(zh, x, w1))
+        loc, s, logvar = self.split_params(torch.addmm(base, h, w2))
         xs = self.dist.sample(noise, loc, s, logvar)
         x = torch.cat([x[:, :i], xs[:, i:i + 1], x[:, i + 1:]], 1)
     return x
@@ -207,6 +217,7 @@ torch::jit::Module buildDecoder(Builder& b, const ModelConfig& config) {
                                        : kind == "autoregressive" ? "AutoregressiveDecoder" : "FlowDecoder");
     addIntAttr(m, "num_features", D);
     addIntAttr(m, "num_periodic", P);
+    addBoolAttr(m, "fixed_variance", fixedVariance);
     addLinear(m, "hidden1", L, H, b.init);
     if (hiddenLayers == 2)
         addLinear(m, "hidden2", H, H, b.init);

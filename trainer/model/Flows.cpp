@@ -14,72 +14,75 @@ namespace model_detail {
 
 namespace {
 
-// Monotone rational-quadratic spline of Durkan et al. (2019), elementwise. raw_w, raw_h: [..., K],
-// raw_d: [..., K-1], x: [...]. Returns the transformed values and the elementwise ln|dy/dx|.
-// Outside [-bound, bound] the map is the identity (log-derivative 0); boundary slopes are 1, so the
-// map is C1 everywhere. `inverse` solves the rational quadratic of the bin for xi (stable root).
+// Monotone rational-quadratic spline of Durkan et al. (2019), elementwise. raw: [..., 3K - 1] =
+// (K raw widths, K raw heights, K - 1 raw interior slopes), x: [...]. Returns the transformed values
+// and the elementwise ln|dy/dx|. Outside [-bound, bound] the map is the identity (log-derivative 0);
+// boundary slopes are 1, so the map is C1 everywhere. `forward` evaluates the rational quadratic of
+// the bin; `inverse` solves it for xi (the numerically stable root). Written with few ATen calls
+// (widths and heights share one softmax/cumsum, three gathers), since small-batch training is
+// dominated by per-operation overhead.
 const char* kSplineSource = R"JIT(
-def forward(self, x: Tensor, raw_w: Tensor, raw_h: Tensor, raw_d: Tensor) -> Tuple[Tensor, Tensor]:
-    return self.transform(x, raw_w, raw_h, raw_d, False)
+def forward(self, x: Tensor, raw: Tensor) -> Tuple[Tensor, Tensor]:
+    return self.transform(x, raw, False)
 
-def inverse(self, y: Tensor, raw_w: Tensor, raw_h: Tensor, raw_d: Tensor) -> Tuple[Tensor, Tensor]:
-    return self.transform(y, raw_w, raw_h, raw_d, True)
+def inverse(self, y: Tensor, raw: Tensor) -> Tuple[Tensor, Tensor]:
+    # (a parameter may not be named `inverse`: TorchScript's lexer reads "not inverse" as "not in")
+    return self.transform(y, raw, True)
 
-def transform(self, x: Tensor, raw_w: Tensor, raw_h: Tensor, raw_d: Tensor, inverse: bool) -> Tuple[Tensor, Tensor]:
+def transform(self, x: Tensor, raw: Tensor, solve: bool) -> Tuple[Tensor, Tensor]:
     bound = self.bound
     nb = self.num_bins
-    span = 2.0 * bound - nb * self.min_bin
-    w = torch.softmax(raw_w, -1) * span + self.min_bin
-    h = torch.softmax(raw_h, -1) * span + self.min_bin
-    # softplus written out (stable, finite gradient everywhere)
-    d = torch.relu(raw_d) + torch.log1p(torch.exp(-torch.abs(raw_d))) + self.min_slope
-    d = torch.constant_pad_nd(d, [1, 1], 1.0)
-    xk = torch.constant_pad_nd(torch.cumsum(w, -1), [1, 0], 0.0) - bound
-    yk = torch.constant_pad_nd(torch.cumsum(h, -1), [1, 0], 0.0) - bound
-    inside = (x >= -bound) & (x <= bound)
+    shape = x.size()
+    # bin widths (row 0) and heights (row 1): softmax * (2 bound - K min_bin) + min_bin
+    wh = torch.softmax(raw[..., :2 * nb].reshape(shape + [2, nb]), -1) * self.span + self.min_bin
+    knots = torch.cumsum(torch.constant_pad_nd(wh, [1, 0], -bound), -1)
+    # knot slopes: 1 at both ends, softplus + min_slope inside
+    d = torch.constant_pad_nd(torch.softplus(raw[..., 2 * nb:]) + self.min_slope, [1, 1], 1.0)
     xc = torch.clamp(x, -bound, bound)
-    if inverse:
-        knots = yk
-    else:
-        knots = xk
-    idx = (xc.unsqueeze(-1) >= knots[..., 1:nb]).sum(-1, keepdim=True)
-    x0 = xk.gather(-1, idx).squeeze(-1)
-    y0 = yk.gather(-1, idx).squeeze(-1)
-    wk = w.gather(-1, idx).squeeze(-1)
-    hk = h.gather(-1, idx).squeeze(-1)
-    d0 = d.gather(-1, idx).squeeze(-1)
-    d1 = d.gather(-1, idx + 1).squeeze(-1)
+    inside = xc == x
+    row = 0
+    if solve:
+        row = 1
+    idx = torch.searchsorted(knots.select(-2, row)[..., 1:nb].contiguous(), xc.unsqueeze(-1), right=True)
+    i2 = idx.unsqueeze(-1).expand(shape + [2, 1])
+    x0, y0 = knots.gather(-1, i2).squeeze(-1).unbind(-1)
+    wk, hk = wh.gather(-1, i2).squeeze(-1).unbind(-1)
+    d0, d1 = d.gather(-1, torch.cat([idx, idx + 1], -1)).unbind(-1)
     s = hk / wk
-    c2 = d1 + d0 - 2.0 * s
-    if inverse:
+    c2 = (d1 + d0) - (s + s)
+    if solve:
         dy = xc - y0
         qa = hk * (s - d0) + dy * c2
         qb = hk * d0 - dy * c2
-        qc = -s * dy
-        disc = torch.clamp(qb * qb - 4.0 * qa * qc, min=0.0)
-        xi = (2.0 * qc) / (-qb - torch.sqrt(disc))
-        out = xi * wk + x0
+        qc = s * dy
+        xi = (qc + qc) / (qb + torch.sqrt(torch.clamp(qb * qb + 4.0 * qa * qc, min=0.0)))
+        out = torch.addcmul(x0, xi, wk)
+        omx = 1.0 - xi
+        t = xi * omx
+        den = torch.addcmul(s, c2, t)
     else:
         xi = (xc - x0) / wk
-        t0 = xi * (1.0 - xi)
-        out = y0 + hk * (s * xi * xi + d0 * t0) / (s + c2 * t0)
-    t = xi * (1.0 - xi)
-    omx = 1.0 - xi
-    logd = 2.0 * torch.log(s) + torch.log(d1 * xi * xi + 2.0 * s * t + d0 * omx * omx) - 2.0 * torch.log(s + c2 * t)
-    if inverse:
+        omx = 1.0 - xi
+        t = xi * omx
+        den = torch.addcmul(s, c2, t)
+        out = y0 + hk * torch.addcmul(d0 * t, s * xi, xi) / den
+    num = torch.addcmul(torch.addcmul(d1 * xi * xi, s, t, value=2.0), d0 * omx, omx)
+    r = s / den
+    logd = torch.log(num * r * r)
+    if solve:
         logd = -logd
-    return torch.where(inside, out, x), torch.where(inside, logd, torch.zeros_like(logd))
+    return torch.where(inside, out, x), torch.where(inside, logd, 0.0)
 )JIT";
 
 // RealNVP coupling block: the transformed half goes through the spline whose parameters come from a
-// one-hidden-layer ReLU conditioner of the other half (or of the constant 1 when L = 1).
+// one-hidden-layer ReLU conditioner of the other half (or of the constant 1 when L = 1). The
+// normalising direction z -> eps (used by every training step) applies the spline's explicit
+// formula; the generative direction eps -> z solves it.
 const char* kCouplingSource = R"JIT(
-def conditioner(self, c: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+def conditioner(self, c: Tensor) -> Tensor:
     h = torch.relu(torch.addmm(self.hidden_bias, c, self.hidden_weight.t()))
     p = torch.addmm(self.out_bias, h, self.out_weight.t())
-    nb = self.num_bins
-    p = p.reshape([c.size(0), self.num_transformed, 3 * nb - 1])
-    return p[..., :nb], p[..., nb:2 * nb], p[..., 2 * nb:]
+    return p.reshape([c.size(0), self.num_transformed, 3 * self.num_bins - 1])
 
 def split_input(self, x: Tensor) -> Tuple[Tensor, Tensor]:
     if self.constant_input:
@@ -97,14 +100,12 @@ def join(self, c: Tensor, t: Tensor) -> Tensor:
 
 def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
     c, t = self.split_input(x)
-    rw, rh, rd = self.conditioner(c)
-    y, ld = self.spline.forward(t, rw, rh, rd)
+    y, ld = self.spline.inverse(t, self.conditioner(c))
     return self.join(c, y), ld.sum(1)
 
 def inverse(self, y: Tensor) -> Tuple[Tensor, Tensor]:
     c, t = self.split_input(y)
-    rw, rh, rd = self.conditioner(c)
-    x, ld = self.spline.inverse(t, rw, rh, rd)
+    x, ld = self.spline.forward(t, self.conditioner(c))
     return self.join(c, x), ld.sum(1)
 )JIT";
 
@@ -112,26 +113,22 @@ def inverse(self, y: Tensor) -> Tuple[Tensor, Tensor]:
 // is one pass: u_i = spline(x_i; theta_i(x_<i, z)). The generative direction inverts it by
 // num_features passes: after pass k every feature of degree <= k is exact, so D passes suffice.
 const char* kMAFSource = R"JIT(
-def spline_params(self, x: Tensor, z: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    h = torch.tanh(torch.addmm(self.made_hidden_bias, x, (self.made_hidden_weight * self.made_hidden_mask).t())
-                   + torch.matmul(z, self.made_hidden_skip_weight.t()))
-    p = (torch.addmm(self.made_out_bias, h, (self.made_out_weight * self.made_out_mask).t())
-         + torch.matmul(z, self.made_out_skip_weight.t()))
-    nb = self.num_bins
-    p = p.reshape([x.size(0), self.num_features, 3 * nb - 1])
-    return p[..., :nb], p[..., nb:2 * nb], p[..., 2 * nb:]
+def spline_params(self, x: Tensor, z: Tensor) -> Tensor:
+    h = torch.tanh(torch.addmm(torch.addmm(self.made_hidden_bias, z, self.made_hidden_skip_weight.t()),
+                               x, (self.made_hidden_weight * self.made_hidden_mask).t()))
+    p = torch.addmm(torch.addmm(self.made_out_bias, z, self.made_out_skip_weight.t()),
+                    h, (self.made_out_weight * self.made_out_mask).t())
+    return p.reshape([x.size(0), self.num_features, 3 * self.num_bins - 1])
 
 def inverse(self, x: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
-    rw, rh, rd = self.spline_params(x, z)
-    u, ld = self.spline.forward(x, rw, rh, rd)
+    u, ld = self.spline.forward(x, self.spline_params(x, z))
     return u, ld.sum(1)
 
 def forward(self, u: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
     x = u
     ld = torch.zeros_like(u)
     for _ in range(self.num_features):
-        rw, rh, rd = self.spline_params(x, z)
-        x, ld = self.spline.inverse(u, rw, rh, rd)
+        x, ld = self.spline.inverse(u, self.spline_params(x, z))
     return x, ld.sum(1)
 )JIT";
 
@@ -143,6 +140,7 @@ torch::jit::Module buildSpline(Builder& b, int64_t bins, double bound, double mi
     addFloatAttr(m, "bound", bound);
     addFloatAttr(m, "min_bin", minBin);
     addFloatAttr(m, "min_slope", minSlope);
+    addFloatAttr(m, "span", 2.0 * bound - bins * minBin);
     m.define(kSplineSource);
     return m;
 }

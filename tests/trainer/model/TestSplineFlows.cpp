@@ -47,8 +47,8 @@ TEST(Spline, InverseOfForwardAndLogDerivative) {
         torch::Tensor rw = torch::randn({n, 32}, torch::kFloat64) * 2;
         torch::Tensor rh = torch::randn({n, 32}, torch::kFloat64) * 2;
         torch::Tensor rd = torch::randn({n, 31}, torch::kFloat64) * 2;
-        auto fwd = callN(s, "forward", {x, rw, rh, rd});
-        auto inv = callN(s, "inverse", {fwd[0], rw, rh, rd});
+        auto fwd = callN(s, "forward", {x, torch::cat({rw, rh, rd}, -1)});
+        auto inv = callN(s, "inverse", {fwd[0], torch::cat({rw, rh, rd}, -1)});
         EXPECT_LT((inv[0] - x).abs().max().item<double>(), 1e-6);
         EXPECT_LT((inv[1] + fwd[1]).abs().max().item<double>(), 1e-6);
         // Numerical derivative (central differences) with raw parameters of the scale a network
@@ -56,16 +56,16 @@ TEST(Spline, InverseOfForwardAndLogDerivative) {
         // in double cannot resolve to 1e-5.
         torch::Tensor rw1 = rw / 2, rh1 = rh / 2, rd1 = rd / 2;
         const double h = 1e-5;
-        torch::Tensor ld = callN(s, "forward", {x, rw1, rh1, rd1})[1];
-        torch::Tensor yp = callN(s, "forward", {x + h, rw1, rh1, rd1})[0];
-        torch::Tensor ym = callN(s, "forward", {x - h, rw1, rh1, rd1})[0];
+        torch::Tensor ld = callN(s, "forward", {x, torch::cat({rw1, rh1, rd1}, -1)})[1];
+        torch::Tensor yp = callN(s, "forward", {x + h, torch::cat({rw1, rh1, rd1}, -1)})[0];
+        torch::Tensor ym = callN(s, "forward", {x - h, torch::cat({rw1, rh1, rd1}, -1)})[0];
         torch::Tensor num = torch::log((yp - ym) / (2 * h));
         EXPECT_LT((num - ld).abs().max().item<double>(), 1e-5);
         EXPECT_GT(ld.abs().max().item<double>(), 1.0); // a spline far from the identity
         // monotone, maps [-b, b] onto itself
         torch::Tensor ends = torch::tensor({-bound, bound}, torch::kFloat64);
-        torch::Tensor yEnds = callN(s, "forward", {ends, rw.index({Slice(0, 2)}), rh.index({Slice(0, 2)}),
-                                                   rd.index({Slice(0, 2)})})[0];
+        torch::Tensor yEnds =
+            callN(s, "forward", {ends, torch::cat({rw, rh, rd}, -1).index({Slice(0, 2)})})[0];
         EXPECT_NEAR(yEnds[0].item<double>(), -bound, 1e-9);
         EXPECT_NEAR(yEnds[1].item<double>(), bound, 1e-9);
         EXPECT_TRUE(torch::isfinite(fwd[1]).all().item<bool>());
@@ -80,7 +80,7 @@ TEST(Spline, IdentityOutsideInterval) {
     torch::Tensor rh = torch::randn({6, 32}, torch::kFloat64) * 3;
     torch::Tensor rd = torch::randn({6, 31}, torch::kFloat64) * 3;
     for (const char* dir : {"forward", "inverse"}) {
-        auto out = callN(s, dir, {x, rw, rh, rd});
+        auto out = callN(s, dir, {x, torch::cat({rw, rh, rd}, -1)});
         EXPECT_TRUE(torch::equal(out[0], x)) << dir;
         EXPECT_EQ(out[1].abs().max().item<double>(), 0.0) << dir;
     }
@@ -92,7 +92,7 @@ TEST(Spline, BinParametersFollowSpecification) {
     torch::Tensor x = torch::linspace(-10, 10, 101, torch::kFloat64);
     torch::Tensor rw = torch::zeros({101, 32}, torch::kFloat64);
     torch::Tensor rd = torch::full({101, 31}, std::log(std::exp(1.0 - 0.01) - 1.0), torch::kFloat64);
-    auto out = callN(s, "forward", {x, rw, rw, rd});
+    auto out = callN(s, "forward", {x, torch::cat({rw, rw, rd}, -1)});
     EXPECT_LT((out[0] - x).abs().max().item<double>(), 1e-12);
     EXPECT_LT(out[1].abs().max().item<double>(), 1e-12);
     // A dominant raw width: that bin gets 20 - 31 * 0.01 (others the minimum 0.01).
@@ -101,7 +101,7 @@ TEST(Spline, BinParametersFollowSpecification) {
     torch::Tensor rh2 = torch::zeros({1, 32}, torch::kFloat64);
     torch::Tensor rd2 = torch::zeros({1, 31}, torch::kFloat64);
     double edge = -10 + (20 - 32 * 0.01) + 0.01; // right edge of bin 0 -> left edge of bin 1 in y: -10 + 20/32
-    auto y = callN(s, "forward", {torch::tensor({edge}, torch::kFloat64), rw2, rh2, rd2})[0];
+    auto y = callN(s, "forward", {torch::tensor({edge}, torch::kFloat64), torch::cat({rw2, rh2, rd2}, -1)})[0];
     EXPECT_NEAR(y.item<double>(), -10 + 20.0 / 32, 1e-9);
 }
 
@@ -216,9 +216,9 @@ TEST(MADE, FlowBlocksAreAutoregressiveInTheirOrder) {
                 EXPECT_EQ(block.attr("reversed").toBool(), reversed);
                 torch::Tensor x = torch::randn({5, D}, torch::kFloat64).requires_grad_(true);
                 torch::Tensor z = torch::randn({5, 1}, torch::kFloat64);
-                auto p = callN(block, "spline_params", {x, z}); // each [B, D, *]
+                torch::Tensor p = call1(block, "spline_params", {x, z}); // [B, D, 3K - 1]
                 for (int i = 0; i < D; ++i) {
-                    for (const torch::Tensor& t : p) {
+                    for (const torch::Tensor& t : {p}) {
                         torch::Tensor g = gradOf(t.select(1, i), x);
                         if (!g.defined())
                             continue;
