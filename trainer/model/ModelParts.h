@@ -59,7 +59,7 @@ std::vector<int64_t> madeHiddenDegrees(int64_t numFeatures, int64_t hidden);
 /** Mask [out, in]: 1 where inDeg <= outDeg (strict = false) or inDeg < outDeg (strict = true). */
 torch::Tensor madeMask(const std::vector<int64_t>& inDeg, const std::vector<int64_t>& outDeg, bool strict);
 
-/** Rational-quadratic spline module (class RQSpline): forward/inverse(x, raw_w, raw_h, raw_d). */
+/** Rational-quadratic spline module (class RQSpline): forward(x, raw), inverse(y, raw); raw [..., 3K - 1]. */
 torch::jit::Module buildSpline(Builder& b, int64_t bins, double bound, double minBin = 0.01,
                                double minSlope = 0.01);
 /** One RealNVP coupling block of the prior (class Coupling). */

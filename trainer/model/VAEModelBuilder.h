@@ -41,10 +41,12 @@
  *   transforms dims [s, L) conditioned on [0, s) when k is even and dims [0, s) conditioned on
  *   [s, L) when k is odd. For L = 1 every block transforms dim 0 and its conditioner input is the
  *   constant 1. Conditioner: one ReLU layer of width flowHidden -> 3K - 1 raw spline parameters per
- *   transformed dim (K widths, K heights, K - 1 interior slopes). The spline maps eps -> z (its
- *   explicit formula is the generative direction).
- * - Rational-quadratic spline (one definition, module class RQSpline): K bins on [-b, b] (b = 10
- *   for the prior, pi for the flow decoder), widths/heights softmax(raw) * (2b - K*0.01) + 0.01,
+ *   transformed dim (K widths, K heights, K - 1 interior slopes). The spline's explicit formula is
+ *   applied in the normalising direction z -> eps (every training step evaluates ln P(z)); the
+ *   generative direction eps -> z solves the bin's quadratic.
+ * - Rational-quadratic spline (one definition, module class RQSpline, methods forward(x, raw) and
+ *   inverse(y, raw), raw = [..., 3K - 1]): K bins on [-b, b] (b = 10 for the prior, pi for the flow
+ *   decoder), widths/heights softmax(raw) * (2b - K*0.01) + 0.01,
  *   interior slopes softplus(raw) + 0.01, boundary slopes 1, identity outside [-b, b].
  * - Decoder output distribution (shared by all decoders, module class IndependentDist): per
  *   feature a location, a log-variance and, for periodic features only, a second location

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 #include <torch/torch.h>
 
@@ -189,6 +190,21 @@ TEST(ModelMethods, DeterministicWithSeed) {
         torch::manual_seed(5);
         auto lb = callN(b, "loss", {x, 1.0});
         EXPECT_EQ(la[0].item<float>(), lb[0].item<float>());
+    }
+}
+
+TEST(ModelMethods, SaveAndLoadGiveTheSameNumbers) {
+    for (const char* kind : {"mse", "condind", "autoregressive", "flow"}) {
+        torch::jit::Module m = buildDouble(makeConfig(kind, 3, 2, 8, {true, false, false}), 12);
+        std::stringstream buffer;
+        m.save(buffer);
+        torch::jit::Module loaded = torch::jit::load(buffer);
+        torch::Tensor x = torch::randn({5, 3}, torch::kFloat64);
+        torch::Tensor z = torch::randn({5, 2}, torch::kFloat64);
+        EXPECT_TRUE(torch::equal(call1(m, "decoder_log_prob", {x, z}), call1(loaded, "decoder_log_prob", {x, z}))) << kind;
+        EXPECT_TRUE(torch::equal(call1(m, "prior_log_prob", {z}), call1(loaded, "prior_log_prob", {z}))) << kind;
+        EXPECT_TRUE(torch::equal(callN(m, "encode", {x})[1], callN(loaded, "encode", {x})[1])) << kind;
+        EXPECT_EQ(loaded.attr("decoder_kind").toStringRef(), kind);
     }
 }
 
