@@ -1,6 +1,7 @@
 #include "internal/VAEModelBundle.h"
 #include "openmm/OpenMMException.h"
 #include <fstream>
+#include <set>
 #include <sstream>
 
 using namespace VAEPlugin;
@@ -100,6 +101,8 @@ std::vector<int> VAEModelBundle::getMetadataAtoms() const {
             throw OpenMMException("VAE model from " + source + ": metadata 'atoms' holds an invalid index " + a.dump());
         atoms.push_back(a.get<int>());
     }
+    if (std::set<int>(atoms.begin(), atoms.end()).size() != atoms.size())
+        throw OpenMMException("VAE model from " + source + ": metadata 'atoms' repeats an atom index");
     return atoms;
 }
 

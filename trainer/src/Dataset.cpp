@@ -43,6 +43,7 @@ FeatureSpec FeatureSpec::make(const std::string& kind, int columns, const std::v
                                         std::to_string(columns));
         int n = columns / 3;
         if (atoms.empty()) {
+            spec.atoms.clear();
             for (int i = 0; i < n; i++) spec.atoms.push_back(i);
         } else {
             if (static_cast<int>(atoms.size()) != n)

@@ -373,6 +373,7 @@ TEST(VAECVForceBadInput, MissingOrInvalidModel) {
     expectThrowContaining([&] { VAECVForce f(bytes); }, "no forward");
     expectThrowContaining([] { VAECVForce f(mlpModel(2, 2, 1, "{not json")); }, "metadata.json is not valid JSON");
     expectThrowContaining([] { VAECVForce f(mlpModel(2, 2, 1, "{\"latent\": -3}")); }, "'latent'");
+    expectThrowContaining([] { VAECVForce f(mlpModel(2, 2, 1, "{\"atoms\": [0, 1, 0]}")); }, "repeats an atom index");
 }
 
 TEST(VAECVForceBadInput, ModelForwardFailsOrHasWrongShape) {
