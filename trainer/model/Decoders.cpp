@@ -66,8 +66,9 @@ def von_mises(self, mean: Tensor, kappa: Tensor, u_sign: Tensor) -> Tensor:
     tau = 1.0 + q
     rho = 2.0 * k * tau / ((q + 1.0) * (tau + torch.sqrt(2.0 * tau)))
     r = (1.0 + rho * rho) / (2.0 * rho)
-    f = torch.zeros_like(k)
-    done = torch.zeros_like(k) > 1.0
+    # a non-finite concentration (NaN input) is "done" at once and yields NaN: never loop forever
+    done = torch.logical_not(torch.isfinite(k))
+    f = torch.where(done, k, torch.zeros_like(k))
     while not bool(done.all()):
         u1 = torch.rand_like(k)
         u2 = torch.rand_like(k)

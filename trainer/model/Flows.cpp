@@ -110,8 +110,8 @@ def inverse(self, y: Tensor) -> Tuple[Tensor, Tensor]:
 )JIT";
 
 // Masked autoregressive spline block conditioned on z. Density direction (inverse, data -> noise)
-// is one pass: u_i = spline(x_i; theta_i(x_<i, z)). The generative direction inverts it by
-// num_features passes: after pass k every feature of degree <= k is exact, so D passes suffice.
+// is one pass: u_i = spline(x_i; theta_i(x_<i, z)). The generative direction solves the features
+// one at a time in the block's order, computing only the current feature's spline parameters.
 const char* kMAFSource = R"JIT(
 def spline_params(self, x: Tensor, z: Tensor) -> Tensor:
     h = torch.tanh(torch.addmm(torch.addmm(self.made_hidden_bias, z, self.made_hidden_skip_weight.t()),
@@ -125,11 +125,26 @@ def inverse(self, x: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
     return u, ld.sum(1)
 
 def forward(self, u: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
-    x = u
-    ld = torch.zeros_like(u)
-    for _ in range(self.num_features):
-        x, ld = self.spline.inverse(u, self.spline_params(x, z))
-    return x, ld.sum(1)
+    # feature by feature in the block's order; only the output rows of the current feature are
+    # computed (the masks make the not-yet-computed columns of x irrelevant)
+    nf = self.num_features
+    npar = 3 * self.num_bins - 1
+    hz = torch.addmm(self.made_hidden_bias, z, self.made_hidden_skip_weight.t())
+    oz = torch.addmm(self.made_out_bias, z, self.made_out_skip_weight.t())
+    w1 = (self.made_hidden_weight * self.made_hidden_mask).t()
+    w2 = self.made_out_weight * self.made_out_mask
+    x = torch.zeros_like(u)
+    ld = torch.zeros([u.size(0)], dtype=u.dtype, device=u.device)
+    for k in range(nf):
+        i = k
+        if self.reversed:
+            i = nf - 1 - k
+        h = torch.tanh(torch.addmm(hz, x, w1))
+        p = torch.addmm(oz[:, i * npar:(i + 1) * npar], h, w2[i * npar:(i + 1) * npar].t())
+        xi, ldi = self.spline.inverse(u[:, i:i + 1], p.unsqueeze(1))
+        x = torch.cat([x[:, :i], xi, x[:, i + 1:]], 1)
+        ld = ld + ldi.squeeze(1)
+    return x, ld
 )JIT";
 
 } // namespace

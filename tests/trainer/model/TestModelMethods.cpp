@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <torch/torch.h>
@@ -205,6 +206,29 @@ TEST(ModelMethods, SaveAndLoadGiveTheSameNumbers) {
         EXPECT_TRUE(torch::equal(call1(m, "prior_log_prob", {z}), call1(loaded, "prior_log_prob", {z}))) << kind;
         EXPECT_TRUE(torch::equal(callN(m, "encode", {x})[1], callN(loaded, "encode", {x})[1])) << kind;
         EXPECT_EQ(loaded.attr("decoder_kind").toStringRef(), kind);
+    }
+}
+
+TEST(ModelMethods, NonFiniteInputsGiveNonFiniteOutputsWithoutThrowing) {
+    // the MC move rejects non-finite proposals; the methods must not throw or index out of range
+    for (const char* kind : {"mse", "condind", "autoregressive", "flow"}) {
+        torch::jit::Module m = buildDouble(makeConfig(kind, 2, 2, 8, {false, true}), 3);
+        const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+        torch::Tensor x = torch::tensor({{nan, 0.1}, {0.2, inf}, {0.3, 0.4}}, torch::kFloat64);
+        torch::Tensor z = torch::tensor({{0.1, nan}, {0.2, 0.3}, {0.3, 0.4}}, torch::kFloat64);
+        torch::Tensor lp;
+        ASSERT_NO_THROW(lp = call1(m, "decoder_log_prob", {x, z})) << kind;
+        EXPECT_FALSE(std::isfinite(lp[0].item<double>())) << kind;
+        EXPECT_TRUE(std::isfinite(lp[2].item<double>())) << kind;
+        ASSERT_NO_THROW(lp = call1(m, "prior_log_prob", {z})) << kind;
+        EXPECT_FALSE(std::isfinite(lp[0].item<double>()));
+        EXPECT_TRUE(std::isfinite(lp[1].item<double>()));
+        ASSERT_NO_THROW(callN(m, "encode", {x})) << kind;
+        ASSERT_NO_THROW(callN(m, "prior_forward", {z})) << kind;
+        torch::Tensor xs;
+        ASSERT_NO_THROW(xs = call1(m, "decoder_sample", {z, torch::rand({3, 2}, torch::kFloat64)})) << kind;
+        EXPECT_FALSE(torch::isfinite(xs[0]).all().item<bool>()) << kind;
+        EXPECT_TRUE(torch::isfinite(xs[1]).all().item<bool>()) << kind;
     }
 }
 
