@@ -7,13 +7,14 @@ using namespace VAEPlugin;
 template <class Real>
 NativeCVEvaluator<Real>::NativeCVEvaluator(const VAEEncoderSpec& spec)
     : kind(spec.featureKind), numAtoms(spec.numAtoms), numFeatures(spec.numFeatures), nonPeriodic(spec.nonPeriodicFeatures()),
-      periodic(spec.periodicFeatures()), mean(spec.mean), scale(spec.scale), features(spec.numFeatures), standardized(spec.numFeatures) {
+      periodic(spec.periodicFeatures()), mean(spec.mean), scale(spec.scale), features(spec.numFeatures), standardized(spec.numFeatures), featureGradient(spec.numFeatures) {
     for (const VAEEncoderSpec::Layer& l : spec.layers) {
         Layer layer;
         layer.weight = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(l.weight.data(), l.outputs, l.inputs).cast<Real>();
         layer.bias = Eigen::Map<const Eigen::VectorXd>(l.bias.data(), l.outputs).cast<Real>();
         layer.preactivation.resize(l.outputs);
         layer.output.resize(l.outputs);
+        layer.inputGradient.resize(l.inputs);
         layer.relu = l.relu;
         layers.push_back(std::move(layer));
     }
@@ -69,10 +70,11 @@ void NativeCVEvaluator<Real>::backward(const std::vector<double>& dEdz, std::vec
         Layer& layer = layers[l];
         if (layer.relu)
             gradient = (layer.preactivation.array() > Real(0)).select(gradient, Real(0));
-        gradient = layer.weight.transpose() * gradient;
+        layer.inputGradient.noalias() = layer.weight.transpose() * gradient;
+        gradient = layer.inputGradient;
     }
     // Back through (cos, sin) and the standardisation to the features.
-    std::vector<double> dEdFeature(numFeatures);
+    std::vector<double>& dEdFeature = featureGradient;
     int k = 0;
     for (int i : nonPeriodic)
         dEdFeature[i] = (double) gradient[k++];

@@ -24,9 +24,10 @@ public:
 private:
     using Matrix = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using Vector = Eigen::Matrix<Real, Eigen::Dynamic, 1>;
+    /** A dense layer with the buffers of its forward and backward pass (no allocation per step). */
     struct Layer {
         Matrix weight;
-        Vector bias, preactivation, output;
+        Vector bias, preactivation, output, inputGradient;
         bool relu;
     };
     std::string kind;
@@ -35,7 +36,7 @@ private:
     std::vector<double> mean, scale;
     std::vector<Layer> layers;
     Vector input, gradient;
-    std::vector<double> features, standardized;
+    std::vector<double> features, standardized, featureGradient;
     std::vector<double> lastPositions;
 };
 
