@@ -629,10 +629,16 @@ void configureJit() {
 }
 
 void setThreads(int n) {
-    at::set_num_threads(n);
+    // Measurement knobs: VAE_TORCH_THREADS / VAE_BLAS_THREADS override the two pools separately.
+    // LibTorch's intra-op pool (OpenMP) stays at one thread: with two, GOMP's spin-waiting made
+    // training 10-20x slower whenever other processes shared the two cores, and the element-wise
+    // ops of these models are too small to gain from it. The matrix products run in OpenBLAS with n.
+    int torchThreads = 1, blasThreads = n;
+    if (const char* v = std::getenv("VAE_TORCH_THREADS")) torchThreads = std::max(1, std::atoi(v));
+    if (const char* v = std::getenv("VAE_BLAS_THREADS")) blasThreads = std::max(1, std::atoi(v));
+    at::set_num_threads(torchThreads);
     using SetThreads = void (*)(int);
-    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
-    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "goto_set_num_threads"))) f(n);
+    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(blasThreads);
 }
 
 Dataset loadDataset(const TrainConfig& config, uint64_t seed) {

@@ -89,7 +89,10 @@ std::string stageDirectory(const TrainConfig& config, int replica, const std::st
 /** Folder holding one replica's checkpoint: OUT or OUT/replica-<r>. */
 std::string replicaDirectory(const TrainConfig& config, int replica);
 
-/** Sets LibTorch's intra-op threads and OpenBLAS's threads (resolved at run time) to n. */
+/**
+ * Sets OpenBLAS's threads (resolved at run time) to n and LibTorch's intra-op threads to 1 (see
+ * trainer/README.md, Threads); VAE_TORCH_THREADS / VAE_BLAS_THREADS override them (measurements).
+ */
 void setThreads(int n);
 
 /**

@@ -136,6 +136,8 @@ struct HistogramCase {
     double lo0, hi0, lo1, hi1;
 };
 
+void PrintTo(const HistogramCase& c, std::ostream* os) { *os << c.name; }
+
 class SystemHistogram : public ::testing::TestWithParam<HistogramCase> {};
 
 TEST_P(SystemHistogram, DataMatchDensity) {
