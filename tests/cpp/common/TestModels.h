@@ -73,6 +73,20 @@ inline std::string metadataFor(const std::vector<int>& atoms, int latent) {
     return j.dump();
 }
 
+/** Least-squares slope of y against x (the drift of an energy series). */
+inline double leastSquaresSlope(const std::vector<double>& x, const std::vector<double>& y) {
+    double xm = 0, ym = 0, sxy = 0, sxx = 0;
+    for (size_t i = 0; i < x.size(); i++) {
+        xm += x[i] / x.size();
+        ym += y[i] / y.size();
+    }
+    for (size_t i = 0; i < x.size(); i++) {
+        sxy += (x[i] - xm) * (y[i] - ym);
+        sxx += (x[i] - xm) * (x[i] - xm);
+    }
+    return sxy / sxx;
+}
+
 /** Load OpenMM's own plugins (CPU, OpenCL, ...) and this build's VAE plugins. */
 inline void loadPlugins() {
     static bool loaded = false;
