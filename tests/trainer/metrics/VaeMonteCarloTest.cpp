@@ -1,0 +1,225 @@
+#include "Metrics.h"
+#include "TestHelpers.h"
+#include "VaeMonteCarlo.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
+
+using namespace VAEPlugin;
+using namespace VAEPlugin::testing_helpers;
+
+namespace {
+const int kThreads = setUpThreads();
+
+/**
+ * Chi-square of a 2-D histogram of independent samples in feature space against the exact density
+ * exp(-U(x, y)) J(f), integrated numerically (midpoint rule, sub x sub points per bin) over the box.
+ * Bins whose expected count is below 5 (and everything outside the box) are pooled into one bin.
+ * Returns chi2 and sets dof.
+ */
+double chiSquare(const torch::Tensor& f, const std::function<double(double, double)>& logDensity, double a0,
+                 double a1, int na, double b0, double b1, int nb, int* dof) {
+    const int sub = 12;
+    std::vector<double> expected(na * nb, 0.0);
+    double total = 0;
+    double da = (a1 - a0) / na, db = (b1 - b0) / nb;
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < nb; j++) {
+            double s = 0;
+            for (int p = 0; p < sub; p++)
+                for (int q = 0; q < sub; q++) {
+                    double a = a0 + (i + (p + 0.5) / sub) * da, b = b0 + (j + (q + 0.5) / sub) * db;
+                    double lp = logDensity(a, b);
+                    if (std::isfinite(lp)) s += std::exp(lp);
+                }
+            expected[i * nb + j] = s;
+            total += s;
+        }
+    const int64_t n = f.size(0);
+    std::vector<double> observed(na * nb, 0.0);
+    double outside = 0;
+    auto acc = f.accessor<double, 2>();
+    for (int64_t k = 0; k < n; k++) {
+        int i = static_cast<int>(std::floor((acc[k][0] - a0) / da)), j = static_cast<int>(std::floor((acc[k][1] - b0) / db));
+        if (i < 0 || i >= na || j < 0 || j >= nb)
+            outside++;
+        else
+            observed[i * nb + j]++;
+    }
+    double chi2 = 0, poolE = 0, poolO = outside;
+    int bins = 0;
+    for (int k = 0; k < na * nb; k++) {
+        double e = expected[k] / total * n;
+        if (e < 5) {
+            poolE += e;
+            poolO += observed[k];
+        } else {
+            chi2 += (observed[k] - e) * (observed[k] - e) / e;
+            bins++;
+        }
+    }
+    if (poolE > 0 || poolO > 0) {
+        chi2 += (poolO - poolE) * (poolO - poolE) / std::max(poolE, 1.0);
+        bins++;
+    }
+    *dof = bins - 1;
+    return chi2;
+}
+
+bool passes(double chi2, int dof) { return chi2 < dof + 6.0 * std::sqrt(2.0 * dof); }
+
+struct ChainSetup {
+    std::unique_ptr<System2D> system;
+    torch::Tensor data;
+    torch::jit::Module bundle;
+};
+
+ChainSetup& setupFor(const std::string& name) {
+    static std::map<std::string, ChainSetup> cache;
+    auto it = cache.find(name);
+    if (it != cache.end()) return it->second;
+    ChainSetup s;
+    s.system = makeSystem(name);
+    s.data = s.system->sample(4000, 11);
+    s.bundle = poorBundle(s.system->featureKind(), s.data, 150, 11);
+    return cache.emplace(name, std::move(s)).first->second;
+}
+
+/** Runs chains from the data and returns chi2 of the final states (independent chains) and dof. */
+double runAndTest(const std::string& name, const std::array<double, kVaeMcNumTerms>& weights, int64_t chains,
+                  int64_t moves, int* dof, double* fAcc) {
+    ChainSetup& s = setupFor(name);
+    VaeMcOptions o;
+    o.moves = moves;
+    o.seed = 21;
+    o.termWeights = weights;
+    torch::Tensor start = s.data.slice(0, 0, chains);
+    auto t0 = std::chrono::steady_clock::now();
+    VaeMcResult r = runVaeMc(s.bundle, *s.system, start, o);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    *fAcc = r.fAcc;
+    const System2D& sys = *s.system;
+    double chi2;
+    if (sys.featureKind() == "polar")
+        chi2 = chiSquare(r.finalFeatures, [&](double rr, double th) {
+            return -sys.energy(rr * std::cos(th), rr * std::sin(th)) + std::log(rr);  // J = r
+        }, 0.0, 3.2, 16, -M_PI, M_PI, 4, dof);
+    else
+        chi2 = chiSquare(r.finalFeatures, [&](double x, double y) { return -sys.energy(x, y); }, -1.5, 1.2, 12, -0.5,
+                         2.0, 12, dof);
+    std::cout << "[vae-mc] " << name << " weights {" << weights[0] << "," << weights[1] << "," << weights[2] << ","
+              << weights[3] << "," << weights[4] << "} " << chains << " chains x " << moves << " moves in " << secs
+              << " s: f_acc " << r.fAcc << " rejected non-finite " << r.rejectedNonFinite << " chi2 " << chi2
+              << " dof " << *dof << "\n";
+    for (int k = 0; k < kVaeMcNumTerms; k++)
+        std::cout << "    term " << vaeMcTermNames()[k] << ": mean " << r.terms[k].mean << " std " << r.terms[k].std
+                  << "\n";
+    return chi2;
+}
+
+const int64_t kChains = 3000, kMoves = 60;
+} // namespace
+
+TEST(VaeMonteCarlo, DetailedBalanceMueller) {
+    int dof;
+    double fAcc;
+    double chi2 = runAndTest("mueller", {1, 1, 1, 1, 1}, kChains, kMoves, &dof, &fAcc);
+    EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+    EXPECT_GT(fAcc, 0.0);
+    EXPECT_LT(fAcc, 1.0);
+}
+
+TEST(VaeMonteCarlo, DetailedBalanceMuellerCheckHasPower) {
+    int dof;
+    double fAcc;
+    double chi2 = runAndTest("mueller", {1, 1, 1, -1, 1}, kChains, kMoves, &dof, &fAcc);  // decoder term flipped
+    EXPECT_FALSE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+}
+
+TEST(VaeMonteCarlo, DetailedBalanceBeltwayRTheta) {
+    int dof;
+    double fAcc;
+    double chi2 = runAndTest("beltway-rtheta", {1, 1, 1, 1, 1}, kChains, kMoves, &dof, &fAcc);
+    EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+    EXPECT_GT(fAcc, 0.0);
+}
+
+TEST(VaeMonteCarlo, DetailedBalanceBeltwayRThetaFailsWithoutJacobian) {
+    int dof;
+    double fAcc;
+    double chi2 = runAndTest("beltway-rtheta", {1, 1, 1, 1, 0}, kChains, kMoves, &dof, &fAcc);  // ln J dropped
+    EXPECT_FALSE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+}
+
+TEST(VaeMonteCarlo, NonFiniteProposalsAreRejected) {
+    auto one = [](double v) { return torch::full({4}, v, torch::kFloat64); };
+    const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
+    VaeMcTerms base{one(1.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0)};
+    VaeMcLogAlpha ok = vaeMcLogAlpha(base);
+    EXPECT_TRUE(ok.valid.all().item<bool>());
+    EXPECT_NEAR(ok.total[0].item<double>(), 1.0, 1e-15);
+    torch::Tensor u = torch::full({4}, 1e-300, torch::kFloat64);  // would accept anything finite
+    std::vector<std::function<void(VaeMcTerms&)>> breakers = {
+        [&](VaeMcTerms& t) { t.energyProposal[1] = nan; },
+        [&](VaeMcTerms& t) { t.energyProposal[1] = -inf; },
+        [&](VaeMcTerms& t) { t.logQProposal[1] = nan; },
+        [&](VaeMcTerms& t) { t.logQProposal[1] = inf; },
+        [&](VaeMcTerms& t) { t.logPriorProposal[1] = -inf; },
+        [&](VaeMcTerms& t) { t.logDecoderProposal[1] = -inf; },
+        [&](VaeMcTerms& t) { t.logDecoderProposal[1] = nan; },
+        [&](VaeMcTerms& t) { t.logJacobianProposal[1] = nan; },
+        [&](VaeMcTerms& t) { t.logJacobianProposal[1] = inf; },
+        [&](VaeMcTerms& t) { t.logQCurrent[1] = nan; },
+    };
+    for (size_t b = 0; b < breakers.size(); b++) {
+        VaeMcTerms t{one(1.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0)};
+        breakers[b](t);
+        VaeMcLogAlpha a = vaeMcLogAlpha(t);
+        torch::Tensor acc = acceptMoves(a, u);
+        EXPECT_FALSE(acc[1].item<bool>()) << "breaker " << b;
+        EXPECT_TRUE(acc[0].item<bool>() && acc[2].item<bool>()) << "breaker " << b;
+    }
+    // the scalar form is the same rule
+    std::array<double, kVaeMcNumTerms> terms;
+    double la = vaeMcLogAlpha(2.0, 1.0, -1.0, -0.5, 0.3, 0.1, -2.0, -1.0, 0.0, 0.7, 1.0, &terms);
+    EXPECT_NEAR(la, 1.0 + 0.5 + 0.2 - 1.0 + 0.7, 1e-14);
+    EXPECT_NEAR(terms[3], -1.0, 1e-15);
+    EXPECT_EQ(vaeMcLogAlpha(0, nan, 0, 0, 0, 0, 0, 0, 0, 0), -std::numeric_limits<double>::infinity());
+}
+
+TEST(VaeMonteCarlo, RunIsReproducibleAndRejectsBadStarts) {
+    ChainSetup& s = setupFor("mueller");
+    VaeMcOptions o;
+    o.moves = 5;
+    o.seed = 3;
+    VaeMcResult a = runVaeMc(s.bundle, *s.system, s.data.slice(0, 0, 200), o);
+    VaeMcResult b = runVaeMc(s.bundle, *s.system, s.data.slice(0, 0, 200), o);
+    EXPECT_TRUE(torch::equal(a.finalFeatures, b.finalFeatures));
+    EXPECT_EQ(a.accepted, b.accepted);
+    EXPECT_THROW(runVaeMc(s.bundle, *s.system, torch::zeros({0, 2}, torch::kFloat64), o), std::invalid_argument);
+    torch::Tensor bad = s.data.slice(0, 0, 10).clone();
+    bad[3][0] = std::nan("");
+    EXPECT_THROW(runVaeMc(s.bundle, *s.system, bad, o), std::invalid_argument);
+    // model and system of different feature dimension
+    torch::Tensor pos = torch::randn({300, 3}, torch::kFloat64);
+    auto bundle3 = poorBundle("positions", pos, 0, 1);
+    try {
+        runVaeMc(bundle3, *s.system, s.data.slice(0, 0, 10), o);
+        FAIL() << "no exception";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("expects 3"), std::string::npos) << e.what();
+    }
+    try {
+        runVaeMc(bundle3, *s.system, pos.slice(0, 0, 10), o);
+        FAIL() << "no exception";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("system has 2 features"), std::string::npos) << e.what();
+    }
+    // an xy model on a polar system
+    auto& belt = setupFor("beltway-rtheta");
+    EXPECT_THROW(runVaeMc(s.bundle, *belt.system, belt.data.slice(0, 0, 10), o), std::invalid_argument);
+}
