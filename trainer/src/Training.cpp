@@ -21,6 +21,8 @@
 #include <stdexcept>
 #include <unistd.h>
 #include <cstdlib>
+#include <type_traits>
+#include <utility>
 
 namespace VAEPlugin {
 
@@ -94,7 +96,19 @@ std::vector<torch::Tensor> parameterList(const torch::jit::Module& m) {
     return out;
 }
 
-std::string adamKey(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+/** The key torch::optim::Adam files a parameter's state under (a string in LibTorch 1.x, a pointer in 2.x). */
+using AdamStateKey = std::decay_t<decltype(std::declval<torch::optim::Adam&>().state())>::key_type;
+template <typename Key>
+Key stateKey(const torch::Tensor& p) {
+    if constexpr (std::is_same_v<Key, std::string>) {
+        std::ostringstream s;  // what c10::guts::to_string(p.unsafeGetTensorImpl()) gives
+        s << p.unsafeGetTensorImpl();
+        return s.str();
+    } else {
+        return static_cast<Key>(p.unsafeGetTensorImpl());
+    }
+}
+AdamStateKey adamKey(const torch::Tensor& p) { return stateKey<AdamStateKey>(p); }
 
 /** Checkpoint of one replica: where it stands, the model, the optimizer, the losses so far. */
 struct Checkpoint {
