@@ -85,7 +85,7 @@ ChainSetup& setupFor(const std::string& name) {
     ChainSetup s;
     s.system = makeSystem(name);
     s.data = s.system->sample(4000, 11);
-    s.bundle = poorBundle(s.system->featureKind(), s.data, 150, 11);
+    s.bundle = poorBundle(s.system->featureKind(), s.data, 20, 11);  // one epoch: a poor model
     return cache.emplace(name, std::move(s)).first->second;
 }
 
