@@ -1,0 +1,146 @@
+#include "MetricsCommand.h"
+
+#include "Bundle.h"
+#include "Metrics.h"
+#include "Npy.h"
+#include "Systems.h"
+#include "VaeMonteCarlo.h"
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace VAEPlugin {
+
+nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& log) {
+    if (o.system.empty() == o.data.empty())
+        throw std::invalid_argument("give exactly one of --system NAME and --data FILE.npy");
+    if (o.chains < 1) throw std::invalid_argument("--chains must be at least 1");
+    if (o.moves < 0) throw std::invalid_argument("--moves must be >= 0");
+    if (!fs::exists(o.model)) throw std::invalid_argument("model bundle '" + o.model + "' does not exist");
+    nlohmann::json meta = readBundleMetadata(o.model);
+    torch::jit::Module bundle = torch::jit::load(o.model);
+    bundle.eval();
+    const nlohmann::json prov = meta.value("provenance", nlohmann::json::object());
+    const std::string kind = meta.contains("features") ? meta["features"].value("kind", std::string()) : std::string();
+
+    torch::Tensor data;
+    std::string systemName = o.system;
+    nlohmann::json result;
+    result["model"] = fs::absolute(o.model).string();
+    if (!o.system.empty()) {
+        auto sys = makeSystem(o.system);
+        if (!kind.empty() && kind != sys->featureKind())
+            throw std::invalid_argument("the model's features are '" + kind + "' but system '" + o.system +
+                                        "' has features '" + sys->featureKind() + "'");
+        int64_t n = o.samples ? *o.samples : prov.value("samples", int64_t(100000));
+        uint64_t seed = o.dataSeed ? *o.dataSeed : prov.value("data_seed", uint64_t(1));
+        if (n < 2) throw std::invalid_argument("--samples must be at least 2");
+        data = sys->sample(n, seed);
+        result["system"] = o.system;
+        result["data_seed"] = seed;
+    } else {
+        data = readNpy(o.data);
+        systemName = prov.value("system", std::string());
+        result["data"] = fs::absolute(o.data).string();
+    }
+    checkFeatures(bundle, data, "metrics");
+
+    LatentMetricsOptions lo;
+    lo.batchSize = o.batch;
+    lo.seed = o.seed;
+    LatentMetrics m = computeLatentMetrics(bundle, data, lo);
+    result["samples"] = m.samples;
+    result["jd_encode"] = m.jdEncode;
+    result["jd_encode_total"] = m.jdEncodeTotal;
+    result["active_dims"] = m.activeDims;
+    result["kl_q_n"] = m.klQN;
+    result["kl_n_q"] = m.klNQ;
+    result["jd_prior"] = m.jdPrior;
+    result["marginal_entropies"] = m.marginalEntropies;
+    result["joint_entropy"] = m.jointEntropy;
+    result["total_correlation"] = m.totalCorrelation;
+    if (meta.contains("beta")) result["beta"] = meta["beta"];
+    if (prov.contains("final_losses")) result["final_losses"] = prov["final_losses"];
+    if (prov.contains("final_prior_loss")) result["final_prior_loss"] = prov["final_prior_loss"];
+    log << "JD_encode total " << m.jdEncodeTotal << " (active dims " << m.activeDims << "), JD_prior " << m.jdPrior
+        << ", total correlation " << m.totalCorrelation << "\n";
+
+    result["f_acc"] = nullptr;
+    result["n_moves"] = 0;
+    if (o.moves > 0 && !systemName.empty()) {
+        auto sys = makeSystem(systemName);
+        auto gen = at::detail::createCPUGenerator(o.seed);
+        torch::Tensor idx = torch::randint(data.size(0), {o.chains}, gen, torch::kLong);
+        VaeMcOptions mo;
+        mo.moves = o.moves;
+        mo.seed = o.seed;
+        VaeMcResult r = runVaeMc(bundle, *sys, data.index_select(0, idx), mo);
+        result["f_acc"] = r.fAcc;
+        result["n_moves"] = r.attempted;
+        result["chains"] = o.chains;
+        result["moves"] = o.moves;
+        result["accepted"] = r.accepted;
+        result["rejected_non_finite"] = r.rejectedNonFinite;
+        result["mc_system"] = systemName;
+        nlohmann::json terms;
+        for (int k = 0; k < kVaeMcNumTerms; k++)
+            terms[vaeMcTermNames()[k]] = {{"mean", r.terms[k].mean}, {"std", r.terms[k].std}, {"finite", r.terms[k].finite}};
+        terms["total"] = {{"mean", r.total.mean}, {"std", r.total.std}, {"finite", r.total.finite}};
+        result["ln_alpha_terms"] = terms;
+        log << "f_acc " << r.fAcc << " over " << r.attempted << " moves (" << o.chains << " chains x " << o.moves
+            << "), " << r.rejectedNonFinite << " non-finite proposals rejected\n";
+    } else if (o.moves > 0) {
+        log << "f_acc not computed: the energy is unknown (no built-in system in the bundle's provenance)\n";
+    }
+
+    std::string out = o.out.empty() ? (fs::path(o.model).parent_path() / "metrics.json").string() : o.out;
+    std::string tmp = out + ".tmp";
+    {
+        std::ofstream f(tmp);
+        if (!f) throw std::runtime_error("cannot write '" + out + "'");
+        f << result.dump(2) << "\n";
+        if (!f) throw std::runtime_error("cannot write '" + out + "'");
+    }
+    fs::rename(tmp, out);
+    log << "wrote " << out << "\n";
+    return result;
+}
+
+void addMetricsCommand(CLI::App& app) {
+    auto o = std::make_shared<MetricsCommandOptions>();
+    auto samples = std::make_shared<int64_t>(-1);
+    auto dataSeed = std::make_shared<int64_t>(-1);
+    CLI::App* sub = app.add_subcommand("metrics", "Latent metrics and VAE Monte Carlo acceptance of a model bundle");
+    sub->add_option("model", o->model, "model bundle (model.pt)")->required();
+    auto* sys = sub->add_option("--system", o->system, "built-in system whose data set is used");
+    auto* data = sub->add_option("--data", o->data, ".npy file of raw features in the model's feature kind");
+    sys->excludes(data);
+    sub->add_option("--chains", o->chains, "parallel VAE-MC chains")->capture_default_str();
+    sub->add_option("--moves", o->moves, "VAE-MC moves per chain (0: no f_acc)")->capture_default_str();
+    sub->add_option("--out", o->out, "JSON output (default: metrics.json beside the model)");
+    sub->add_option("--samples", *samples, "data set size for --system (default: as trained)");
+    sub->add_option("--data-seed", *dataSeed, "data seed for --system (default: as trained)");
+    sub->add_option("--seed", o->seed, "seed of the metrics' random numbers")->capture_default_str();
+    sub->add_option("--batch", o->batch, "JD_encode batch of consecutive configurations")->capture_default_str();
+    sub->callback([o, samples, dataSeed]() {
+        MetricsCommandOptions opts = *o;
+        if (*samples >= 0) opts.samples = *samples;
+        if (*dataSeed >= 0) opts.dataSeed = static_cast<uint64_t>(*dataSeed);
+        try {
+            runMetricsCommand(opts, std::cout);
+        } catch (const std::exception& e) {
+            std::cerr << "openmm-vae metrics: error: " << e.what() << "\n";
+            throw CLI::RuntimeError(1);
+        }
+        throw CLI::Success();
+    });
+}
+
+} // namespace VAEPlugin
