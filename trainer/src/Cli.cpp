@@ -178,7 +178,7 @@ std::vector<std::string> longNames(CLI::App* app) {
 
 } // namespace
 
-int runCli(int argc, char** argv) {
+int runCli(int argc, char** argv, const std::function<void(CLI::App&)>& addCommands) {
     CLI::App app{"openmm-vae: learn collective variables with variational autoencoders"};
     app.require_subcommand(1);
     CLI::App* train = app.add_subcommand("train", "Train VAEs over a beta schedule and write model bundles");
@@ -186,6 +186,8 @@ int runCli(int argc, char** argv) {
     std::string configPath;
     double temperature = -1;
     addTrainOptions(train, config, configPath, temperature);
+    if (addCommands)
+        addCommands(app);
 
     // A config file becomes tokens placed before the command-line ones (which it does not repeat).
     std::vector<std::string> args(argv, argv + argc);

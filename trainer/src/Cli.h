@@ -1,8 +1,13 @@
 #ifndef OPENMM_VAE_TRAINER_CLI_H_
 #define OPENMM_VAE_TRAINER_CLI_H_
 
+#include <functional>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}
 
 namespace VAEPlugin {
 
@@ -17,8 +22,11 @@ std::vector<std::string> configFileTokens(const std::string& path, const std::ve
                                           const std::vector<std::string>& flagKeys,
                                           const std::vector<std::string>& skip);
 
-/** The openmm-vae command (main). */
-int runCli(int argc, char** argv);
+/**
+ * The openmm-vae command (main). addCommands registers further subcommands (e.g. `metrics`, from
+ * libraries built on this one) before the arguments are parsed.
+ */
+int runCli(int argc, char** argv, const std::function<void(CLI::App&)>& addCommands = {});
 
 } // namespace VAEPlugin
 

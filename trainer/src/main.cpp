@@ -1,3 +1,6 @@
 #include "Cli.h"
+#include "MetricsCommand.h"
 
-int main(int argc, char** argv) { return VAEPlugin::runCli(argc, argv); }
+int main(int argc, char** argv) {
+    return VAEPlugin::runCli(argc, argv, [](CLI::App& app) { VAEPlugin::addMetricsCommand(app); });
+}
