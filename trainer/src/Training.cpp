@@ -367,14 +367,19 @@ private:
         return bundle.attr("model").toModule();
     }
 
-    EpochLosses trainEpoch(torch::jit::Module& model, torch::optim::Adam& optimizer, double beta, uint64_t epochSeed) {
-        auto start = std::chrono::steady_clock::now();
-        int64_t n = train_.size(0);
-        std::vector<int64_t> order(n);
+    /** The training set in the epoch's order (a seeded shuffle). */
+    torch::Tensor shuffledTrainingData(uint64_t epochSeed) const {
+        std::vector<int64_t> order(train_.size(0));
         std::iota(order.begin(), order.end(), 0);
         std::mt19937_64 rng(epochSeed);
         std::shuffle(order.begin(), order.end(), rng);
-        auto shuffled = train_.index_select(0, torch::tensor(order, torch::kInt64).to(device_));
+        return train_.index_select(0, torch::tensor(order, torch::kInt64).to(device_));
+    }
+
+    EpochLosses trainEpoch(torch::jit::Module& model, torch::optim::Adam& optimizer, double beta, uint64_t epochSeed) {
+        auto start = std::chrono::steady_clock::now();
+        int64_t n = train_.size(0);
+        auto shuffled = shuffledTrainingData(epochSeed);
         double sums[3] = {0, 0, 0};
         for (int64_t b = 0; b < n; b += config_.batch) {
             int64_t size = std::min<int64_t>(config_.batch, n - b);
@@ -405,11 +410,7 @@ private:
     std::array<double, 3> priorEpoch(torch::jit::Module& model, torch::optim::Adam& optimizer, uint64_t epochSeed) {
         auto start = std::chrono::steady_clock::now();
         int64_t n = train_.size(0);
-        std::vector<int64_t> order(n);
-        std::iota(order.begin(), order.end(), 0);
-        std::mt19937_64 rng(epochSeed);
-        std::shuffle(order.begin(), order.end(), rng);
-        auto shuffled = train_.index_select(0, torch::tensor(order, torch::kInt64).to(device_));
+        auto shuffled = shuffledTrainingData(epochSeed);
         auto method = model.get_method("prior_fit_loss");
         double sum = 0;
         for (int64_t b = 0; b < n; b += config_.batch) {
