@@ -73,7 +73,9 @@ TEST(MetricsCommand, WritesTheJsonKeys) {
     EXPECT_TRUE(fs::exists(o.out));
 
     // bad input
-    EXPECT_EQ(parse(app, {"metrics", model, "--system", "beltway-rtheta", "--moves", "1"}), 1);  // polar vs xy
+    CLI::App fresh;  // the command parses once per process; so does the test, per app
+    addMetricsCommand(fresh);
+    EXPECT_EQ(parse(fresh, {"metrics", model, "--system", "beltway-rtheta", "--moves", "1"}), 1);  // polar vs xy
     o.data.clear();
     EXPECT_THROW(runMetricsCommand(o, log), std::invalid_argument);  // neither --system nor --data
     torch::Tensor three = torch::zeros({10, 3}, torch::kFloat64);
