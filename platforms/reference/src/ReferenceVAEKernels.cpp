@@ -53,7 +53,8 @@ std::string property(const VAECVForce& force, const std::string& name, const std
  * the probe configuration; else null, with a one-line message when the user asked for native
  * or the model is a trainer bundle.
  */
-std::unique_ptr<CVEvaluator> createNative(const VAECVForce& force, const torch::jit::Module& module, CVEvaluator& reference, int numAtoms) {
+std::unique_ptr<CVEvaluator> createNative(const VAECVForce& force, const torch::jit::Module& module, const std::vector<double>& zReference,
+                                          int numAtoms) {
     std::string requested = property(force, "Implementation", "");
     std::string precision = property(force, "Precision", "single");
     bool explain = requested == "native" || force.getBundle().hasMetadata();
@@ -66,9 +67,8 @@ std::unique_ptr<CVEvaluator> createNative(const VAECVForce& force, const torch::
         whyNot = "the bundle describes " + std::to_string(spec.numAtoms) + " atoms";
     else {
         native = createNativeCVEvaluator(spec, precision);
-        std::vector<double> probe = VAEModelBundle::probePositions(numAtoms), zNative, zReference;
-        native->evaluate(probe, zNative, false);
-        reference.evaluate(probe, zReference, false);
+        std::vector<double> zNative;
+        native->evaluate(VAEModelBundle::probePositions(numAtoms), zNative, false);
         double tolerance = precision == "single" ? 1e-3 : 1e-9;
         for (int k = 0; k < (int) zReference.size(); k++)
             if (zNative.size() != zReference.size() || std::fabs(zNative[k] - zReference[k]) > tolerance * (1 + std::fabs(zReference[k]))) {
@@ -90,15 +90,18 @@ void ReferenceCalcVAECVForceKernel::initialize(const System& system, const VAECV
     source = bundle.getSource();
     atoms = resolveAtoms(system, force);
     torch::jit::Module module = bundle.createModule();
-    numLatent = bundle.probeLatentSize(atoms.size());
+    std::unique_ptr<CVEvaluator> torchScript(new TorchScriptCVEvaluator(module, atoms.size(), source));
+    // One evaluation on the probe configuration checks the model and gives L (and the native reference).
+    std::vector<double> probeLatent;
+    torchScript->evaluate(VAEModelBundle::probePositions(atoms.size()), probeLatent, false);
+    numLatent = probeLatent.size();
     int metadataLatent = bundle.getMetadataLatentSize();
     if (metadataLatent > 0 && metadataLatent != numLatent)
         throw OpenMMException("VAECVForce: the model from " + source + " returns " + std::to_string(numLatent) +
                               " latent values but its metadata says 'latent' = " + std::to_string(metadataLatent));
     bias = LatentBias(force, numLatent);
-    std::unique_ptr<CVEvaluator> torchScript(new TorchScriptCVEvaluator(module, atoms.size(), source));
     if (property(force, "Implementation", "") != "torchscript")
-        evaluator = createNative(force, module, *torchScript, atoms.size());
+        evaluator = createNative(force, module, probeLatent, atoms.size());
     if (!evaluator)
         evaluator = std::move(torchScript);
     positions.resize(3 * atoms.size());
