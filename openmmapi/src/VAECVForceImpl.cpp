@@ -1,11 +1,19 @@
 #include "internal/VAECVForceImpl.h"
 #include "VAEKernels.h"
+#include "internal/VAEModelBundle.h"
 #include "openmm/internal/ContextImpl.h"
 
 using namespace VAEPlugin;
 using namespace OpenMM;
 
 void VAECVForceImpl::initialize(ContextImpl& context) {
+    const System& system = context.getSystem();
+    std::vector<int> atoms = owner.getAtoms();
+    if (atoms.empty())  // all particles, as the kernels read them
+        for (int i = 0; i < system.getNumParticles(); i++)
+            atoms.push_back(i);
+    if (owner.getBundle().getMetadataAtoms().size() == atoms.size())  // a count mismatch is reported by the kernel
+        owner.getBundle().checkSystem(system, "VAECVForce", atoms);
     kernel = context.getPlatform().createKernel(CalcVAECVForceKernel::Name(), context);
     kernel.getAs<CalcVAECVForceKernel>().initialize(context.getSystem(), owner);
 }

@@ -1,6 +1,9 @@
 #include "internal/VAEModelBundle.h"
 #include "openmm/OpenMMException.h"
+#include "openmm/System.h"
+#include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -150,4 +153,81 @@ int VAEModelBundle::probeLatentSize(int nAtoms) const {
     torch::Tensor probe = torch::from_blob(p.data(), {nAtoms, 3}, torch::kFloat64).clone();
     torch::NoGradGuard noGrad;
     return evaluate(module, probe, source).size(0);
+}
+
+void VAEModelBundle::checkSystem(const OpenMM::System& system, const std::string& user) const {
+    checkSystem(system, user, getMetadataAtoms());
+}
+
+void VAEModelBundle::checkSystem(const OpenMM::System& system, const std::string& user, const std::vector<int>& atoms) const {
+    if (!hasMetadata())
+        return;
+    std::vector<int> metadataAtoms = getMetadataAtoms();
+    if (!metadataAtoms.empty() && atoms.size() != metadataAtoms.size())
+        throw OpenMMException(user + ": the model from " + source + " describes " + std::to_string(metadataAtoms.size()) +
+                              " atoms but " + std::to_string(atoms.size()) + " are given");
+    int numParticles = system.getNumParticles();
+    std::map<int, int> bundleIndex;  // System index -> position in the bundle
+    for (int k = 0; k < (int) atoms.size(); k++) {
+        if (atoms[k] < 0 || atoms[k] >= numParticles)
+            throw OpenMMException(user + ": the model from " + source + " uses atom " + std::to_string(atoms[k]) +
+                                  " but the System has " + std::to_string(numParticles) + " particles");
+        bundleIndex[atoms[k]] = k;
+    }
+    if (!metadata.contains("features") || !metadata["features"].is_object() || metadata["features"].value("kind", "") != "bat")
+        return;
+    const nlohmann::json& features = metadata["features"];
+    // Expected constraints, keyed by the unordered pair of System indices of the atoms used here.
+    std::map<std::pair<int, int>, double> expected;
+    std::map<int, int> metadataPosition;
+    for (int k = 0; k < (int) metadataAtoms.size(); k++)
+        metadataPosition[metadataAtoms[k]] = k;
+    if (features.contains("constrained_bonds")) {
+        const nlohmann::json& bonds = features["constrained_bonds"];
+        if (!bonds.is_array())
+            throw OpenMMException(user + ": the model from " + source + ": metadata features.constrained_bonds must be a list");
+        for (const auto& b : bonds) {
+            if (!b.is_array() || b.size() != 3 || !b[0].is_number_integer() || !b[1].is_number_integer() || !b[2].is_number())
+                throw OpenMMException(user + ": the model from " + source + ": invalid constrained_bonds entry " + b.dump() +
+                                      " (expected [i, j, length_nm])");
+            int ends[2];
+            for (int e = 0; e < 2; e++) {
+                int atom = b[e].get<int>();
+                auto position = metadataPosition.find(atom);
+                if (position == metadataPosition.end())
+                    throw OpenMMException(user + ": the model from " + source + ": constrained_bonds entry " + b.dump() +
+                                         " names atom " + std::to_string(atom) + ", which is not one of the bundle's atoms");
+                ends[e] = atoms[position->second];
+            }
+            expected[{std::min(ends[0], ends[1]), std::max(ends[0], ends[1])}] = b[2].get<double>();
+        }
+    }
+    std::set<std::pair<int, int>> found;
+    for (int c = 0; c < system.getNumConstraints(); c++) {
+        int i, j;
+        double length;
+        system.getConstraintParameters(c, i, j, length);
+        bool hasI = bundleIndex.count(i) > 0, hasJ = bundleIndex.count(j) > 0;
+        if (!hasI && !hasJ)
+            continue;
+        if (hasI != hasJ)
+            throw OpenMMException(user + ": the System constrains atom " + std::to_string(hasI ? i : j) + " of the BAT model from " +
+                                  source + " to atom " + std::to_string(hasI ? j : i) + ", which is not in the model");
+        std::pair<int, int> key(std::min(i, j), std::max(i, j));
+        auto e = expected.find(key);
+        if (e == expected.end())
+            throw OpenMMException(user + ": the System constrains the bond " + std::to_string(key.first) + "-" + std::to_string(key.second) +
+                                  " (" + std::to_string(length) + " nm), but the BAT model from " + source +
+                                  " treats it as free (trained with other constraints; see --constraints)");
+        if (std::fabs(e->second - length) > 1e-4)
+            throw OpenMMException(user + ": the bond " + std::to_string(key.first) + "-" + std::to_string(key.second) + " is constrained to " +
+                                  std::to_string(length) + " nm in the System but to " + std::to_string(e->second) + " nm in the BAT model from " +
+                                  source);
+        found.insert(key);
+    }
+    for (const auto& e : expected)
+        if (!found.count(e.first))
+            throw OpenMMException(user + ": the BAT model from " + source + " expects the bond " + std::to_string(e.first.first) + "-" +
+                                  std::to_string(e.first.second) + " constrained to " + std::to_string(e.second) +
+                                  " nm, but the System has no such constraint");
 }

@@ -4,6 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/script.h>
 #include <memory>
+
+namespace OpenMM {
+class System;
+}
 #include <string>
 #include <vector>
 
@@ -33,6 +37,23 @@ public:
     int getMetadataLatentSize() const;
     /** Atom indices from the metadata (empty if it does not say). */
     std::vector<int> getMetadataAtoms() const;
+    /**
+     * Check that the bundle fits a System, throwing OpenMMException (messages start with `user`,
+     * e.g. "VAECVForce") naming the atoms and values at fault:
+     *  - every bundle atom index is < system.getNumParticles();
+     *  - for `bat` features: the System's constraints between bundle atoms are exactly the
+     *    metadata's features.constrained_bonds ([[i, j, length_nm], ...], System indices), with
+     *    lengths equal within 1e-4 nm, and no constraint joins a bundle atom to an atom outside the
+     *    bundle (a move would break it).
+     * Bundles without metadata (foreign models) are not checked.
+     */
+    void checkSystem(const OpenMM::System& system, const std::string& user) const;
+    /**
+     * As above, with the bundle's atoms placed at the System indices `atoms` (in the bundle's atom
+     * order; e.g. VAECVForce::setAtoms) instead of the metadata's "atoms"; constrained_bonds
+     * are mapped through the metadata's atoms to these.
+     */
+    void checkSystem(const OpenMM::System& system, const std::string& user, const std::vector<int>& atoms) const;
     /** A fresh module in double precision, in eval mode, independent of any other copy. */
     torch::jit::Module createModule() const;
     /**
