@@ -1,0 +1,286 @@
+#include "CommonCalcVAECVForceKernel.h"
+#include "CommonVAEKernelSources.h"
+#include "NativeCVEvaluator.h"
+#include "internal/PythonGilRelease.h"
+#include "internal/VAEEncoderSpec.h"
+#include "internal/VAEModelBundle.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/common/ContextSelector.h"
+#include "openmm/internal/ContextImpl.h"
+#include <cmath>
+#include <map>
+
+using namespace VAEPlugin;
+using namespace OpenMM;
+
+namespace {
+
+/** The atoms fed to the model (all particles for an empty list), checked against the System. */
+std::vector<int> resolveAtoms(const System& system, const VAECVForce& force) {
+    std::vector<int> atoms = force.getAtoms();
+    int numParticles = system.getNumParticles();
+    if (atoms.empty())
+        for (int i = 0; i < numParticles; i++)
+            atoms.push_back(i);
+    for (int atom : atoms)
+        if (atom >= numParticles)
+            throw OpenMMException("VAECVForce: atom index " + std::to_string(atom) + " is out of range: the System has " +
+                                  std::to_string(numParticles) + " particles");
+    return atoms;
+}
+
+/**
+ * The spec must reproduce the bundle's own forward on the probe configuration (evaluated here by the
+ * CPU's native evaluator in double precision), so a bundle whose featurisation differs from what the
+ * spec says is rejected rather than silently biased with another CV.
+ */
+void checkSpecAgainstForward(const VAEEncoderSpec& spec, torch::jit::Module& module, const std::string& source) {
+    std::vector<double> probe = VAEModelBundle::probePositions(spec.numAtoms);
+    torch::Tensor z = VAEModelBundle::evaluate(module, torch::from_blob(probe.data(), {spec.numAtoms, 3}, torch::kFloat64).clone(), source);
+    std::vector<double> zNative;
+    createNativeCVEvaluator(spec, "double")->evaluate(probe, zNative, false);
+    for (int k = 0; k < spec.latent; k++) {
+        double expected = z[k].item<double>();
+        if (!(std::fabs(zNative[k] - expected) <= 1e-9 * (1 + std::fabs(expected))))
+            throw OpenMMException("VAECVForce: the GPU kernels cannot evaluate the model from " + source +
+                                  ": its encoder description disagrees with its forward (z" + std::to_string(k) + " = " +
+                                  std::to_string(expected) + " from forward, " + std::to_string(zNative[k]) + " from the description)");
+    }
+}
+
+/** Row-major [outputs, inputs] weights transposed to input-major [inputs, outputs]. */
+std::vector<double> transposed(const VAEEncoderSpec::Layer& layer) {
+    std::vector<double> result(layer.weight.size());
+    for (int o = 0; o < layer.outputs; o++)
+        for (int i = 0; i < layer.inputs; i++)
+            result[i * layer.outputs + o] = layer.weight[o * layer.inputs + i];
+    return result;
+}
+
+} // namespace
+
+void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVForce& force) {
+    PythonGilRelease gil;
+    ContextSelector selector(cc);
+    const VAEModelBundle& bundle = force.getBundle();
+    source = bundle.getSource();
+    torch::jit::Module module = bundle.createModule();
+    VAEEncoderSpec spec;
+    std::string whyNot;
+    if (!VAEEncoderSpec::fromModule(module, spec, whyNot))
+        throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform evaluates only trainer bundles of a supported architecture "
+                              "(feature kinds xy, polar, positions; two ReLU hidden layers), and the model from " + source +
+                              " is not one: " + whyNot + ". Use the Reference or CPU platform for this model.");
+    const std::map<std::string, std::string>& kinds = CommonVAEKernelSources::featureKinds();
+    if (kinds.find(spec.featureKind) == kinds.end())
+        throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform has no kernel for feature kind '" + spec.featureKind +
+                              "' of the model from " + source + ". Use the Reference or CPU platform for this model.");
+    atoms = resolveAtoms(system, force);
+    if ((int) atoms.size() != spec.numAtoms)
+        throw OpenMMException("VAECVForce: the model from " + source + " expects " + std::to_string(spec.numAtoms) + " atoms but " +
+                              std::to_string(atoms.size()) + " are selected");
+    checkSpecAgainstForward(spec, module, source);
+    numLatent = spec.latent;
+    int metadataLatent = bundle.getMetadataLatentSize();
+    if (metadataLatent > 0 && metadataLatent != numLatent)
+        throw OpenMMException("VAECVForce: the model from " + source + " returns " + std::to_string(numLatent) +
+                              " latent values but its metadata says 'latent' = " + std::to_string(metadataLatent));
+    bias = LatentBias(force, numLatent);
+    if (bias.getMode() == VAECVForce::HarmonicRestraint)
+        for (int k = 0; k < numLatent; k++)
+            biasParameterNames.push_back(force.getCenterParameterName(k));
+    for (int k = 0; k < numLatent && bias.getMode() == VAECVForce::HarmonicRestraint; k++)
+        biasParameterNames.push_back(force.getForceConstantParameterName(k));
+
+    // The network: per layer an input-major copy (forward) and the row-major weights (backward), then the bias.
+    const bool useDouble = cc.getUseDoublePrecision(), useMixed = cc.getUseMixedPrecision();
+    const int realSize = useDouble ? sizeof(double) : sizeof(float), mixedSize = useDouble || useMixed ? sizeof(double) : sizeof(float);
+    std::map<std::string, std::string> defines;
+    std::vector<double> parameters;
+    const char* names[3] = {"1", "2", "3"};
+    for (int l = 0; l < 3; l++) {
+        const VAEEncoderSpec::Layer& layer = spec.layers[l];
+        std::vector<double> t = transposed(layer);
+        defines[std::string("W") + names[l] + "T"] = std::to_string(parameters.size());
+        parameters.insert(parameters.end(), t.begin(), t.end());
+        defines[std::string("W") + names[l]] = std::to_string(parameters.size());
+        parameters.insert(parameters.end(), layer.weight.begin(), layer.weight.end());
+        defines[std::string("B") + names[l]] = std::to_string(parameters.size());
+        parameters.insert(parameters.end(), layer.bias.begin(), layer.bias.end());
+    }
+    network.initialize(cc, parameters.size(), realSize, "vaeNetwork");
+    network.upload(parameters, true);
+    std::vector<double> meanScale = spec.mean;
+    meanScale.insert(meanScale.end(), spec.scale.begin(), spec.scale.end());
+    standardization.initialize(cc, meanScale.size(), mixedSize, "vaeStandardization");
+    standardization.upload(meanScale, true);
+    // Encoder input slot of each feature: non-periodic ones first, then cos of the periodic ones (sin follows at + NUM_PERIODIC).
+    std::vector<int> nonPeriodic = spec.nonPeriodicFeatures(), periodic = spec.periodicFeatures();
+    std::vector<int> slots(spec.numFeatures);
+    for (int j = 0; j < (int) nonPeriodic.size(); j++)
+        slots[nonPeriodic[j]] = j;
+    for (int j = 0; j < (int) periodic.size(); j++)
+        slots[periodic[j]] = nonPeriodic.size() + j;
+    inputSlot.initialize<int>(cc, slots.size(), "vaeInputSlot");
+    inputSlot.upload(slots);
+
+    const int numInputs = spec.layers[0].inputs, hidden1 = spec.layers[0].outputs, hidden2 = spec.layers[1].outputs;
+    int offset = 0;
+    for (auto& region : std::vector<std::pair<const char*, int>>{{"INPUT", numInputs}, {"PRE1", hidden1}, {"PRE2", hidden2}, {"DEDZ", numLatent},
+                                                                 {"GRAD2", hidden2}, {"GRAD1", hidden1}, {"GRADIN", numInputs}}) {
+        defines[region.first] = std::to_string(offset);
+        offset += region.second;
+    }
+    work.initialize(cc, offset, realSize, "vaeWork");
+    offset = 0;
+    const int numAtoms = atoms.size();
+    for (auto& region : std::vector<std::pair<const char*, int>>{{"POSITIONS", 3 * numAtoms}, {"FEATURES", spec.numFeatures}, {"STANDARDIZED", spec.numFeatures},
+                                                                 {"DFEATURES", spec.numFeatures}, {"DPOSITIONS", 3 * numAtoms}}) {
+        defines[region.first] = std::to_string(offset);
+        offset += region.second;
+    }
+    featureWork.initialize(cc, offset, mixedSize, "vaeFeatureWork");
+    latent.initialize(cc, numLatent, realSize, "vaeLatent");
+    deviceIndex.initialize<int>(cc, numAtoms, "vaeDeviceIndex");
+    cellShift.initialize(cc, 3 * numAtoms, mixedSize, "vaeCellShift");
+    biasParameters.initialize(cc, std::max(1, 2 * numLatent), mixedSize, "vaeBiasParameters");
+    hostDeviceIndex.assign(numAtoms, -1);
+    hostCellShift.assign(3 * numAtoms, NAN);  // forces the first upload
+    hostBiasParameters.assign(2 * numLatent, NAN);
+
+    // One work group; big enough for the hidden layers on a GPU, small on a CPU device where a
+    // work item is a loop iteration.
+    workGroupSize = cc.getIsCPU() ? 16 : 256;
+    while (workGroupSize > cc.getMaxThreadBlockSize())
+        workGroupSize /= 2;
+    defines["WORK_GROUP_SIZE"] = std::to_string(workGroupSize);
+    defines["NUM_ATOMS"] = std::to_string(numAtoms);
+    defines["NUM_FEATURES"] = std::to_string(spec.numFeatures);
+    defines["NUM_NONPERIODIC"] = std::to_string(nonPeriodic.size());
+    defines["NUM_PERIODIC"] = std::to_string(periodic.size());
+    defines["NUM_INPUTS"] = std::to_string(numInputs);
+    defines["HIDDEN1"] = std::to_string(hidden1);
+    defines["HIDDEN2"] = std::to_string(hidden2);
+    defines["LATENT"] = std::to_string(numLatent);
+    defines["PADDED_NUM_ATOMS"] = std::to_string(cc.getPaddedNumAtoms());
+    if (bias.getMode() == VAECVForce::Component)
+        defines["COMPONENT_MODE"] = "1";
+    if (useMixed)
+        defines["USE_MIXED_PRECISION"] = "1";
+    // OpenMM's fixed-point force accumulation where the device has 64-bit atomics (always on CUDA),
+    // else the real4 force buffer that OpenCL then reduces.
+    const bool longForces = cc.getSupports64BitGlobalAtomics();
+    if (longForces)
+        defines["USE_LONG_FORCES"] = "1";
+    ComputeProgram program = cc.compileProgram(kinds.at(spec.featureKind) + CommonVAEKernelSources::vaeCVForce, defines);
+    kernel = program->createKernel("computeVAECV");
+    kernel->addArg(cc.getPosq());
+    if (useMixed)
+        kernel->addArg(cc.getPosqCorrection());
+    for (ComputeArray* array : {&deviceIndex, &cellShift, &network, &standardization, &inputSlot, &biasParameters})
+        kernel->addArg(*array);
+    componentArgument = useMixed ? 8 : 7;  // after posq, posqCorrection (mixed only) and the six arrays
+    kernel->addArg(bias.getComponent());
+    kernel->addArg((int) LatentOnly);
+    for (ComputeArray* array : {&work, &featureWork, &latent})
+        kernel->addArg(*array);
+    kernel->addArg(longForces ? cc.getLongForceBuffer() : cc.getForceBuffers());
+    kernel->addArg(cc.getEnergyBuffer());
+}
+
+std::string CommonCalcVAECVForceKernel::getImplementation() const {
+    if (cc.getUseDoublePrecision())
+        return "native-double";
+    return cc.getUseMixedPrecision() ? "native-mixed" : "native-single";
+}
+
+void CommonCalcVAECVForceKernel::updateAtomLocations() {
+    // Atoms move between storage slots when the platform reorders them, and their stored positions
+    // are shifted by whole periodic boxes when molecules are wrapped; both change only on the host
+    // side first, so checking them costs no transfer.
+    const std::vector<int>& order = cc.getAtomIndex();
+    const int numAtoms = atoms.size();
+    bool moved = false;
+    for (int i = 0; i < numAtoms && !moved; i++)
+        moved = hostDeviceIndex[i] < 0 || order[hostDeviceIndex[i]] != atoms[i];
+    if (moved) {
+        std::vector<int> slotOfAtom(order.size());
+        for (int j = 0; j < (int) order.size(); j++)
+            slotOfAtom[order[j]] = j;
+        for (int i = 0; i < numAtoms; i++)
+            hostDeviceIndex[i] = slotOfAtom[atoms[i]];
+        deviceIndex.upload(hostDeviceIndex);
+    }
+    Vec3 box[3];
+    cc.getPeriodicBoxVectors(box[0], box[1], box[2]);
+    const std::vector<mm_int4>& cells = cc.getPosCellOffsets();
+    std::vector<double>& shift = cellShiftScratch;
+    shift.resize(3 * numAtoms);
+    for (int i = 0; i < numAtoms; i++) {
+        const mm_int4& cell = cells[hostDeviceIndex[i]];
+        Vec3 s = box[0] * (-cell.x) + box[1] * (-cell.y) + box[2] * (-cell.z);
+        for (int d = 0; d < 3; d++)
+            shift[3 * i + d] = s[d];
+    }
+    if (shift != hostCellShift) {
+        hostCellShift = shift;
+        cellShift.upload(hostCellShift, true);
+    }
+}
+
+void CommonCalcVAECVForceKernel::updateBiasParameters(ContextImpl& context) {
+    if (biasParameterNames.empty())
+        return;
+    std::vector<double> values(biasParameterNames.size());
+    for (int i = 0; i < (int) values.size(); i++)
+        values[i] = context.getParameter(biasParameterNames[i]);
+    if (values != hostBiasParameters) {
+        hostBiasParameters = values;
+        biasParameters.upload(hostBiasParameters, true);
+    }
+}
+
+void CommonCalcVAECVForceKernel::launch(ContextImpl& context, Stage stage) {
+    updateAtomLocations();
+    updateBiasParameters(context);
+    kernel->setArg(componentArgument, bias.getComponent());
+    kernel->setArg(componentArgument + 1, (int) stage);
+    kernel->execute(workGroupSize, workGroupSize);
+}
+
+double CommonCalcVAECVForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
+    ContextSelector selector(cc);
+    // The energy goes to the platform's energy buffer on the device; returning it would cost a transfer.
+    launch(context, includeForces ? EnergyAndForces : Energy);
+    return 0.0;
+}
+
+std::vector<double> CommonCalcVAECVForceKernel::getCollectiveVariableValues(ContextImpl& context) {
+    ContextSelector selector(cc);
+    launch(context, LatentOnly);
+    std::vector<double> z(numLatent);
+    if (cc.getUseDoublePrecision())
+        latent.download(z.data());
+    else {
+        std::vector<float> zFloat(numLatent);
+        latent.download(zFloat.data());
+        z.assign(zFloat.begin(), zFloat.end());
+    }
+    for (int k = 0; k < numLatent; k++)
+        if (!std::isfinite(z[k]))
+            throw OpenMMException("VAECVForce: the model from " + source + " returned a non-finite latent value (z" + std::to_string(k) +
+                                  ") for the current positions");
+    return z;
+}
+
+void CommonCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context, const VAECVForce& force) {
+    std::vector<int> newAtoms = resolveAtoms(context.getSystem(), force);
+    if (newAtoms.size() != atoms.size())
+        throw OpenMMException("VAECVForce.updateParametersInContext: the number of atoms cannot change (" + std::to_string(atoms.size()) +
+                              " in the Context, " + std::to_string(newAtoms.size()) + " now); reinitialize the Context");
+    if (force.getEnergyMode() != bias.getMode())
+        throw OpenMMException("VAECVForce.updateParametersInContext: the energy mode cannot change in a Context; reinitialize the Context");
+    bias.setComponent(force.getComponent());
+    atoms = newAtoms;
+    hostDeviceIndex.assign(atoms.size(), -1);  // located again at the next launch
+}
