@@ -4,9 +4,10 @@
 Alanine dipeptide (22 atoms, AMBER99SB, vacuum, HBonds, Langevin 300 K, 2 fs), plain and with a
 harmonic restraint on a 2-D latent of the paper's encoder (66 -> 300 -> 300 -> 2, ReLU), one
 thread, in one process. Prints us/step and the biased/plain ratio per platform and kernel, and
-the cost of one CV evaluation (energy + forces) measured the same way.
+the cost of one CV evaluation (energy + forces) measured the same way. On OpenCL the CV runs in
+the device kernels of platforms/common (one row per precision; TorchScript is not available there).
 
-    bench/cv_force/run.py [--steps 2000] [--platforms Reference,CPU]
+    bench/cv_force/run.py [--steps 2000] [--platforms Reference,CPU,OpenCL]
 """
 import argparse
 import os
@@ -31,7 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def trainer_command():
-    for candidate in (os.path.join(ROOT, "build", "bin", "openmm-vae"), shutil.which("openmm-vae")):
+    build = os.environ.get("OPENMMVAE_BUILD_DIR", os.path.join(ROOT, "build"))
+    for candidate in (os.path.join(build, "bin", "openmm-vae"), shutil.which("openmm-vae")):
         if candidate and os.path.exists(candidate):
             return candidate
     sys.exit("openmm-vae not found: run ./scripts/setup first")
@@ -75,7 +77,7 @@ def time_steps(system, positions, platform, steps, properties):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--platforms", default="Reference,CPU")
+    parser.add_argument("--platforms", default="Reference,CPU,OpenCL")
     args = parser.parse_args()
     torch.set_num_threads(1)
     system = ad.create_system()
@@ -89,17 +91,26 @@ def main():
         print(f"alanine dipeptide, 22 atoms, 2 fs; encoder 66-300-300-2; {args.steps} steps per block, best of 3, 1 thread")
         print(f"{'platform':10} {'kernel':14} {'us/step':>9} {'plain':>9} {'ratio':>6} {'CV us':>7}")
         for platform in args.platforms.split(","):
-            properties = {"Threads": "1"} if platform == "CPU" else {}
-            plain, _ = time_steps(system, positions, platform, args.steps, properties)
-            for implementation in ("native", "torchscript"):
-                biased_system = openmm.XmlSerializer.clone(system)
-                cv = openmmvae.VAECVForce(bundle)
-                cv.setProperty("Implementation", implementation)
-                cv.useHarmonicRestraint([0.0, 0.0], [100.0, 100.0])
-                biased_system.addForce(cv)
-                biased, context = time_steps(biased_system, positions, platform, args.steps, properties)
-                used = cv.getImplementationInContext(context)
-                print(f"{platform:10} {used:14} {biased:9.1f} {plain:9.1f} {biased / plain:6.2f} {biased - plain:7.1f}")
+            if platform == "OpenCL":
+                runs = [({"Precision": precision}, ("native",)) for precision in ("single", "mixed")]
+            else:
+                runs = [({"Threads": "1"} if platform == "CPU" else {}, ("native", "torchscript"))]
+            for properties, implementations in runs:
+                bench_platform(system, positions, bundle, platform, properties, implementations, args.steps)
+
+
+def bench_platform(system, positions, bundle, platform, properties, implementations, steps):
+    """One plain run and one biased run per implementation, printed as a table row each."""
+    plain, _ = time_steps(system, positions, platform, steps, properties)
+    for implementation in implementations:
+        biased_system = openmm.XmlSerializer.clone(system)
+        cv = openmmvae.VAECVForce(bundle)
+        cv.setProperty("Implementation", implementation)
+        cv.useHarmonicRestraint([0.0, 0.0], [100.0, 100.0])
+        biased_system.addForce(cv)
+        biased, context = time_steps(biased_system, positions, platform, steps, properties)
+        used = cv.getImplementationInContext(context)
+        print(f"{platform:10} {used:14} {biased:9.1f} {plain:9.1f} {biased / plain:6.2f} {biased - plain:7.1f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+"""VAECVForce on the OpenCL platform (the device kernels of platforms/common; PoCL on the CPU in CI):
+a Context with a trained bundle can be created from Python, its energy, forces and CV values agree
+with the Reference platform, and MD runs on it."""
+
+import os
+import subprocess
+
+import numpy as np
+import openmm
+import pytest
+from openmm import unit
+
+import openmmvae
+from conftest import energy, forces, positions_array, relative_error
+
+ATOMS = [4, 1, 5, 2]  # a shuffled subset of the System's six particles
+
+
+def opencl_or_skip():
+    try:
+        platform = openmm.Platform.getPlatformByName("OpenCL")
+        system = openmm.System()
+        system.addParticle(1.0)
+        openmm.Context(system, openmm.VerletIntegrator(0.001), platform)
+    except Exception as error:  # no OpenCL device or ICD here
+        pytest.skip("no OpenCL platform can be created: %s" % error)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """A positions bundle of four atoms (hidden 32, L = 2) trained for one epoch by the built openmm-vae."""
+    build = os.environ.get("OPENMMVAE_BUILD_DIR")
+    command = os.path.join(build or "", "bin", "openmm-vae")
+    if not build or not os.path.exists(command):
+        pytest.skip("the openmm-vae trainer of the build tree is needed (run through ctest)")
+    workdir = tmp_path_factory.mktemp("opencl_bundle")
+    rng = np.random.default_rng(5)
+    frames = rng.normal(0.0, 0.05, size=(256, 12)) + np.tile([0.0, 0.1, 0.0, 0.15, 0.0, 0.0], 2)
+    np.save(workdir / "data.npy", frames.astype(np.float32))
+    result = subprocess.run([command, "train", "--data", str(workdir / "data.npy"), "--features", "positions",
+                             "--latent", "2", "--hidden", "32", "--decoder", "mse", "--betas", "1", "--epochs", "1",
+                             "--anneal", "1", "--seed", "1", "--threads", "1", "--quiet", "--out", str(workdir / "run")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return str(workdir / "run" / "beta-1" / "model.pt")
+
+
+def make_system(bundle):
+    system = openmm.System()
+    bonds = openmm.HarmonicBondForce()
+    for i in range(6):
+        system.addParticle(12.0)
+    for i in range(5):
+        bonds.addBond(i, i + 1, 0.15, 5000.0)
+    system.addForce(bonds)
+    force = openmmvae.VAECVForce(bundle)
+    force.setAtoms(ATOMS)
+    force.setProperty("Implementation", "torchscript")  # the exact evaluation on Reference; OpenCL ignores it
+    force.useHarmonicRestraint([0.2, -0.1], [300.0, 150.0])
+    force.setForceGroup(1)
+    system.addForce(force)
+    return system, force
+
+
+def start_positions():
+    return [openmm.Vec3(0.15 * i, 0.05 * (i % 2), 0.02 * i) for i in range(6)]
+
+
+@pytest.mark.parametrize("precision", ["single", "double"])
+def test_opencl_matches_reference_and_runs(bundle, precision):
+    opencl_or_skip()
+    system, force = make_system(bundle)
+    integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 5 / unit.picosecond, 1 * unit.femtosecond)
+    integrator.setRandomNumberSeed(3)
+    opencl = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("OpenCL"), {"Precision": precision})
+    reference = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    assert force.getImplementationInContext(opencl) == "native-" + precision
+    assert force.getImplementationInContext(reference) == "torchscript"
+    opencl.setPositions(start_positions())
+    opencl.setVelocitiesToTemperature(300 * unit.kelvin, 4)
+    tolerance = 1e-9 if precision == "double" else 2e-4
+    for block in range(3):
+        if block > 0:
+            integrator.step(20)
+        reference.setPositions(positions_array(opencl))
+        e, e_ref = energy(opencl, 1 << 1), energy(reference, 1 << 1)
+        assert abs(e - e_ref) <= tolerance * (1 + abs(e_ref))
+        f, f_ref = forces(opencl, 1 << 1), forces(reference, 1 << 1)
+        assert np.max(np.abs(f_ref)) > 1e-3
+        assert np.max(np.abs(f - f_ref)) <= tolerance * np.max(np.abs(f_ref)) + 1e-9
+        z, z_ref = np.array(force.getCollectiveVariableValues(opencl)), np.array(force.getCollectiveVariableValues(reference))
+        assert relative_error(z, z_ref) <= tolerance
+    assert np.all(np.isfinite(positions_array(opencl)))
