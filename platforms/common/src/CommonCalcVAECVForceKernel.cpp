@@ -148,12 +148,6 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
     hostCellShift.assign(3 * numAtoms, NAN);  // forces the first upload
     hostBiasParameters.assign(2 * numLatent, NAN);
 
-    // One work group; big enough for the hidden layers on a GPU, small on a CPU device where a
-    // work item is a loop iteration.
-    workGroupSize = cc.getIsCPU() ? 16 : 256;
-    while (workGroupSize > cc.getMaxThreadBlockSize())
-        workGroupSize /= 2;
-    defines["WORK_GROUP_SIZE"] = std::to_string(workGroupSize);
     defines["NUM_ATOMS"] = std::to_string(numAtoms);
     defines["NUM_FEATURES"] = std::to_string(spec.numFeatures);
     defines["NUM_NONPERIODIC"] = std::to_string(nonPeriodic.size());
@@ -172,8 +166,21 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
     const bool longForces = cc.getSupports64BitGlobalAtomics();
     if (longForces)
         defines["USE_LONG_FORCES"] = "1";
-    ComputeProgram program = cc.compileProgram(kinds.at(spec.featureKind) + CommonVAEKernelSources::vaeCVForce, defines);
-    kernel = program->createKernel("computeVAECV");
+    // One work group. On a GPU it needs many threads to keep enough weight loads in flight in the
+    // dense layers (512 is a guess, not yet tuned on a GPU); on a CPU device a work item is a loop
+    // iteration, so few. The kernel's own limit (registers) may be below the device's: then the
+    // program is compiled again for half as many threads.
+    const std::string programSource = kinds.at(spec.featureKind) + CommonVAEKernelSources::vaeCVForce;
+    workGroupSize = cc.getIsCPU() ? 16 : 512;
+    while (workGroupSize > cc.getMaxThreadBlockSize())
+        workGroupSize /= 2;
+    while (true) {
+        defines["WORK_GROUP_SIZE"] = std::to_string(workGroupSize);
+        kernel = cc.compileProgram(programSource, defines)->createKernel("computeVAECV");
+        if (kernel->getMaxBlockSize() >= workGroupSize || workGroupSize == 1)
+            break;
+        workGroupSize /= 2;
+    }
     kernel->addArg(cc.getPosq());
     if (useMixed)
         kernel->addArg(cc.getPosqCorrection());

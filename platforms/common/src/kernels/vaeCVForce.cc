@@ -19,7 +19,7 @@
  * Every thread of the work group must call it; it ends with a barrier.
  */
 DEVICE void denseLayer(GLOBAL const real* RESTRICT w, GLOBAL const real* RESTRICT bias, GLOBAL const real* RESTRICT in,
-        GLOBAL const real* RESTRICT gate, GLOBAL real* RESTRICT out, int numIn, int numOut, LOCAL real* RESTRICT partial) {
+        GLOBAL const real* RESTRICT gate, GLOBAL real* RESTRICT out, int numIn, int numOut, LOCAL_ARG real* RESTRICT partial) {
     int threadsPerOutput = 1;
     while (2*threadsPerOutput*numOut <= WORK_GROUP_SIZE)
         threadsPerOutput *= 2;
