@@ -91,3 +91,35 @@ def test_opencl_matches_reference_and_runs(bundle, precision):
         z, z_ref = np.array(force.getCollectiveVariableValues(opencl)), np.array(force.getCollectiveVariableValues(reference))
         assert relative_error(z, z_ref) <= tolerance
     assert np.all(np.isfinite(positions_array(opencl)))
+
+
+def test_opencl_inside_customcvforce(bundle):
+    """Inside CustomCVForce the CV's energy comes from the device energy buffer of the inner Context."""
+    opencl_or_skip()
+
+    def system_with_cv():
+        system = openmm.System()
+        for _ in range(6):
+            system.addParticle(12.0)
+        cv = openmm.CustomCVForce("3*a + b^2")
+        for name, k in (("a", 0), ("b", 1)):
+            force = openmmvae.VAECVForce(bundle)
+            force.setAtoms(ATOMS)
+            force.setProperty("Implementation", "torchscript")
+            force.useComponent(k)
+            cv.addCollectiveVariable(name, force)
+        system.addForce(cv)
+        return system, cv
+
+    values = []
+    for platform, properties in (("OpenCL", {"Precision": "double"}), ("Reference", {})):
+        system, cv = system_with_cv()
+        context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform),
+                                 properties)
+        context.setPositions(start_positions())
+        values.append((energy(context), forces(context), np.array(cv.getCollectiveVariableValues(context))))
+    (e, f, z), (e_ref, f_ref, z_ref) = values
+    assert abs(e - e_ref) <= 1e-9 * (1 + abs(e_ref))
+    assert np.max(np.abs(f_ref)) > 1e-3
+    assert np.max(np.abs(f - f_ref)) <= 1e-9 * np.max(np.abs(f_ref)) + 1e-9
+    assert relative_error(z, z_ref) <= 1e-9
