@@ -11,12 +11,105 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace fs = std::filesystem;
 
 namespace VAEPlugin {
+
+namespace {
+
+/** Header names and the last data row of a CSV file of numbers; empty names when the file is absent. */
+std::pair<std::vector<std::string>, std::vector<double>> lastCsvRow(const fs::path& path, int64_t* rows) {
+    std::ifstream in(path);
+    *rows = 0;
+    if (!in) return {};
+    auto split = [](const std::string& line) {
+        std::vector<std::string> cells;
+        std::stringstream s(line);
+        std::string cell;
+        while (std::getline(s, cell, ',')) cells.push_back(cell);
+        return cells;
+    };
+    std::string line, last;
+    if (!std::getline(in, line)) throw std::runtime_error(path.string() + ": empty file (expected a CSV header)");
+    std::vector<std::string> names = split(line);
+    while (std::getline(in, line))
+        if (!line.empty()) {
+            last = line;
+            (*rows)++;
+        }
+    if (last.empty()) return {names, {}};
+    std::vector<std::string> cells = split(last);
+    if (cells.size() != names.size())
+        throw std::runtime_error(path.string() + ": the last row has " + std::to_string(cells.size()) +
+                                 " columns, the header " + std::to_string(names.size()));
+    std::vector<double> values;
+    for (const auto& c : cells) {
+        try {
+            values.push_back(std::stod(c));
+        } catch (const std::exception&) {
+            throw std::runtime_error(path.string() + ": '" + c + "' in the last row is not a number");
+        }
+    }
+    return {names, values};
+}
+
+} // namespace
+
+nlohmann::json stageFinalLosses(const std::string& modelPath) {
+    fs::path stageDir = fs::absolute(modelPath).parent_path();
+    fs::path runDir = stageDir.parent_path();
+    // The stage names in training order: the beta list of this stage's config.json when present.
+    std::vector<std::string> names;
+    std::ifstream cfg(stageDir / "config.json");
+    if (cfg) {
+        try {
+            nlohmann::json c = nlohmann::json::parse(cfg);
+            if (c.contains("betas") && c["betas"].is_array())
+                for (const auto& b : c["betas"]) names.push_back(b.is_string() ? b.get<std::string>() : b.dump());
+        } catch (const nlohmann::json::exception& e) {
+            throw std::runtime_error((stageDir / "config.json").string() + ": " + e.what());
+        }
+    }
+    if (names.empty() && fs::is_directory(runDir)) {
+        std::vector<std::pair<double, std::string>> found;
+        for (const auto& entry : fs::directory_iterator(runDir)) {
+            std::string n = entry.path().filename().string();
+            if (!entry.is_directory() || n.rfind("beta-", 0) != 0) continue;
+            try {
+                found.emplace_back(std::stod(n.substr(5)), n.substr(5));
+            } catch (const std::exception&) {
+            }
+        }
+        std::sort(found.begin(), found.end());
+        for (const auto& f : found) names.push_back(f.second);
+    }
+    nlohmann::json stages = nlohmann::json::array();
+    for (const auto& name : names) {
+        fs::path dir = runDir / ("beta-" + name);
+        int64_t rows = 0;
+        auto [header, values] = lastCsvRow(dir / "losses.csv", &rows);
+        if (values.empty()) continue;
+        nlohmann::json e;
+        e["stage"] = name;
+        e["epochs"] = rows;
+        for (size_t k = 0; k < header.size(); k++)
+            if (header[k] != "epoch") e[header[k]] = values[k];
+        int64_t priorRows = 0;
+        auto [priorHeader, prior] = lastCsvRow(dir / "prior_losses.csv", &priorRows);
+        for (size_t k = 0; k < priorHeader.size() && !prior.empty(); k++) {
+            if (priorHeader[k] == "loss") e["prior_loss"] = prior[k];
+            if (priorHeader[k] == "val_loss") e["prior_val_loss"] = prior[k];
+        }
+        stages.push_back(e);
+    }
+    return stages;
+}
 
 nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& log) {
     if (o.system.empty() == o.data.empty())
@@ -69,6 +162,7 @@ nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& l
     if (meta.contains("beta")) result["beta"] = meta["beta"];
     if (prov.contains("final_losses")) result["final_losses"] = prov["final_losses"];
     if (prov.contains("final_prior_loss")) result["final_prior_loss"] = prov["final_prior_loss"];
+    result["stage_final_losses"] = stageFinalLosses(o.model);
     log << "JD_encode total " << m.jdEncodeTotal << " (active dims " << m.activeDims << "), JD_prior " << m.jdPrior
         << ", total correlation " << m.totalCorrelation << "\n";
 

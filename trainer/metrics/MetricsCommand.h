@@ -37,6 +37,16 @@ struct MetricsCommandOptions {
 nlohmann::json runMetricsCommand(const MetricsCommandOptions& options, std::ostream& log);
 
 /**
+ * The training losses at the end of every beta stage of the run a bundle belongs to (OUT/beta-<b>/model.pt:
+ * its sibling stage folders, in the order of the beta list in the bundle's config.json, else in the
+ * order of the numeric beta of the beta-* folders). One entry per stage whose losses.csv exists:
+ * {"stage": "<b>", "beta": b, "epochs": rows, "total", "recon", "kl", "val_total", "val_recon", "val_kl"
+ * (the last row), and "prior_loss", "prior_val_loss" (last row of prior_losses.csv) for beta = 0}.
+ * Stages not trained yet are absent. Throws std::runtime_error naming a malformed CSV.
+ */
+nlohmann::json stageFinalLosses(const std::string& modelPath);
+
+/**
  * Registers the `metrics` subcommand on the openmm-vae app. Its callback runs runMetricsCommand
  * and ends the parse with CLI::Success (exit 0) or CLI::RuntimeError(1) after printing the error,
  * so app.exit(e) in the caller's ParseError handler returns the right status.

@@ -1,0 +1,88 @@
+#ifndef OPENMM_VAE_TRAINER_SWEEP_COMMAND_H_
+#define OPENMM_VAE_TRAINER_SWEEP_COMMAND_H_
+
+/**
+ * `openmm-vae sweep`: trains decoders x betas x replicas on a built-in system, computes the latent
+ * metrics and f_acc of every bundle, and tabulates mean and standard deviation over replicas.
+ *
+ * The unit of work is a job = (decoder, replica): one beta chain trained by the training library
+ * (train(), the schedule of `openmm-vae train`), then the metrics of each of its bundles. A job is
+ * done when its marker OUT/<decoder>/replica-<r>/done.json exists (written atomically, last); a
+ * re-run skips done jobs and resumes an interrupted one from its checkpoint, so jobs can also be
+ * spread over processes or machines with --shard K/N and the tables written afterwards.
+ */
+
+#include "Training.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace VAEPlugin {
+
+struct SweepOptions {
+    std::string system;                        ///< built-in system (required)
+    std::vector<std::string> decoders = {"mse", "condind", "autoregressive", "flow"};
+    int replicas = 3;                          ///< replica r trains with seed + r (its own data set, split and initialisation)
+    TrainConfig train;                         ///< protocol settings shared by every job (betas, epochs, ...)
+    int64_t chains = 1000, moves = 1000;       ///< VAE-MC protocol of f_acc per bundle
+    int64_t plotSamples = 5000;                ///< rows of data.npy / latent_mean.npy written beside each bundle
+    std::string out;                           ///< output folder (required)
+    int shardIndex = 0, shardCount = 1;        ///< run only the jobs j with j % shardCount == shardIndex
+    bool tablesOnly = false;                   ///< train nothing: write the tables (and plots) of the done jobs
+    bool plots = true;                         ///< call the plotter at the end (a failure is a warning)
+    std::string python = "/usr/bin/python3";   ///< interpreter of the plotter
+
+    /** Throws std::invalid_argument naming the bad value (unknown system or decoder, empty lists, ...). */
+    void validate() const;
+    /** The settings every job of an output folder must share (compared with OUT/sweep.json on re-runs). */
+    nlohmann::json sharedSettings() const;
+};
+
+/** One (decoder, replica) beta chain. */
+struct SweepJob {
+    int index = 0;           ///< position in the job list (decoder-major)
+    std::string decoder;
+    int replica = 0;
+    std::string directory;   ///< OUT/<decoder>/replica-<r>
+};
+
+/** The jobs of a sweep, decoder-major: (decoders[0], 0), (decoders[0], 1), ... */
+std::vector<SweepJob> planSweepJobs(const SweepOptions& options);
+
+/** The training settings of one job (replicas 1, seed + replica, out = its directory). */
+TrainConfig sweepJobConfig(const SweepOptions& options, const SweepJob& job);
+
+/** True when the job's done marker exists. */
+bool sweepJobDone(const SweepJob& job);
+
+/**
+ * Trains the job's beta chain (resuming from its checkpoint if one exists), computes metrics.json,
+ * data.npy (a fixed random subsample of the data set, raw features) and latent_mean.npy (the encoder
+ * means of those rows) beside every bundle, then writes the done marker.
+ */
+void runSweepJob(const SweepOptions& options, const SweepJob& job, std::ostream& log);
+
+/**
+ * Reads metrics.json of every bundle of the done jobs and writes OUT/table.csv and OUT/table.md:
+ * one row per (decoder, beta) with the number of replicas and mean and standard deviation (n - 1)
+ * of each quantity. Returns the rows as JSON.
+ */
+nlohmann::json writeSweepTables(const SweepOptions& options, std::ostream& log);
+
+/** The whole command: plan, run the (shard's) jobs not done yet, tables, plots. Returns the table rows. */
+nlohmann::json runSweepCommand(const SweepOptions& options, std::ostream& log);
+
+/** Registers the `sweep` subcommand (exit 0 on success, 1 with a message on stderr on failure). */
+void addSweepCommand(CLI::App& app);
+
+} // namespace VAEPlugin
+
+#endif
