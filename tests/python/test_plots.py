@@ -1,0 +1,64 @@
+"""openmmvae.plots on a synthetic sweep folder (the layout `openmm-vae sweep` writes): valid PNG files
+for L = 1 and L = 2 and for (r, theta) data, the table reader, and a clear error for a wrong folder.
+The real command's output is plotted in tests/trainer/metrics/sweep_cli_test.sh."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+from openmmvae import plots  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_sweep(out, system, latent, decoders=("mse", "flow"), betas=("0", "1"), replicas=2):
+    os.makedirs(out)
+    with open(os.path.join(out, "sweep.json"), "w") as f:
+        json.dump({"system": system, "decoders": list(decoders), "betas": list(betas), "replicas": replicas}, f)
+    quantities = [q for q, _, _ in plots.METRICS] + ["loss_recon"]
+    rng = np.random.default_rng(1)
+    with open(os.path.join(out, "table.csv"), "w") as f:
+        f.write("decoder,beta,replicas," + ",".join("%s_mean,%s_std" % (q, q) for q in quantities) + "\n")
+        for d in decoders:
+            for b in betas:
+                # one missing standard deviation (a single replica) must not break the plot
+                f.write("%s,%s,%d,%s\n" % (d, b, replicas, ",".join("%g,%s" % (rng.random(), "" if b == "0" else
+                                                                                   "%g" % rng.random())
+                                                                    for _ in quantities)))
+                for r in range(replicas):
+                    bundle = os.path.join(out, d, "replica-%d" % r, "beta-%s" % b)
+                    os.makedirs(bundle)
+                    data = rng.normal(size=(300, 2))
+                    if system.endswith("rtheta"):
+                        data[:, 0] = np.abs(data[:, 0]) + 1.0
+                    np.save(os.path.join(bundle, "data.npy"), data)
+                    np.save(os.path.join(bundle, "latent_mean.npy"), data[:, :latent] * float(b))
+    return out
+
+
+@pytest.mark.parametrize("system,latent", [("mueller", 1), ("beltway-rtheta", 1), ("gaussian", 2)])
+def test_sweep_figures_are_png(tmp_path, system, latent):
+    out = fake_sweep(str(tmp_path / "sweep"), system, latent)
+    paths = plots.plot_sweep(out, dpi=40)
+    assert [os.path.basename(p) for p in paths] == ["metrics_vs_beta.png", "latent_histograms.png",
+                                                    "latent_colouring.png"]
+    for p in paths:
+        with open(p, "rb") as f:
+            assert f.read(8) == PNG_MAGIC, p
+
+
+def test_read_table_parses_missing_std_as_nan(tmp_path):
+    out = fake_sweep(str(tmp_path / "sweep"), "mueller", 1)
+    rows = plots.read_table(os.path.join(out, "table.csv"))
+    assert [(r["decoder"], r["beta"]) for r in rows] == [("mse", "0"), ("mse", "1"), ("flow", "0"), ("flow", "1")]
+    assert np.isnan(rows[0]["f_acc_std"]) and np.isfinite(rows[1]["f_acc_std"])
+    assert rows[0]["replicas"] == 2
+
+
+def test_cli_reports_a_folder_that_is_not_a_sweep(tmp_path, capsys):
+    assert plots.main(["sweep", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "sweep.json" in err and str(tmp_path) in err
