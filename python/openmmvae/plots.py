@@ -13,6 +13,9 @@ rows), and writes into OUT/figures/:
 - latent_colouring.png: the data coloured by the first latent mean, per decoder and beta (one replica;
   (r, theta) data are drawn in the (x, y) plane).
 
+`python3 -m openmmvae.plots summary OUT` prints, per bundle, the number of latent populations (modes
+of the histogram of the encoder means, L = 1) and |Spearman correlation| of z0 with the radius.
+
 This file imports only numpy and matplotlib, so it also runs as a script from the source tree
 (`python3 python/openmmvae/plots.py sweep OUT`), which `openmm-vae sweep` does when the openmmvae
 package is not importable.
@@ -160,6 +163,57 @@ def plot_latent_colouring(settings, out, path, dpi, replica=0):
     plt.close(fig)
 
 
+def count_populations(z, bins=80, smooth=1.5, min_height=0.05, dip=0.7):
+    """Number of separated populations (modes) of 1-D latent means z: peaks of a Gaussian-smoothed
+    histogram (range 0.5 to 99.5 percentile) higher than min_height of the highest, where two
+    neighbouring peaks count once unless the histogram between them falls below dip x the lower one."""
+    z = np.asarray(z, dtype=float).ravel()
+    lo, hi = np.percentile(z, [0.5, 99.5])
+    if not hi > lo:
+        return 1
+    hist, _ = np.histogram(z, bins=bins, range=(lo, hi))
+    k = np.arange(-int(4 * smooth), int(4 * smooth) + 1)
+    kernel = np.exp(-0.5 * (k / smooth) ** 2)
+    h = np.convolve(np.pad(hist.astype(float), len(k) // 2), kernel / kernel.sum(), mode="valid")
+    peaks = [i for i in range(len(h)) if h[i] >= min_height * h.max() and (i == 0 or h[i] > h[i - 1]) and
+             (i == len(h) - 1 or h[i] >= h[i + 1])]
+    kept = []
+    for i in peaks:
+        if kept and h[kept[-1]:i + 1].min() > dip * min(h[kept[-1]], h[i]):
+            if h[i] > h[kept[-1]]:
+                kept[-1] = i  # the same population: keep its higher peak
+            continue
+        kept.append(i)
+    return len(kept)
+
+
+def radial_correlation(system, data, z):
+    """|Spearman rank correlation| between the first latent mean and the radius r of the data (r = |(x, y)|)."""
+    r = data[:, 0] if system.endswith("rtheta") else np.hypot(data[:, 0], data[:, 1])
+    ranks = lambda v: np.argsort(np.argsort(v)).astype(float)
+    a, b = ranks(r), ranks(np.asarray(z)[:, 0])
+    a -= a.mean()
+    b -= b.mean()
+    return float(abs((a * b).sum()) / math.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def summarize_sweep(out):
+    """Per decoder, beta and replica: latent populations (L = 1) and |corr(z0, r)|, from the .npy files."""
+    with open(os.path.join(out, "sweep.json")) as f:
+        settings = json.load(f)
+    rows = []
+    for decoder in settings["decoders"]:
+        for beta in [str(b) for b in settings["betas"]]:
+            for r in range(settings["replicas"]):
+                data, mu = _load_latents(out, decoder, r, beta)
+                if mu is None:
+                    continue
+                rows.append({"decoder": decoder, "beta": beta, "replica": r,
+                             "populations": count_populations(mu[:, 0]) if mu.shape[1] == 1 else None,
+                             "radial_correlation": radial_correlation(settings["system"], data, mu)})
+    return rows
+
+
 def plot_sweep(out, dpi=80, replica=0):
     """Writes the three figures into OUT/figures and returns their paths."""
     settings_path, table_path = os.path.join(out, "sweep.json"), os.path.join(out, "table.csv")
@@ -186,8 +240,17 @@ def main(argv=None):
     sweep.add_argument("out", help="the sweep's --out folder")
     sweep.add_argument("--dpi", type=int, default=80)
     sweep.add_argument("--replica", type=int, default=0, help="replica drawn in latent_colouring.png")
+    summary = sub.add_parser("summary", help="latent populations and |corr(z0, r)| per bundle of a sweep (CSV)")
+    summary.add_argument("out", help="the sweep's --out folder")
     args = parser.parse_args(argv)
     try:
+        if args.command == "summary":
+            print("decoder,beta,replica,populations,radial_correlation")
+            for row in summarize_sweep(args.out):
+                print("%s,%s,%d,%s,%.4f" % (row["decoder"], row["beta"], row["replica"],
+                                            "" if row["populations"] is None else row["populations"],
+                                            row["radial_correlation"]))
+            return 0
         paths = plot_sweep(args.out, args.dpi, args.replica)
     except (OSError, ValueError, KeyError) as e:
         print("openmmvae.plots: error: %s" % e, file=sys.stderr)

@@ -62,3 +62,24 @@ def test_cli_reports_a_folder_that_is_not_a_sweep(tmp_path, capsys):
     assert plots.main(["sweep", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "sweep.json" in err and str(tmp_path) in err
+
+
+def test_count_populations():
+    rng = np.random.default_rng(3)
+    centres = lambda c: np.concatenate([rng.normal(m, 0.3, 2000) for m in c])
+    assert plots.count_populations(rng.normal(0, 1, 8000)) == 1
+    assert plots.count_populations(centres([-3, 3])) == 2
+    assert plots.count_populations(centres([-6, -2, 2, 6])) == 4
+    assert plots.count_populations(np.concatenate([centres([-3, 3]), rng.normal(9, 0.3, 300)])) == 3
+    assert plots.count_populations(np.zeros(100)) == 1
+
+
+def test_radial_correlation():
+    rng = np.random.default_rng(4)
+    theta = rng.uniform(-np.pi, np.pi, 3000)
+    r = rng.uniform(0.5, 2.0, 3000)
+    xy = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+    rtheta = np.stack([r, theta], axis=1)
+    assert plots.radial_correlation("beltway-xy", xy, -2.0 * r[:, None]) == pytest.approx(1.0)
+    assert plots.radial_correlation("beltway-rtheta", rtheta, (r ** 3)[:, None]) == pytest.approx(1.0)
+    assert plots.radial_correlation("beltway-rtheta", rtheta, theta[:, None]) < 0.1
