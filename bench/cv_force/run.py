@@ -7,7 +7,7 @@ thread, in one process. Prints us/step and the biased/plain ratio per platform a
 the cost of one CV evaluation (energy + forces) measured the same way. On OpenCL the CV runs in
 the device kernels of platforms/common (one row per precision; TorchScript is not available there).
 
-    bench/cv_force/run.py [--steps 2000] [--platforms Reference,CPU,OpenCL]
+    bench/cv_force/run.py [--steps 2000] [--blocks 3] [--platforms Reference,CPU,OpenCL]
 """
 import argparse
 import os
@@ -59,25 +59,30 @@ def make_bundle(workdir, system, positions):
     return os.path.join(out, "beta-1", "model.pt")
 
 
-def time_steps(system, positions, platform, steps, properties):
+def start_md(system, positions, platform, properties):
+    """A Langevin Context started and warmed up (kernels compiled) for timing."""
     integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtosecond)
     integrator.setRandomNumberSeed(2)
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(platform), properties)
     context.setPositions(positions)
     context.setVelocitiesToTemperature(300 * unit.kelvin, 2)
     integrator.step(100)
-    best = float("inf")
-    for _ in range(3):  # best of three blocks against noise from other processes
-        start = time.perf_counter()
-        integrator.step(steps)
-        best = min(best, (time.perf_counter() - start) / steps * 1e6)
-    return best, context
+    return context
+
+
+def time_block(context, steps):
+    """us per step of one block; getState at the end waits for asynchronous platforms (OpenCL)."""
+    start = time.perf_counter()
+    context.getIntegrator().step(steps)
+    context.getState(getEnergy=True)
+    return (time.perf_counter() - start) / steps * 1e6
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--platforms", default="Reference,CPU,OpenCL")
+    parser.add_argument("--blocks", type=int, default=3, help="timed blocks per run (the best counts)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     system = ad.create_system()
@@ -88,7 +93,8 @@ def main():
     del context
     with tempfile.TemporaryDirectory() as workdir:
         bundle = make_bundle(workdir, system, positions)
-        print(f"alanine dipeptide, 22 atoms, 2 fs; encoder 66-300-300-2; {args.steps} steps per block, best of 3, 1 thread")
+        print(f"alanine dipeptide, 22 atoms, 2 fs; encoder 66-300-300-2; {args.steps} steps per block, "
+              f"best of {args.blocks} alternating blocks, 1 thread")
         print(f"{'platform':10} {'kernel':14} {'us/step':>9} {'plain':>9} {'ratio':>6} {'CV us':>7}")
         for platform in args.platforms.split(","):
             if platform == "OpenCL":
@@ -96,19 +102,27 @@ def main():
             else:
                 runs = [({"Threads": "1"} if platform == "CPU" else {}, ("native", "torchscript"))]
             for properties, implementations in runs:
-                bench_platform(system, positions, bundle, platform, properties, implementations, args.steps)
+                bench_platform(system, positions, bundle, platform, properties, implementations, args.steps, args.blocks)
 
 
-def bench_platform(system, positions, bundle, platform, properties, implementations, steps):
-    """One plain run and one biased run per implementation, printed as a table row each."""
-    plain, _ = time_steps(system, positions, platform, steps, properties)
+def bench_platform(system, positions, bundle, platform, properties, implementations, steps, blocks):
+    """Plain and biased runs (one per implementation) timed in alternating blocks, best block of each,
+    so that load from other processes affects both alike; prints one table row per implementation."""
+    contexts, forces = [start_md(system, positions, platform, properties)], []
     for implementation in implementations:
         biased_system = openmm.XmlSerializer.clone(system)
         cv = openmmvae.VAECVForce(bundle)
         cv.setProperty("Implementation", implementation)
         cv.useHarmonicRestraint([0.0, 0.0], [100.0, 100.0])
         biased_system.addForce(cv)
-        biased, context = time_steps(biased_system, positions, platform, steps, properties)
+        forces.append(cv)
+        contexts.append(start_md(biased_system, positions, platform, properties))
+    best = [float("inf")] * len(contexts)
+    for _ in range(blocks):
+        for i, context in enumerate(contexts):
+            best[i] = min(best[i], time_block(context, steps))
+    plain = best[0]
+    for cv, context, biased in zip(forces, contexts[1:], best[1:]):
         used = cv.getImplementationInContext(context)
         print(f"{platform:10} {used:14} {biased:9.1f} {plain:9.1f} {biased / plain:6.2f} {biased - plain:7.1f}")
 
