@@ -67,9 +67,11 @@ def _bundle_dir(out, decoder, replica, beta):
 
 
 def _load_latents(out, decoder, replica, beta):
+    """data.npy and latent_mean.npy of a bundle of a finished job (its done.json exists), else (None, None)."""
     d = _bundle_dir(out, decoder, replica, beta)
     data, mu = os.path.join(d, "data.npy"), os.path.join(d, "latent_mean.npy")
-    if not (os.path.exists(data) and os.path.exists(mu)):
+    done = os.path.join(out, decoder, "replica-%d" % replica, "done.json")
+    if not (os.path.exists(data) and os.path.exists(mu) and os.path.exists(done)):
         return None, None
     return np.load(data), np.load(mu)
 

@@ -36,6 +36,7 @@ def fake_sweep(out, system, latent, decoders=("mse", "flow"), betas=("0", "1"), 
                         data[:, 0] = np.abs(data[:, 0]) + 1.0
                     np.save(os.path.join(bundle, "data.npy"), data)
                     np.save(os.path.join(bundle, "latent_mean.npy"), data[:, :latent] * float(b))
+                    open(os.path.join(out, d, "replica-%d" % r, "done.json"), "w").write("{}")
     return out
 
 
@@ -83,3 +84,11 @@ def test_radial_correlation():
     assert plots.radial_correlation("beltway-xy", xy, -2.0 * r[:, None]) == pytest.approx(1.0)
     assert plots.radial_correlation("beltway-rtheta", rtheta, (r ** 3)[:, None]) == pytest.approx(1.0)
     assert plots.radial_correlation("beltway-rtheta", rtheta, theta[:, None]) < 0.1
+
+
+def test_summary_skips_unfinished_jobs(tmp_path):
+    out = fake_sweep(str(tmp_path / "sweep"), "beltway-xy", 1)
+    os.remove(os.path.join(out, "flow", "replica-1", "done.json"))
+    rows = plots.summarize_sweep(out)
+    assert len(rows) == 2 * 2 * 2 - 2
+    assert not any(r["decoder"] == "flow" and r["replica"] == 1 for r in rows)
