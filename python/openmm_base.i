@@ -19,6 +19,28 @@ public:
 class Context {
 };
 
+class Integrator {
+public:
+    virtual ~Integrator();
+    virtual double getStepSize() const;
+    virtual void setStepSize(double size);
+    virtual double getConstraintTolerance() const;
+    virtual void setConstraintTolerance(double tol);
+    virtual void step(int steps) = 0;
+};
+
+class LangevinMiddleIntegrator : public Integrator {
+public:
+    LangevinMiddleIntegrator(double temperature, double frictionCoeff, double stepSize);
+    double getTemperature() const;
+    void setTemperature(double temp);
+    double getFriction() const;
+    void setFriction(double coeff);
+    int getRandomNumberSeed() const;
+    void setRandomNumberSeed(int seed);
+    void step(int steps);
+};
+
 class System {
 };
 

@@ -17,6 +17,7 @@
 
 %{
 #include "VAECVForce.h"
+#include "VAEMCIntegrator.h"
 #include "openmm/OpenMMException.h"
 #include <cxxabi.h>
 #include <cstdlib>
@@ -161,6 +162,12 @@ static PyObject* vaeDoubleVectorToList(const std::vector<double>& v) {
 %typemap(out) std::vector<double> {
     $result = vaeDoubleVectorToList($1);
 }
+%typemap(out) std::vector<std::string> {
+    const std::vector<std::string>& names = $1;
+    $result = PyList_New(names.size());
+    for (size_t i = 0; i < names.size(); i++)
+        PyList_SET_ITEM($result, i, PyUnicode_FromStringAndSize(names[i].data(), names[i].size()));
+}
 
 /* ---- the model: a path (str) or the archive bytes (bytes-like) ---- */
 %typemap(in) const std::string& model (std::string temp) {
@@ -186,6 +193,9 @@ static PyObject* vaeDoubleVectorToList(const std::vector<double>& v) {
     $1 = &temp;
 }
 %typemap(freearg) const std::string& model ""
+%typemap(typecheck, precedence=SWIG_TYPECHECK_STRING) const std::string& model {
+    $1 = PyBytes_Check($input) || PyUnicode_Check($input);
+}
 %typemap(out) const std::string& getModelBytes {
     $result = PyBytes_FromStringAndSize($1->data(), $1->size());
 }
@@ -265,5 +275,60 @@ def __init__(self, model, extra_files=None):
     def __repr__(self):
         from openmmvae import _util
         return _util.force_repr(self)
+    %}
+}
+
+/* ---- VAEMCIntegrator ---- */
+%feature("shadow") VAEPlugin::VAEMCIntegrator::VAEMCIntegrator %{
+def __init__(self, temperature, friction, stepSize, model, stepsBetweenMoves=100, movesPerAttempt=1):
+    r"""
+    VAEMCIntegrator(temperature, friction, stepSize, model, stepsBetweenMoves=100, movesPerAttempt=1)
+
+    Langevin middle dynamics plus exact VAE Monte Carlo moves (see the C++ documentation).
+    temperature (K), friction (1/ps) and stepSize (ps) may be openmm.unit quantities; model is the
+    path (str or os.PathLike) or the bytes of a bundle written by `openmm-vae train`.
+    """
+    import os
+    from openmm import unit
+    from openmmvae import _util
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    temperature = _util._strip(temperature, unit.kelvin, "temperature")
+    friction = _util._strip(friction, unit.picosecond ** -1, "friction")
+    stepSize = _util._strip(stepSize, unit.picosecond, "stepSize")
+    _openmmvae.VAEMCIntegrator_swiginit(self, _openmmvae.new_VAEMCIntegrator(
+        float(temperature), float(friction), float(stepSize), model, int(stepsBetweenMoves), int(movesPerAttempt)))
+%}
+
+%feature("pythonappend") VAEPlugin::VAEMCIntegrator::cast %{
+    val._owner = integrator
+%}
+
+%include "VAEMCIntegrator.h"
+
+%extend VAEPlugin::VAEMCIntegrator {
+    /**
+     * Recover the VAEMCIntegrator behind a generic openmm.Integrator (e.g. a deserialized one). The
+     * result refers to the same C++ object. Raises openmm.OpenMMException for another integrator.
+     */
+    static VAEPlugin::VAEMCIntegrator& cast(OpenMM::Integrator& integrator) {
+        VAEPlugin::VAEMCIntegrator* result = dynamic_cast<VAEPlugin::VAEMCIntegrator*>(&integrator);
+        if (result == NULL)
+            throw OpenMM::OpenMMException("VAEMCIntegrator.cast: the integrator is a " + vaeTypeName(typeid(integrator)) + ", not a VAEPlugin::VAEMCIntegrator");
+        return *result;
+    }
+
+    %pythoncode %{
+    def __deepcopy__(self, memo):
+        import openmm
+        generic = openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(self))
+        copy = VAEMCIntegrator.cast(generic)
+        generic.thisown = False
+        copy.thisown = True
+        del copy._owner
+        return copy
+
+    def __copy__(self):
+        return self.__deepcopy__(None)
     %}
 }

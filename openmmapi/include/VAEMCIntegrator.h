@@ -1,0 +1,126 @@
+#ifndef OPENMM_VAE_MC_INTEGRATOR_H_
+#define OPENMM_VAE_MC_INTEGRATOR_H_
+
+#include "openmm/LangevinMiddleIntegrator.h"
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace VAEPlugin {
+
+/**
+ * Langevin dynamics mixed with exact VAE-proposed Metropolis Monte Carlo moves (science.md section 5).
+ *
+ * The dynamics is OpenMM's LangevinMiddleIntegrator, run by the platform's own kernel. After every
+ * stepsBetweenMoves steps the integrator makes movesPerAttempt VAE moves of the bundle's atoms: with
+ * x the current configuration, z ~ q(z|x), z' ~ P(z), x' ~ P(x|z'), the move is accepted with
+ * probability min(1, exp(ln alpha)),
+ *
+ *   ln alpha = -B [U(x') - U(x)] + ln q(z'|x') - ln q(z|x) + ln P(z) - ln P(z')
+ *              + ln P(x|z) - ln P(x'|z') + ln J(x') - ln J(x),        B = 1 / (k_B T),
+ *
+ * with U the potential energy of the Context (the integration force groups) and T the integrator's
+ * temperature. This keeps the Boltzmann distribution exactly whatever the quality of the VAE; the
+ * VAE only sets the acceptance rate. A proposal that is not finite or lies outside the feature domain
+ * is rejected. The move runs on the host with LibTorch on every platform (positions are copied from
+ * the Context, the energy of a proposal is computed by the Context; a rejected proposal restores the
+ * positions exactly).
+ *
+ * Velocities after an accepted move: the velocities of the bundle's atoms are redrawn from the
+ * Maxwell-Boltzmann distribution at T with the integrator's own generator, then the velocity
+ * constraints are applied. In the target distribution velocities are independent of positions
+ * (Maxwell-Boltzmann, restricted to the constraint tangent space where there are constraints), and a
+ * rejection depends on positions only; so keeping the velocities on rejection and giving the moved
+ * atoms fresh equilibrium velocities on acceptance leaves the joint distribution invariant. (Keeping
+ * old velocities after a move would violate the constraints of the new configuration.)
+ *
+ * Bundles: `openmm-vae train` bundles whose features are coordinates of the moved atoms with a known
+ * Jacobian: `xy`, `polar`, `positions`, `bat`. `cartesian` bundles are refused: their decoder density
+ * is over coordinates in an aligned reference frame, which is not a density over the configurations
+ * the dynamics visits (science.md section 5). For `xy`, `polar` and `positions` no bundle atom may be
+ * constrained; for `bat` the System's constraints must match the bundle's (checked when the Context
+ * is created). If the bundle metadata names a training temperature that differs from the integrator's
+ * by more than 1 %, a warning is printed to stderr when the Context is created: the moves stay exact
+ * (the rule uses the integrator's temperature), only the acceptance rate drops.
+ *
+ * Random numbers of the moves come from the integrator's own generator (setMoveRandomNumberSeed);
+ * the dynamics uses LangevinMiddleIntegrator's seed (setRandomNumberSeed). With both seeds fixed a
+ * run on the Reference platform is reproducible. The move generator's state and the step counter
+ * are part of Context checkpoints, so a loaded checkpoint continues identically.
+ */
+class OPENMM_EXPORT VAEMCIntegrator : public OpenMM::LangevinMiddleIntegrator {
+public:
+    /**
+     * @param temperature        heat bath and Monte Carlo temperature, in kelvin (> 0)
+     * @param friction           friction coefficient, in 1/ps (>= 0)
+     * @param stepSize           time step, in ps (> 0)
+     * @param model              path of a model bundle (*.pt) written by `openmm-vae train`, or its
+     *                           bytes (a string starting with the zip signature); copied into the
+     *                           integrator
+     * @param stepsBetweenMoves  Langevin steps between two rounds of moves (>= 1)
+     * @param movesPerAttempt    VAE moves made in each round (>= 0; 0 is plain Langevin dynamics)
+     * Throws OpenMMException for bad arguments, an unreadable bundle or a feature kind that allows
+     * no exact move.
+     */
+    VAEMCIntegrator(double temperature, double friction, double stepSize, const std::string& model,
+                    int stepsBetweenMoves = 100, int movesPerAttempt = 1);
+    ~VAEMCIntegrator();
+    /**
+     * Advance by `steps` Langevin steps, with movesPerAttempt moves after every stepsBetweenMoves
+     * steps (counted across calls: step(1) a hundred times makes as many moves as step(100)).
+     */
+    void step(int steps);
+    /** Make n VAE moves now, without dynamics (pure Monte Carlo). Throws OpenMMException for n < 0. */
+    void attemptMoves(int n);
+    /** Langevin steps between two rounds of moves. */
+    int getStepsBetweenMoves() const;
+    /** Set the Langevin steps between two rounds of moves (>= 1). */
+    void setStepsBetweenMoves(int steps);
+    /** VAE moves made in each round. */
+    int getMovesPerAttempt() const;
+    /** Set the VAE moves made in each round (>= 0). */
+    void setMovesPerAttempt(int moves);
+    /** The bytes of the model bundle. */
+    const std::string& getModelBytes() const;
+    /** The bundle metadata (JSON text). */
+    const std::string& getMetadata() const;
+    /** The System indices of the atoms the moves change, in the bundle's order. */
+    const std::vector<int>& getAtoms() const;
+    /** The bundle's feature kind (xy, polar, positions or bat). */
+    const std::string& getFeatureKind() const;
+    /** Seed of the move generator; 0 (the default) picks a different seed for every Context. */
+    int getMoveRandomNumberSeed() const;
+    /** Set the seed of the move generator; takes effect when a Context is created. */
+    void setMoveRandomNumberSeed(int seed);
+    /** Moves attempted since construction or resetStatistics(). */
+    long long getNumAttempted() const;
+    /** Moves accepted since construction or resetStatistics(). */
+    long long getNumAccepted() const;
+    /** Moves rejected because the proposal was not finite or outside the feature domain. */
+    long long getNumRejectedInvalid() const;
+    /** getNumAccepted() / getNumAttempted() (0 before any move). */
+    double getAcceptanceRate() const;
+    /** Names of the terms of ln alpha: energy, encoder, prior, decoder, jacobian. */
+    static std::vector<std::string> getTermNames();
+    /** Mean of each term of ln alpha over the attempted moves where it was finite (getTermNames order). */
+    std::vector<double> getTermMeans() const;
+    /** Standard deviation of each term of ln alpha over the attempted moves where it was finite. */
+    std::vector<double> getTermStds() const;
+    /** Set the move counters and term statistics to zero. */
+    void resetStatistics();
+protected:
+    void initialize(OpenMM::ContextImpl& context);
+    void cleanup();
+    void createCheckpoint(std::ostream& stream) const;
+    void loadCheckpoint(std::istream& stream);
+private:
+    friend class VAEMCIntegratorTestAccess;
+    class Moves;
+    std::unique_ptr<Moves> moves;
+    int stepsBetweenMoves, movesPerAttempt;
+};
+
+} // namespace VAEPlugin
+
+#endif

@@ -1,0 +1,22 @@
+#ifndef OPENMM_VAE_MC_INTEGRATOR_TEST_ACCESS_H_
+#define OPENMM_VAE_MC_INTEGRATOR_TEST_ACCESS_H_
+
+#include "VAEMCIntegrator.h"
+#include "internal/VAEMonteCarloMove.h"
+#include <array>
+
+namespace VAEPlugin {
+
+/**
+ * Test-only hook into VAEMCIntegrator (not part of the public API, not wrapped for Python): weights
+ * on the terms of ln alpha, so a test can show that its statistical check detects a wrong rule
+ * (see vaeMcLogAlpha). {1, 1, 1, 1, 1} is the exact move and the only value for real use.
+ */
+class OPENMM_EXPORT VAEMCIntegratorTestAccess {
+public:
+    static void setTermWeights(VAEMCIntegrator& integrator, const std::array<double, kVaeMcNumTerms>& weights);
+};
+
+} // namespace VAEPlugin
+
+#endif

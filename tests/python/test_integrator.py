@@ -1,0 +1,139 @@
+"""openmmvae.VAEMCIntegrator from Python: inside openmm.app.Simulation, unit quantities, seeds,
+deepcopy through XML, bad input (with Python's torch imported, so the GIL release is exercised)."""
+
+import copy
+import math
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import openmm
+import openmm.app
+import openmmvae
+from openmm import unit
+
+TEMPERATURE = 300.0
+KT = unit.MOLAR_GAS_CONSTANT_R.value_in_unit(unit.kilojoule_per_mole / unit.kelvin) * TEMPERATURE
+
+# The Mueller potential of science.md section 4 (scaled by 0.1, in kT) times kT, plus a z restraint.
+MUELLER = ("{kT}*0.1*(-200*exp(-(x-1)^2-10*y^2) - 100*exp(-x^2-10*(y-0.5)^2)"
+           " - 170*exp(-6.5*(x+0.5)^2+11*(x+0.5)*(y-1.5)-6.5*(y-1.5)^2)"
+           " + 15*exp(0.7*(x+1)^2+0.6*(x+1)*(y-1)+0.7*(y-1)^2)) + 500*z^2").format(kT=KT)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """A Mueller bundle (xy features of atom 0, condind decoder, L = 1) trained for 3 epochs."""
+    build = os.environ.get("OPENMMVAE_BUILD_DIR")
+    command = os.path.join(build or "", "bin", "openmm-vae")
+    if not build or not os.path.exists(command):
+        pytest.skip("the openmm-vae trainer of the build tree is needed (run through ctest)")
+    workdir = tmp_path_factory.mktemp("integrator_bundle")
+    result = subprocess.run([command, "train", "--system", "mueller", "--samples", "4000", "--decoder", "condind",
+                             "--latent", "1", "--hidden", "20", "--betas", "1", "--epochs", "3", "--anneal", "1",
+                             "--seed", "1", "--threads", "1", "--quiet", "--out", str(workdir / "run")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return str(workdir / "run" / "beta-1" / "model.pt")
+
+
+def mueller_system():
+    system = openmm.System()
+    system.addParticle(10.0)
+    force = openmm.CustomExternalForce(MUELLER)
+    force.addParticle(0, [])
+    system.addForce(force)
+    return system
+
+
+def one_atom_topology():
+    topology = openmm.app.Topology()
+    residue = topology.addResidue("PRT", topology.addChain())
+    topology.addAtom("P", openmm.app.Element.getBySymbol("Ar"), residue)
+    return topology
+
+
+START = openmm.Vec3(-0.55, 1.44, 0.0)  # near the deepest Mueller minimum
+
+
+def test_simulation_with_units(bundle):
+    integrator = openmmvae.VAEMCIntegrator(TEMPERATURE * unit.kelvin, 5.0 / unit.picosecond, 4.0 * unit.femtosecond,
+                                           bundle, stepsBetweenMoves=20, movesPerAttempt=2)
+    # openmm's LangevinMiddleIntegrator getters (inherited) return quantities
+    assert integrator.getTemperature().value_in_unit(unit.kelvin) == pytest.approx(TEMPERATURE)
+    assert integrator.getStepSize().value_in_unit(unit.picosecond) == pytest.approx(0.004)
+    assert integrator.getFriction().value_in_unit(unit.picosecond ** -1) == pytest.approx(5.0)
+    assert integrator.getStepsBetweenMoves() == 20 and integrator.getMovesPerAttempt() == 2
+    assert integrator.getFeatureKind() == "xy" and integrator.getAtoms() == [0]
+    integrator.setMoveRandomNumberSeed(3)
+    simulation = openmm.app.Simulation(one_atom_topology(), mueller_system(), integrator,
+                                       openmm.Platform.getPlatformByName("Reference"))
+    simulation.context.setPositions([START])
+    simulation.context.setVelocitiesToTemperature(TEMPERATURE)
+    simulation.step(200)
+    assert integrator.getNumAttempted() == 20
+    assert 0 < integrator.getNumAccepted() <= 20
+    assert 0 < integrator.getAcceptanceRate() <= 1
+    integrator.attemptMoves(10)
+    assert integrator.getNumAttempted() == 30
+    means, stds = integrator.getTermMeans(), integrator.getTermStds()
+    assert len(means) == len(stds) == len(openmmvae.VAEMCIntegrator.getTermNames()) == 5
+    assert all(math.isfinite(v) for v in means + stds)
+    state = simulation.context.getState(getPositions=True, getEnergy=True)
+    assert np.all(np.isfinite(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)))
+    assert math.isfinite(state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole))
+
+
+def run(integrator, steps=60, moves=10):
+    context = openmm.Context(mueller_system(), integrator, openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions([START])
+    context.setVelocitiesToTemperature(TEMPERATURE, 5)
+    integrator.step(steps)
+    integrator.attemptMoves(moves)
+    return context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+
+
+def test_seed_and_deepcopy_reproduce_the_run(bundle):
+    with open(bundle, "rb") as f:
+        model_bytes = f.read()
+    a = openmmvae.VAEMCIntegrator(TEMPERATURE, 5.0, 0.004, model_bytes, 10, 1)  # bytes work as well as a path
+    a.setRandomNumberSeed(2)
+    a.setMoveRandomNumberSeed(7)
+    b = copy.deepcopy(a)
+    assert isinstance(b, openmmvae.VAEMCIntegrator)
+    assert b.getMoveRandomNumberSeed() == 7 and b.getRandomNumberSeed() == 2 and b.getStepsBetweenMoves() == 10
+    assert b.getModelBytes() == model_bytes
+    c = openmmvae.VAEMCIntegrator(TEMPERATURE, 5.0, 0.004, model_bytes, 10, 1)
+    c.setRandomNumberSeed(2)
+    c.setMoveRandomNumberSeed(8)
+    pa, pb, pc = run(a), run(b), run(c)
+    assert np.array_equal(pa, pb)
+    assert a.getNumAccepted() == b.getNumAccepted() > 0
+    assert not np.array_equal(pa, pc)
+    generic = openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(a))
+    assert openmmvae.VAEMCIntegrator.cast(generic).getMovesPerAttempt() == 1
+    with pytest.raises(openmm.OpenMMException, match="not a VAEPlugin::VAEMCIntegrator"):
+        openmmvae.VAEMCIntegrator.cast(openmm.VerletIntegrator(0.001))
+
+
+def test_bad_input(bundle):
+    with pytest.raises(openmm.OpenMMException, match="emperature"):
+        openmmvae.VAEMCIntegrator(-1.0, 1.0, 0.002, bundle)
+    with pytest.raises(openmm.OpenMMException, match="stepsBetweenMoves"):
+        openmmvae.VAEMCIntegrator(TEMPERATURE, 1.0, 0.002, bundle, 0)
+    with pytest.raises(openmm.OpenMMException, match="movesPerAttempt"):
+        openmmvae.VAEMCIntegrator(TEMPERATURE, 1.0, 0.002, bundle, 10, -1)
+    integrator = openmmvae.VAEMCIntegrator(TEMPERATURE, 1.0, 0.002, bundle)
+    with pytest.raises(openmm.OpenMMException, match="not bound"):
+        integrator.attemptMoves(1)
+    context = openmm.Context(mueller_system(), integrator, openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions([openmm.Vec3(float("nan"), 0.0, 0.0)])
+    with pytest.raises(openmm.OpenMMException, match="particle 0"):
+        integrator.attemptMoves(1)
+    with pytest.raises(openmm.OpenMMException, match="-3"):
+        integrator.attemptMoves(-3)
+    context.setPositions([START])  # the Context is still usable
+    integrator.attemptMoves(5)
+    assert integrator.getNumAttempted() == 5
