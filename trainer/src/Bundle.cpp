@@ -42,9 +42,6 @@ def decoder_log_prob(self, x: Tensor, z: Tensor) -> Tensor:
 def decoder_sample(self, z: Tensor, noise: Tensor) -> Tensor:
     return self.unstandardize(self.model.decoder_sample(z, noise))
 
-def check_positions(self, positions: Tensor):
-    assert positions.dim() == 3 and positions.size(1) == self.num_atoms and positions.size(2) == 3, "VAE bundle: expected positions of shape [B, " + str(self.num_atoms) + ", 3], got " + str(positions.size())
-
 def latent_mean(self, positions: Tensor) -> Tensor:
     features, log_jacobian = self.featurize(positions)
     mu, logvar = self.encode(features)
@@ -53,6 +50,11 @@ def latent_mean(self, positions: Tensor) -> Tensor:
 def forward(self, positions: Tensor) -> Tensor:
     assert positions.dim() == 2, "VAE bundle: forward expects positions of shape [n, 3], got " + str(positions.size())
     return self.latent_mean(positions.unsqueeze(0)).squeeze(0)
+)TS";
+
+const char* kCheckSource = R"TS(
+def check_positions(self, positions: Tensor):
+    assert positions.dim() == 3 and positions.size(1) == self.num_atoms and positions.size(2) == 3, "VAE bundle: expected positions of shape [B, " + str(self.num_atoms) + ", 3], got " + str(positions.size())
 )TS";
 
 const char* kXYSource = R"TS(
@@ -99,19 +101,182 @@ def positions_from_features(self, features: Tensor, reference: Tensor) -> Tensor
     return features.reshape([features.size(0), self.num_atoms, 3]).to(reference.dtype)
 )TS";
 
+// Kabsch fit onto the reference buffer (centred; proper rotation via the determinant sign).
+const char* kCartesianSource = R"TS(
+def featurize(self, positions: Tensor) -> Tuple[Tensor, Tensor]:
+    self.check_positions(positions)
+    reference = self.reference.to(positions.dtype)
+    reference_center = torch.mean(reference, 0)
+    x = positions - torch.mean(positions, 1, keepdim=True)
+    covariance = torch.matmul(x.transpose(1, 2), reference - reference_center)
+    u, s, vh = torch.linalg_svd(covariance, False)
+    v = vh.transpose(1, 2)
+    sign = torch.where(torch.det(torch.matmul(v, u.transpose(1, 2))) < 0, -torch.ones_like(s[:, 0]), torch.ones_like(s[:, 0]))
+    v = torch.cat([v[:, :, 0:2], v[:, :, 2:3] * sign.reshape([-1, 1, 1])], 2)
+    rotation = torch.matmul(v, u.transpose(1, 2))
+    aligned = torch.matmul(x, rotation.transpose(1, 2)) + reference_center
+    features = aligned.reshape([positions.size(0), 3 * self.num_atoms])
+    return features, torch.zeros([positions.size(0)], dtype=positions.dtype, device=positions.device)
+
+def positions_from_features(self, features: Tensor, reference: Tensor) -> Tensor:
+    self.check_positions(reference)
+    return features.reshape([features.size(0), self.num_atoms, 3]).to(reference.dtype)
+)TS";
+
+// Bond-angle-torsion coordinates over the tree of BatTree (trainer/src/MolecularFeatures.h).
+const char* kBatSource = R"TS(
+def bat_index(self, index: List[int], device: Device) -> Tensor:
+    return torch.tensor(index, device=device)
+
+def bat_norm(self, v: Tensor) -> Tensor:
+    return torch.sqrt(torch.sum(v * v, -1))
+
+def bat_angle(self, a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    u = a - b
+    w = c - b
+    return torch.atan2(self.bat_norm(torch.cross(u, w, dim=-1)), torch.sum(u * w, -1))
+
+def bat_dihedral(self, a: Tensor, b: Tensor, c: Tensor, d: Tensor) -> Tensor:
+    b1 = b - a
+    b2 = c - b
+    b3 = d - c
+    n1 = torch.cross(b1, b2, dim=-1)
+    n2 = torch.cross(b2, b3, dim=-1)
+    return torch.atan2(torch.sum(b1 * n2, -1) * self.bat_norm(b2), torch.sum(n1 * n2, -1))
+
+def bat_wrap(self, angle: Tensor) -> Tensor:
+    return torch.remainder(angle + 3.141592653589793, 6.283185307179586) - 3.141592653589793
+
+def featurize(self, positions: Tensor) -> Tuple[Tensor, Tensor]:
+    self.check_positions(positions)
+    device = positions.device
+    r0 = positions[:, self.bat_root[0]]
+    r1 = positions[:, self.bat_root[1]]
+    r2 = positions[:, self.bat_root[2]]
+    root_bonds = torch.stack([self.bat_norm(r1 - r0), self.bat_norm(r2 - r1)], 1)
+    root_angle = self.bat_angle(r0, r1, r2).unsqueeze(1)
+    pi = positions.index_select(1, self.bat_index(self.bat_i, device))
+    pj = positions.index_select(1, self.bat_index(self.bat_j, device))
+    pk = positions.index_select(1, self.bat_index(self.bat_k, device))
+    pl = positions.index_select(1, self.bat_index(self.bat_l, device))
+    bonds = self.bat_norm(pi - pj).index_select(1, self.bat_index(self.bat_free_rows, device))
+    angles = self.bat_angle(pi, pj, pk)
+    torsions = self.bat_dihedral(pi, pj, pk, pl)
+    offsets = torsions.index_select(1, self.bat_index(self.bat_torsion_reference, device)) * self.bat_torsion_offset.to(positions.dtype)
+    torsions = self.bat_wrap(torsions - offsets)
+    features = torch.cat([root_bonds, bonds, root_angle, angles, torsions], 1)
+    all_bonds = torch.cat([root_bonds, bonds], 1)
+    all_angles = torch.cat([root_angle, angles], 1)
+    log_jacobian = 2.0 * torch.sum(torch.log(all_bonds), 1) + torch.sum(torch.log(torch.sin(all_angles)), 1)
+    return features, log_jacobian
+
+def bat_place(self, a: Tensor, b: Tensor, c: Tensor, bond: Tensor, angle: Tensor, torsion: Tensor) -> Tensor:
+    bc = c - b
+    bc = bc / self.bat_norm(bc).unsqueeze(1)
+    n = torch.cross(b - a, bc, dim=-1)
+    n = n / self.bat_norm(n).unsqueeze(1)
+    m = torch.cross(n, bc, dim=-1)
+    along = (-bond * torch.cos(angle)).unsqueeze(1)
+    across = (bond * torch.sin(angle)).unsqueeze(1)
+    return c + along * bc + across * (torch.cos(torsion).unsqueeze(1) * m + torch.sin(torsion).unsqueeze(1) * n)
+
+def positions_from_features(self, features: Tensor, reference: Tensor) -> Tensor:
+    self.check_positions(reference)
+    x = features.to(reference.dtype)
+    batch = x.size(0)
+    rows = len(self.bat_i)
+    free = len(self.bat_free_rows)
+    bonds = self.bat_bond_length.to(reference.dtype).unsqueeze(0).repeat(batch, 1)
+    if free > 0:
+        bonds = bonds.index_copy(1, self.bat_index(self.bat_free_rows, x.device), x[:, 2:2 + free])
+    root_angle = x[:, 2 + free]
+    angles = x[:, 3 + free:3 + free + rows]
+    torsions = x[:, 3 + free + rows:3 + free + 2 * rows]
+    out = reference.clone()
+    # External coordinates from the reference: r0, the direction r0->r1, the plane of r0, r1, r2.
+    p0 = reference[:, self.bat_root[0]]
+    u = reference[:, self.bat_root[1]] - p0
+    u = u / self.bat_norm(u).unsqueeze(1)
+    w = reference[:, self.bat_root[2]] - reference[:, self.bat_root[1]]
+    w = w - torch.sum(w * u, 1, keepdim=True) * u
+    w = w / self.bat_norm(w).unsqueeze(1)
+    p1 = p0 + x[:, 0:1] * u
+    p2 = p1 + x[:, 1:2] * (-torch.cos(root_angle).unsqueeze(1) * u + torch.sin(root_angle).unsqueeze(1) * w)
+    out[:, self.bat_root[1]] = p1
+    out[:, self.bat_root[2]] = p2
+    absolute: List[Tensor] = []
+    for t in range(rows):
+        torsion = torsions[:, t]
+        first = self.bat_torsion_reference[t]
+        if first != t:
+            torsion = torsion + absolute[first]
+        absolute.append(torsion)
+        out[:, self.bat_i[t]] = self.bat_place(out[:, self.bat_l[t]], out[:, self.bat_k[t]], out[:, self.bat_j[t]],
+                                               bonds[:, t], angles[:, t], torsion)
+    return out
+)TS";
+
+const char* featureKindSource(const std::string& kind) {
+    if (kind == "xy") return kXYSource;
+    if (kind == "polar") return kPolarSource;
+    if (kind == "positions") return kPositionsSource;
+    if (kind == "cartesian") return kCartesianSource;
+    if (kind == "bat") return kBatSource;
+    throw std::invalid_argument("bundle: unknown feature kind '" + kind + "'");
+}
+
+c10::List<int64_t> intList(const std::vector<int>& v) {
+    c10::List<int64_t> list;
+    for (int x : v) list.push_back(x);
+    return list;
+}
+
 } // namespace
 
+std::string featureSource(const FeatureSpec& features) {
+    return std::string(kCheckSource) + featureKindSource(features.kind);
+}
+
 std::string bundleSource(const FeatureSpec& features) {
-    std::string src = kCommonSource;
-    if (features.kind == "xy")
-        src += kXYSource;
-    else if (features.kind == "polar")
-        src += kPolarSource;
-    else if (features.kind == "positions")
-        src += kPositionsSource;
-    else
-        throw std::invalid_argument("bundle: unknown feature kind '" + features.kind + "'");
-    return src;
+    return kCommonSource + featureSource(features);
+}
+
+void addFeatureMembers(torch::jit::Module& module, const FeatureSpec& features) {
+    int n = static_cast<int>(features.atoms.size());
+    module.register_attribute("num_atoms", c10::IntType::get(), static_cast<int64_t>(n));
+    module.register_attribute("num_features", c10::IntType::get(), static_cast<int64_t>(features.numFeatures()));
+    module.register_attribute("feature_kind", c10::StringType::get(), features.kind);
+    if (features.kind == "cartesian") {
+        if (static_cast<int>(features.reference.size()) != 3 * n)
+            throw std::invalid_argument("bundle: features 'cartesian' need a reference of " + std::to_string(3 * n) + " coordinates");
+        module.register_buffer("reference", torch::tensor(features.reference, torch::kFloat64).reshape({n, 3}));
+    } else if (features.kind == "bat") {
+        // Index lists are List[int] attributes (not tensors): module.to(dtype) leaves them alone.
+        const BatTree& t = features.bat;
+        std::vector<int> column[4];
+        std::vector<double> offset;
+        for (size_t r = 0; r < t.rows.size(); r++) {
+            for (int c = 0; c < 4; c++) column[c].push_back(t.rows[r][c]);
+            offset.push_back(t.torsionReference[r] == static_cast<int>(r) ? 0.0 : 1.0);
+        }
+        auto listType = c10::ListType::ofInts();
+        module.register_attribute("bat_root", listType, intList({t.root[0], t.root[1], t.root[2]}));
+        module.register_attribute("bat_i", listType, intList(column[0]));
+        module.register_attribute("bat_j", listType, intList(column[1]));
+        module.register_attribute("bat_k", listType, intList(column[2]));
+        module.register_attribute("bat_l", listType, intList(column[3]));
+        module.register_attribute("bat_torsion_reference", listType, intList(t.torsionReference));
+        module.register_attribute("bat_free_rows", listType, intList(t.freeRows()));
+        module.register_buffer("bat_torsion_offset", torch::tensor(offset, torch::kFloat64));
+        module.register_buffer("bat_bond_length", torch::tensor(t.bondLength, torch::kFloat64));
+    }
+}
+
+torch::jit::Module makeFeatureModule(const FeatureSpec& features) {
+    torch::jit::Module module("VAEFeatures");
+    addFeatureMembers(module, features);
+    module.define(featureSource(features));
+    return module;
 }
 
 torch::jit::Module makeBundle(const torch::jit::Module& model, const FeatureSpec& features,
@@ -124,10 +289,8 @@ torch::jit::Module makeBundle(const torch::jit::Module& model, const FeatureSpec
     bundle.register_module("model", copy);
     bundle.register_buffer("feature_mean", standardization.meanTensor());
     bundle.register_buffer("feature_scale", standardization.scaleTensor());
-    bundle.register_attribute("num_atoms", c10::IntType::get(), static_cast<int64_t>(features.atoms.size()));
-    bundle.register_attribute("num_features", c10::IntType::get(), static_cast<int64_t>(features.numFeatures()));
     bundle.register_attribute("latent", c10::IntType::get(), copy.attr("latent"));
-    bundle.register_attribute("feature_kind", c10::StringType::get(), features.kind);
+    addFeatureMembers(bundle, features);
     bundle.define(bundleSource(features));
     bundle.eval();
     return bundle;

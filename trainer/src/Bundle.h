@@ -36,6 +36,23 @@ torch::jit::Module makeBundle(const torch::jit::Module& model, const FeatureSpec
 /** The TorchScript source of the bundle methods for a feature kind (exposed for tests and docs). */
 std::string bundleSource(const FeatureSpec& features);
 
+/** The TorchScript source of check_positions, featurize and positions_from_features for a kind. */
+std::string featureSource(const FeatureSpec& features);
+
+/**
+ * Registers what the feature methods read: num_atoms, num_features, feature_kind and, per kind,
+ *  - cartesian: buffer `reference` [n, 3] (nm, float64);
+ *  - bat: List[int] attributes bat_root [3], bat_i, bat_j, bat_k, bat_l [m] (rows of BatTree, positions
+ *    in the selection), bat_torsion_reference [m] (row index; itself = absolute torsion),
+ *    bat_free_rows (rows whose bond is a feature), buffers bat_torsion_offset [m] (1.0 where the
+ *    torsion is relative) and bat_bond_length [m] (constrained lengths, nm; 0 for free bonds).
+ * Native evaluators read these names.
+ */
+void addFeatureMembers(torch::jit::Module& module, const FeatureSpec& features);
+
+/** A module with only the feature methods (featurize, positions_from_features) of a spec. */
+torch::jit::Module makeFeatureModule(const FeatureSpec& features);
+
 /**
  * Saves the bundle with `metadata.json` as an extra file, atomically: writes `path.tmp-<pid>` and
  * renames it over `path`, so a half-written file never carries the final name.

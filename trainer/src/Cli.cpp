@@ -117,7 +117,7 @@ std::vector<std::string> configFileTokens(const std::string& path, const std::ve
 
 namespace {
 
-void addTrainOptions(CLI::App* train, TrainConfig& c, std::string& configPath, double& temperature) {
+void addTrainOptions(CLI::App* train, TrainConfig& c, std::string& configPath, double& temperature, std::string& atomsText) {
     train->add_option("--config", configPath,
                       "Config file (JSON object, or TOML if the name ends in .toml) whose keys are these long "
                       "flag names; flags on the command line take precedence")
@@ -126,12 +126,19 @@ void addTrainOptions(CLI::App* train, TrainConfig& c, std::string& configPath, d
     data->add_option("--system", c.system,
                      "Built-in system: mueller, gaussian, bimodal, bimodal-correlated, beltway-xy, beltway-rtheta");
     data->add_option("--data", c.data, "External data: a .npy float32/float64 array [samples, columns]");
-    data->add_option("--features", c.features, "What the --data columns are: xy | polar | positions")
+    data->add_option("--trajectory", c.trajectory, "External data: a DCD trajectory written by OpenMM (with --topology)");
+    data->add_option("--topology", c.topology, "PDB file of the --trajectory's atoms (names, elements)");
+    data->add_option("--features", c.features,
+                     "Feature kind: xy | polar | positions for --data; cartesian | bat | positions for --trajectory")
         ->capture_default_str();
     data->add_option("--periodic", c.periodic, "Periodic (angle) columns of --data, 0-based, e.g. 0,3")->delimiter(',');
-    data->add_option("--atoms", c.atoms,
-                     "System atom indices the --data columns belong to (default 0..n-1; xy/polar: 0)")
-        ->delimiter(',');
+    data->add_option("--atoms", atomsText,
+                     "System atom indices (0-based, comma-separated) the data belong to; with --trajectory also all "
+                     "or heavy (default all; --data: 0..n-1, xy/polar: 0)");
+    data->add_option("--constraints", c.constraints,
+                     "bat features: hbonds (bonds to hydrogen left out, lengths from the data) | none; must match the "
+                     "System the bundle is used with")
+        ->capture_default_str();
     data->add_option("--temperature", temperature, "Temperature of --data in kelvin (bundle metadata)");
     data->add_option("--samples", c.samples, "Samples a built-in system generates")->capture_default_str();
     auto model = train->add_option_group("Model");
@@ -166,6 +173,30 @@ void addTrainOptions(CLI::App* train, TrainConfig& c, std::string& configPath, d
     exec->add_flag("--quiet", c.quiet, "No progress lines");
 }
 
+/** --atoms: all | heavy (trajectories) or comma-separated 0-based indices. */
+void parseAtoms(const std::string& text, TrainConfig& config) {
+    if (text.empty()) return;
+    if (text == "all" || text == "heavy") {
+        if (config.trajectory.empty()) throw std::invalid_argument("--atoms " + text + " needs --trajectory (a topology says which atoms are heavy)");
+        config.atomSelection = text;
+        return;
+    }
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        size_t used = 0;
+        int index = -1;
+        try {
+            index = std::stoi(item, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used == 0 || used != item.size())
+            throw std::invalid_argument("--atoms: '" + item + "' is not an atom index (give all, heavy or comma-separated indices)");
+        config.atoms.push_back(index);
+    }
+}
+
 std::vector<std::string> longNames(CLI::App* app) {
     std::vector<std::string> names;
     for (const CLI::Option* opt : app->get_options())
@@ -185,7 +216,8 @@ int runCli(int argc, char** argv, const std::function<void(CLI::App&)>& addComma
     TrainConfig config;
     std::string configPath;
     double temperature = -1;
-    addTrainOptions(train, config, configPath, temperature);
+    std::string atomsText;
+    addTrainOptions(train, config, configPath, temperature, atomsText);
     if (addCommands)
         addCommands(app);
 
@@ -224,6 +256,7 @@ int runCli(int argc, char** argv, const std::function<void(CLI::App&)>& addComma
     }
     if (temperature > 0) config.temperature = temperature;
     try {
+        parseAtoms(atomsText, config);
         VAEPlugin::train(config, std::cout);
     } catch (const StoppedEarly& e) {
         std::cerr << "openmm-vae train: " << e.what() << "\n";

@@ -463,7 +463,7 @@ private:
         meta["format_version"] = 1;
         meta["atoms"] = f.atoms;
         meta["latent"] = config_.latent;
-        meta["features"] = {{"kind", f.kind}, {"periodic", f.periodic}, {"names", f.names}};
+        meta["features"] = f.toJson();
         meta["standardization"] = {{"mean", standardization_.mean}, {"scale", standardization_.scale}};
         meta["architecture"] = {{"hidden", config_.hidden},
                                 {"flow_hidden", config_.flowHidden},
@@ -560,15 +560,31 @@ std::vector<Stage> planStages(const std::vector<std::string>& betas) {
 }
 
 void TrainConfig::validate() const {
-    if (system.empty() == data.empty())
-        throw std::invalid_argument(system.empty() ? "give either --system NAME or --data FILE.npy"
-                                                   : "give either --system or --data, not both");
+    std::vector<std::string> sources;
+    if (!system.empty()) sources.push_back("--system");
+    if (!data.empty()) sources.push_back("--data");
+    if (!trajectory.empty()) sources.push_back("--trajectory");
+    if (sources.empty()) throw std::invalid_argument("give one of --system NAME, --data FILE.npy or --trajectory FILE.dcd");
+    if (sources.size() == 2) throw std::invalid_argument("give either " + sources[0] + " or " + sources[1] + ", not both");
+    if (sources.size() == 3) throw std::invalid_argument("give only one of --system, --data and --trajectory");
     if (!system.empty()) makeSystem(system);  // throws for an unknown system
+    if (!trajectory.empty()) {
+        if (topology.empty()) throw std::invalid_argument("--trajectory needs --topology FILE.pdb");
+        if (features != "cartesian" && features != "bat" && features != "positions")
+            throw std::invalid_argument("--features with --trajectory must be cartesian, bat or positions, not '" + features + "'");
+        if (!periodic.empty()) throw std::invalid_argument("--periodic describes --data columns; trajectory features set it");
+        if (constraints != "hbonds" && constraints != "none")
+            throw std::invalid_argument("--constraints must be hbonds or none, not '" + constraints + "'");
+    } else if (!topology.empty()) {
+        throw std::invalid_argument("--topology goes with --trajectory");
+    }
     static const std::vector<std::string> decoders = {"mse", "condind", "autoregressive", "flow"};
     if (std::find(decoders.begin(), decoders.end(), decoder) == decoders.end())
         throw std::invalid_argument("unknown decoder '" + decoder + "' (known decoders: mse, condind, autoregressive, flow)");
-    if (features != "xy" && features != "polar" && features != "positions")
-        throw std::invalid_argument("unknown feature kind '" + features + "' (known: xy, polar, positions)");
+    if (trajectory.empty() && features != "xy" && features != "polar" && features != "positions")
+        throw std::invalid_argument(features == "cartesian" || features == "bat"
+                                        ? "features '" + features + "' are computed from a trajectory: use --trajectory and --topology"
+                                        : "unknown feature kind '" + features + "' (known: xy, polar, positions, cartesian, bat)");
     if (!system.empty() && (!periodic.empty() || !atoms.empty()))
         throw std::invalid_argument("--periodic and --atoms describe external data (--data); built-in systems set them");
     if (latent < 1) throw std::invalid_argument("--latent must be at least 1");
@@ -597,6 +613,13 @@ nlohmann::json TrainConfig::toJson() const {
     if (!system.empty()) {
         j["system"] = system;
         j["samples"] = samples;
+    } else if (!trajectory.empty()) {
+        j["trajectory"] = trajectory;
+        j["topology"] = topology;
+        j["features"] = features;
+        j["atoms"] = atoms.empty() ? nlohmann::json(atomSelection) : nlohmann::json(atoms);
+        if (features == "bat") j["constraints"] = constraints;
+        j["temperature"] = temperature ? nlohmann::json(*temperature) : nlohmann::json(nullptr);
     } else {
         j["data"] = data;
         j["features"] = features;
@@ -658,6 +681,17 @@ void setThreads(int n) {
 
 Dataset loadDataset(const TrainConfig& config, uint64_t seed) {
     if (!config.system.empty()) return systemDataset(config.system, config.samples, seed);
+    if (!config.trajectory.empty()) {
+        TrajectoryOptions o;
+        o.trajectory = config.trajectory;
+        o.topology = config.topology;
+        o.features = config.features;
+        o.atomSelection = config.atomSelection;
+        o.atoms = config.atoms;
+        o.constraints = config.constraints;
+        o.temperature = config.temperature;
+        return trajectoryDataset(o);
+    }
     return npyDataset(config.data, config.features, config.periodic, config.atoms, config.temperature);
 }
 

@@ -22,9 +22,13 @@ struct TrainConfig {
     // data
     std::string system;                         ///< built-in system, or empty when data is set
     std::string data;                           ///< .npy file of external data
-    std::string features = "xy";                ///< feature kind of external data: xy | polar | positions
+    std::string trajectory;                     ///< DCD trajectory (with topology), or empty
+    std::string topology;                       ///< PDB topology of the trajectory
+    std::string atomSelection = "all";          ///< trajectory atoms: all | heavy (unless atoms is set)
+    std::string constraints = "hbonds";         ///< bat features: hbonds | none (must match the System)
+    std::string features = "xy";                ///< feature kind: xy | polar | positions (.npy); cartesian | bat | positions (trajectory)
     std::vector<int> periodic;                  ///< periodic columns of external data
-    std::vector<int> atoms;                     ///< System atom indices of external data (default 0..n-1)
+    std::vector<int> atoms;                     ///< System atom indices of external data (default 0..n-1 / atomSelection)
     std::optional<double> temperature;          ///< kelvin, external data only (metadata)
     int64_t samples = 100000;                   ///< size of a built-in system's generated data set
     // model
@@ -114,7 +118,7 @@ struct StoppedEarly : std::runtime_error {
  */
 torch::jit::Module train(const TrainConfig& config, std::ostream& log);
 
-/** Loads the data the config names (built-in system or .npy). */
+/** Loads the data the config names (built-in system, .npy or trajectory). */
 Dataset loadDataset(const TrainConfig& config, uint64_t seed);
 
 } // namespace VAEPlugin
