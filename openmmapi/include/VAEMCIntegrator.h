@@ -42,7 +42,7 @@ namespace VAEPlugin {
  * constrained; for `bat` the System's constraints must match the bundle's (checked when the Context
  * is created). If the bundle metadata names a training temperature that differs from the integrator's
  * by more than 1 %, a warning is printed to stderr when the Context is created: the moves stay exact
- * (the rule uses the integrator's temperature), only the acceptance rate drops.
+ * (the rule uses the integrator's temperature), only the acceptance rate is affected.
  *
  * Random numbers of the moves come from the integrator's own generator (setMoveRandomNumberSeed);
  * the dynamics uses LangevinMiddleIntegrator's seed (setRandomNumberSeed). With both seeds fixed a

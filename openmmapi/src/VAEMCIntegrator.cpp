@@ -177,8 +177,8 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
         if (std::abs(trained - getTemperature()) > 0.01 * getTemperature())
             std::cerr << "Warning: " << user << ": the model from " << source << " was trained on data at " << trained
                       << " K but the integrator runs at " << getTemperature()
-                      << " K; the moves stay exact (the acceptance rule uses the integrator's temperature) but fewer "
-                         "will be accepted" << std::endl;
+                      << " K; the moves stay exact (the acceptance rule uses the integrator's temperature), only the "
+                         "acceptance rate is affected" << std::endl;
     }
     moves->hasVirtualSites = false;
     for (int i = 0; i < system.getNumParticles(); i++)
