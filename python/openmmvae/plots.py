@@ -41,7 +41,7 @@ METRICS = [
     ("jd_prior", "JD_prior", False),
     ("total_correlation", "total correlation", False),
     ("f_acc", "f_acc", False),
-    ("loss_total", "final training loss (nats)", False),
+    ("loss_total", "final objective recon + beta KL (nats)", False),
 ]
 
 
@@ -94,11 +94,13 @@ def plot_metrics_vs_beta(settings, rows, path, dpi):
             std = np.array([next((r[key + "_std"] for r in rows if r["decoder"] == decoder and r["beta"] == b),
                                  math.nan) for b in betas])
             std = np.where(np.isfinite(std), std, 0.0)
+            # On the log axis the lower bar stops at 10 % of the mean (mean - std may be <= 0).
+            yerr = np.stack([np.minimum(std, 0.9 * np.abs(mean)), std]) if log else std
             # Small horizontal offsets keep overlapping error bars apart.
-            ax.errorbar(x + (k - (len(decoders) - 1) / 2) * 0.08, mean, yerr=std, marker="o", ms=4, capsize=3,
+            ax.errorbar(x + (k - (len(decoders) - 1) / 2) * 0.08, mean, yerr=yerr, marker="o", ms=4, capsize=3,
                         label=decoder)
         if log:
-            ax.set_yscale("symlog", linthresh=1e-2)
+            ax.set_yscale("log")
         ax.set_xlabel("beta")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
