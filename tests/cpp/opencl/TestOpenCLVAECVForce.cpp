@@ -267,7 +267,13 @@ TEST(OpenCLVAECVForceErrors, UnsupportedBundlesAreRefused) {
     torch::jit::Module bundle = torch::jit::load(in);
     bundle.attr("model").toModule().attr("encoder").toModule().register_parameter("extra_weight", torch::ones({2}, torch::kFloat64), false);
     std::string extraLayer = VAETest::archiveBytes(bundle, VAETest::metadataFor(atoms, 2));
-    for (const auto& model : std::vector<std::pair<std::string, std::string>>{{foreign, "not a trainer bundle"}, {extraLayer, "hidden1, hidden2, mean"}}) {
+    // A feature kind without device code.
+    std::istringstream in2(bytes);
+    torch::jit::Module otherKind = torch::jit::load(in2);
+    otherKind.setattr("feature_kind", std::string("dihedrals"));
+    std::string unknownKind = VAETest::archiveBytes(otherKind, VAETest::metadataFor(atoms, 2));
+    for (const auto& model : std::vector<std::pair<std::string, std::string>>{
+             {foreign, "not a trainer bundle"}, {extraLayer, "hidden1, hidden2, mean"}, {unknownKind, "'dihedrals'"}}) {
         System system;
         for (int i = 0; i < 3; i++)
             system.addParticle(1.0);
@@ -279,7 +285,7 @@ TEST(OpenCLVAECVForceErrors, UnsupportedBundlesAreRefused) {
         }
         catch (const OpenMMException& e) {
             std::string message = e.what();
-            EXPECT_NE(message.find("OpenCL platform evaluates only trainer bundles"), std::string::npos) << message;
+            EXPECT_NE(message.find("OpenCL platform"), std::string::npos) << message;
             EXPECT_NE(message.find(model.second), std::string::npos) << message;
             EXPECT_NE(message.find("Use the Reference or CPU platform"), std::string::npos) << message;
         }
