@@ -5,6 +5,13 @@ using namespace VAEPlugin;
 
 namespace {
 
+std::vector<int> intList(const torch::jit::Module& bundle, const char* name) {
+    std::vector<int> result;
+    for (const c10::IValue& v : bundle.attr(name).toListRef())
+        result.push_back((int) v.toInt());
+    return result;
+}
+
 std::vector<double> toVector(const torch::Tensor& t) {
     torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
     return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
@@ -36,15 +43,58 @@ bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec
         }
     spec = VAEEncoderSpec();
     spec.featureKind = bundle.attr("feature_kind").toStringRef();
-    if (spec.featureKind != "xy" && spec.featureKind != "polar" && spec.featureKind != "positions") {
-        whyNot = "feature kind '" + spec.featureKind + "' has no native implementation";
+    const std::string& kind = spec.featureKind;
+    if (kind != "xy" && kind != "polar" && kind != "positions" && kind != "cartesian" && kind != "bat") {
+        whyNot = "feature kind '" + kind + "' has no native implementation";
         return false;
     }
     spec.numAtoms = bundle.attr("num_atoms").toInt();
     spec.mean = toVector(bundle.attr("feature_mean").toTensor());
     spec.scale = toVector(bundle.attr("feature_scale").toTensor());
     spec.numFeatures = spec.mean.size();
-    int expectedFeatures = spec.featureKind == "positions" ? 3 * spec.numAtoms : 2;
+    int expectedFeatures = kind == "positions" || kind == "cartesian" ? 3 * spec.numAtoms : 2;
+    if (kind == "cartesian") {
+        if (!bundle.hasattr("reference")) {
+            whyNot = "the cartesian bundle has no 'reference' buffer";
+            return false;
+        }
+        spec.reference = toVector(bundle.attr("reference").toTensor());
+        if ((int) spec.reference.size() != 3 * spec.numAtoms) {
+            whyNot = "the cartesian reference does not match the atom count";
+            return false;
+        }
+    }
+    if (kind == "bat") {
+        for (const char* name : {"bat_root", "bat_i", "bat_j", "bat_k", "bat_l", "bat_torsion_reference", "bat_free_rows"})
+            if (!bundle.hasattr(name)) {
+                whyNot = std::string("the bat bundle has no attribute '") + name + "'";
+                return false;
+            }
+        spec.batRoot = intList(bundle, "bat_root");
+        spec.batI = intList(bundle, "bat_i");
+        spec.batJ = intList(bundle, "bat_j");
+        spec.batK = intList(bundle, "bat_k");
+        spec.batL = intList(bundle, "bat_l");
+        spec.batTorsionReference = intList(bundle, "bat_torsion_reference");
+        spec.batFreeRows = intList(bundle, "bat_free_rows");
+        int rows = spec.batI.size();
+        bool valid = spec.batRoot.size() == 3 && (int) spec.batJ.size() == rows && (int) spec.batK.size() == rows &&
+                     (int) spec.batL.size() == rows && (int) spec.batTorsionReference.size() == rows;
+        for (int list = 0; list < 6 && valid; list++) {
+            const std::vector<int>& v = list == 0 ? spec.batRoot : list == 1 ? spec.batI : list == 2 ? spec.batJ
+                                      : list == 3 ? spec.batK : list == 4 ? spec.batL : spec.batTorsionReference;
+            int limit = list == 5 ? rows : spec.numAtoms;
+            for (int x : v)
+                valid = valid && x >= 0 && x < limit;
+        }
+        for (int r : spec.batFreeRows)
+            valid = valid && r >= 0 && r < rows;
+        if (!valid) {
+            whyNot = "the bat tree attributes are inconsistent";
+            return false;
+        }
+        expectedFeatures = 3 + (int) spec.batFreeRows.size() + 2 * rows;
+    }
     if (spec.numFeatures != expectedFeatures || (int) spec.scale.size() != spec.numFeatures) {
         whyNot = "the standardisation does not match the feature kind";
         return false;

@@ -137,12 +137,14 @@ torch::Tensor VAEModelBundle::evaluate(torch::jit::Module& module, const torch::
 }
 
 std::vector<double> VAEModelBundle::probePositions(int nAtoms) {
-    // A deterministic, non-degenerate configuration: atoms on a slightly irregular line of 0.15 nm steps.
+    // A deterministic, non-degenerate configuration: atoms on an irregular line of 0.15 nm steps.
+    // The offsets are trigonometric, not periodic in i, so no three atoms are collinear (a periodic
+    // pattern made atoms i, i + 6, i + 12 collinear, where BAT torsions are undefined).
     std::vector<double> p(3 * nAtoms);
     for (int i = 0; i < nAtoms; i++) {
         p[3 * i] = 0.1 + 0.15 * i;
-        p[3 * i + 1] = 0.05 * (i % 3) + 0.02;
-        p[3 * i + 2] = 0.03 * (i % 5);
+        p[3 * i + 1] = 0.02 + 0.05 * std::sin(1.7 * i);
+        p[3 * i + 2] = 0.03 * std::cos(2.3 * i);
     }
     return p;
 }

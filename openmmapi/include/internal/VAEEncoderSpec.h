@@ -22,11 +22,20 @@ struct VAEEncoderSpec {
         std::vector<double> bias;    ///< [outputs]
         bool relu;
     };
-    std::string featureKind;         ///< xy | polar | positions
+    std::string featureKind;         ///< xy | polar | positions | cartesian | bat
     int numAtoms = 0, numFeatures = 0, latent = 0;
     std::vector<bool> periodic;      ///< per feature; periodic features enter the encoder as (cos, sin)
     std::vector<double> mean, scale; ///< standardisation, per feature (periodic: 0 and 1)
     std::vector<Layer> layers;       ///< hidden1 (ReLU), hidden2 (ReLU), mean head
+    /** cartesian: the reference structure [3 n] (nm) the atoms are fitted onto (bundle buffer `reference`). */
+    std::vector<double> reference;
+    /**
+     * bat: the tree of the bundle (List[int] attributes bat_root, bat_i, bat_j, bat_k, bat_l,
+     * bat_torsion_reference, bat_free_rows; positions in the selection; see trainer/src/Bundle.h).
+     * Features: [r0-r1, r1-r2, bonds i-j of the free rows, angle r0-r1-r2, angles i-j-k, torsions
+     * i-j-k-l, minus the torsion of the reference row where that is another row, wrapped].
+     */
+    std::vector<int> batRoot, batI, batJ, batK, batL, batTorsionReference, batFreeRows;
     /** Encoder input order: the non-periodic features, then cos of the periodic ones, then their sin. */
     std::vector<int> nonPeriodicFeatures() const;
     std::vector<int> periodicFeatures() const;

@@ -6,7 +6,7 @@ using namespace VAEPlugin;
 
 template <class Real>
 NativeCVEvaluator<Real>::NativeCVEvaluator(const VAEEncoderSpec& spec)
-    : kind(spec.featureKind), numAtoms(spec.numAtoms), numFeatures(spec.numFeatures), nonPeriodic(spec.nonPeriodicFeatures()),
+    : featureMap(spec), numAtoms(spec.numAtoms), numFeatures(spec.numFeatures), nonPeriodic(spec.nonPeriodicFeatures()),
       periodic(spec.periodicFeatures()), mean(spec.mean), scale(spec.scale), features(spec.numFeatures), standardized(spec.numFeatures), featureGradient(spec.numFeatures) {
     for (const VAEEncoderSpec::Layer& l : spec.layers) {
         Layer layer;
@@ -29,17 +29,7 @@ std::string NativeCVEvaluator<Real>::name() const {
 template <class Real>
 void NativeCVEvaluator<Real>::evaluate(const std::vector<double>& positions, std::vector<double>& z, bool withGradient) {
     // Features of the selected atoms (same definitions as the bundle's featurize method).
-    if (kind == "positions")
-        for (int i = 0; i < numFeatures; i++)
-            features[i] = positions[i];
-    else if (kind == "xy") {
-        features[0] = positions[0];
-        features[1] = positions[1];
-    }
-    else {  // polar
-        features[0] = std::sqrt(positions[0] * positions[0] + positions[1] * positions[1]);
-        features[1] = std::atan2(positions[1], positions[0]);
-    }
+    featureMap.evaluate(positions, features);
     for (int i = 0; i < numFeatures; i++)
         standardized[i] = (features[i] - mean[i]) / scale[i];
     int k = 0;
@@ -59,8 +49,6 @@ void NativeCVEvaluator<Real>::evaluate(const std::vector<double>& positions, std
     z.resize(h->size());
     for (int i = 0; i < (int) h->size(); i++)
         z[i] = (double) (*h)[i];
-    if (withGradient)
-        lastPositions = positions;
 }
 
 template <class Real>
@@ -87,18 +75,7 @@ void NativeCVEvaluator<Real>::backward(const std::vector<double>& dEdz, std::vec
     for (int i = 0; i < numFeatures; i++)
         dEdFeature[i] /= scale[i];
     // Back through the featurisation to the positions.
-    dEdPositions.assign(3 * numAtoms, 0.0);
-    if (kind == "positions")
-        dEdPositions = dEdFeature;
-    else if (kind == "xy") {
-        dEdPositions[0] = dEdFeature[0];
-        dEdPositions[1] = dEdFeature[1];
-    }
-    else {
-        double x = lastPositions[0], y = lastPositions[1], r2 = x * x + y * y, r = std::sqrt(r2);
-        dEdPositions[0] = dEdFeature[0] * x / r - dEdFeature[1] * y / r2;
-        dEdPositions[1] = dEdFeature[0] * y / r + dEdFeature[1] * x / r2;
-    }
+    featureMap.backward(dEdFeature, dEdPositions);
 }
 
 std::unique_ptr<CVEvaluator> VAEPlugin::createNativeCVEvaluator(const VAEEncoderSpec& spec, const std::string& precision) {

@@ -2,6 +2,7 @@
 #define OPENMM_VAE_NATIVE_CV_EVALUATOR_H_
 
 #include "internal/CVEvaluator.h"
+#include "NativeFeatureMap.h"
 #include "internal/VAEEncoderSpec.h"
 #include <Eigen/Dense>
 #include <memory>
@@ -9,7 +10,7 @@
 namespace VAEPlugin {
 
 /**
- * The bundle's CV evaluated natively: featurisation (xy, polar, positions), standardisation,
+ * The bundle's CV evaluated natively: featurisation (NativeFeatureMap), standardisation,
  * (cos, sin) of periodic features, the encoder-mean MLP with Eigen in precision Real (float or
  * double), and the analytic backward pass to the positions. Featurisation and its derivatives are
  * always in double.
@@ -30,14 +31,13 @@ private:
         Vector bias, preactivation, output, inputGradient;
         bool relu;
     };
-    std::string kind;
+    NativeFeatureMap featureMap;
     int numAtoms, numFeatures;
     std::vector<int> nonPeriodic, periodic;
     std::vector<double> mean, scale;
     std::vector<Layer> layers;
     Vector input, gradient;
     std::vector<double> features, standardized, featureGradient;
-    std::vector<double> lastPositions;
 };
 
 /** A native evaluator for the spec in the requested precision ("single" or "double"). */
