@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""VAE-MC + MD hybrid sampling of alanine dipeptide against plain MD of the same CPU time.
+
+Given a BAT bundle trained on alanine dipeptide data (``openmm-vae train --trajectory ... --features
+bat``), runs two simulations from the same starting structure on the same platform:
+
+- plain Langevin MD (``openmm.LangevinMiddleIntegrator``, 300 K, 1/ps, 2 fs);
+- ``openmmvae.VAEMCIntegrator`` with the same Langevin parameters and VAE moves every
+  ``--steps-between-moves`` steps;
+
+each for ``--cpu-seconds`` of process CPU time, saving (phi, psi) every ``--interval`` steps. It
+reports the acceptance rate, the populations of the C7eq, C5, alpha_R and alpha_L regions with
+block-averaged standard errors, the basin transitions per CPU-second (``openmmvae.ramachandran``),
+and, with ``--reference DIR`` (a long plain-MD data set written by ``python3 -m openmmvae.simulate``),
+the z-scores of both runs' populations against it. Writes ``hybrid.json`` and ``hybrid.png`` to
+``--out``.
+
+    /usr/bin/python3 examples/alanine_dipeptide/hybrid_sampling.py --bundle bat/beta-1/model.pt \\
+        --reference ala-data --cpu-seconds 300 --out hybrid
+"""
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import openmm
+import openmmvae
+from openmm import unit
+from openmmvae import alanine_dipeptide, ramachandran
+
+
+def run(integrator, platform, cpu_seconds, interval, positions, seed, chunk_frames=10):
+    """(phi, psi) every `interval` steps for `cpu_seconds` of this process's CPU time; returns arrays and counts."""
+    system = alanine_dipeptide.create_system()
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(platform))
+    context.setPositions(positions)
+    context.applyConstraints(1e-8)
+    context.setVelocitiesToTemperature(300 * unit.kelvin, seed)
+    angles = []
+    start = time.process_time()
+    steps = 0
+    shown = time.time()
+    while time.process_time() - start < cpu_seconds:
+        for _ in range(chunk_frames):
+            integrator.step(interval)
+            steps += interval
+            pos = context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+            angles.append(alanine_dipeptide.phi_psi(pos))
+        if time.time() - shown > 10:
+            shown = time.time()
+            sys.stderr.write("  %s: %.0f / %.0f CPU s, %d steps\n" % (type(integrator).__name__, time.process_time() - start,
+                                                                   cpu_seconds, steps))
+    cpu = time.process_time() - start
+    a = np.array(angles)
+    return a[:, 0], a[:, 1], cpu, steps
+
+
+def summarize(name, phi, psi, cpu, steps, blocks, reference):
+    pops = ramachandran.populations(phi, psi, blocks=blocks)
+    transitions, pairs = ramachandran.count_transitions(phi, psi)
+    out = {"sampler": name, "cpu_seconds": cpu, "md_steps": steps, "frames": len(phi),
+           "populations": {k: {"value": v, "error": e} for k, (v, e) in pops.items()},
+           "transitions": transitions, "transitions_by_pair": pairs, "transitions_per_cpu_second": transitions / cpu}
+    if reference is not None:
+        out["z_vs_reference"] = ramachandran.compare(reference, pops)
+    return out, pops
+
+
+def reference_populations(directory, blocks):
+    rows = list(csv.DictReader(open(os.path.join(directory, "energies.csv"))))
+    phi = np.array([float(r["phi_deg"]) for r in rows])
+    psi = np.array([float(r["psi_deg"]) for r in rows])
+    return ramachandran.populations(phi, psi, blocks=blocks), len(rows)
+
+
+def plot(path, runs):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, axes = plt.subplots(1, len(runs) + 1, figsize=(4 * (len(runs) + 1), 3.8))
+    for ax, (name, phi, psi) in zip(axes, runs):
+        ax.hist2d(phi, psi, bins=60, range=[[-180, 180], [-180, 180]], cmin=1, cmap="viridis")
+        ax.set_title(name)
+        ax.set_xlabel("phi (deg)")
+        ax.set_ylabel("psi (deg)")
+    ax = axes[-1]
+    width = 0.8 / len(runs)
+    for k, (name, phi, psi) in enumerate(runs):
+        pops = ramachandran.populations(phi, psi, blocks=10)
+        x = np.arange(len(ramachandran.REGIONS)) + k * width
+        ax.bar(x, [pops[r][0] for r in ramachandran.REGIONS], width, yerr=[pops[r][1] for r in ramachandran.REGIONS],
+               label=name)
+    ax.set_xticks(np.arange(len(ramachandran.REGIONS)) + 0.4 - width / 2)
+    ax.set_xticklabels(ramachandran.REGIONS)
+    ax.set_ylabel("population")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bundle", required=True, help="BAT bundle of alanine dipeptide (model.pt)")
+    p.add_argument("--out", default="hybrid")
+    p.add_argument("--reference", help="long plain-MD data set (openmmvae.simulate output folder)")
+    p.add_argument("--cpu-seconds", type=float, default=120.0, help="CPU time of each run (default 120)")
+    p.add_argument("--interval", type=int, default=50, help="steps between saved frames (default 50)")
+    p.add_argument("--steps-between-moves", type=int, default=50)
+    p.add_argument("--moves-per-attempt", type=int, default=1)
+    p.add_argument("--blocks", type=int, default=20, help="blocks for the population errors (default 20)")
+    p.add_argument("--platform", default="Reference")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--skip-md", action="store_true", help="only the hybrid run")
+    a = p.parse_args(argv)
+    os.makedirs(a.out, exist_ok=True)
+    positions = alanine_dipeptide.build_positions() * unit.nanometer
+    reference = None
+    result = {"settings": vars(a)}
+    if a.reference:
+        reference, n = reference_populations(a.reference, a.blocks)
+        result["reference"] = {"frames": n, "populations": {k: {"value": v, "error": e} for k, (v, e) in reference.items()}}
+    runs = []
+    temperature, friction, dt = 300 * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtoseconds
+    if not a.skip_md:
+        md = openmm.LangevinMiddleIntegrator(temperature, friction, dt)
+        md.setRandomNumberSeed(a.seed)
+        phi, psi, cpu, steps = run(md, a.platform, a.cpu_seconds, a.interval, positions, a.seed)
+        result["md"], _ = summarize("plain MD", phi, psi, cpu, steps, a.blocks, reference)
+        runs.append(("plain MD", phi, psi))
+    hybrid = openmmvae.VAEMCIntegrator(temperature, friction, dt, a.bundle, a.steps_between_moves, a.moves_per_attempt)
+    hybrid.setRandomNumberSeed(a.seed)
+    hybrid.setMoveRandomNumberSeed(a.seed)
+    phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, a.interval, positions, a.seed)
+    result["hybrid"], _ = summarize("VAE-MC + MD", phi, psi, cpu, steps, a.blocks, reference)
+    result["hybrid"]["moves_attempted"] = hybrid.getNumAttempted()
+    result["hybrid"]["moves_accepted"] = hybrid.getNumAccepted()
+    result["hybrid"]["acceptance"] = hybrid.getAcceptanceRate()
+    result["hybrid"]["ln_alpha_terms"] = dict(zip(hybrid.getTermNames(), zip(hybrid.getTermMeans(), hybrid.getTermStds())))
+    runs.append(("VAE-MC + MD", phi, psi))
+    if "md" in result and result["md"]["transitions_per_cpu_second"] > 0:
+        result["transitions_per_cpu_second_ratio"] = (result["hybrid"]["transitions_per_cpu_second"] /
+                                                      result["md"]["transitions_per_cpu_second"])
+    with open(os.path.join(a.out, "hybrid.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    plot(os.path.join(a.out, "hybrid.png"), runs)
+    for key in ("md", "hybrid"):
+        if key in result:
+            r = result[key]
+            pops = ", ".join("%s %.3f+-%.3f" % (k, v["value"], v["error"]) for k, v in r["populations"].items())
+            print("%-12s %6d steps, %4d transitions (%.3f per CPU s); %s" % (
+                r["sampler"], r["md_steps"], r["transitions"], r["transitions_per_cpu_second"], pops))
+            if "z_vs_reference" in r:
+                print("%-12s z vs reference: %s" % ("", ", ".join("%s %+.1f" % kv for kv in r["z_vs_reference"].items())))
+    print("acceptance %.4f (%d / %d moves)" % (result["hybrid"]["acceptance"], result["hybrid"]["moves_accepted"],
+                                              result["hybrid"]["moves_attempted"]))
+    if "transitions_per_cpu_second_ratio" in result:
+        print("transitions per CPU second, hybrid / MD: %.2f" % result["transitions_per_cpu_second_ratio"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
