@@ -321,14 +321,25 @@ def __init__(self, temperature, friction, stepSize, model, stepsBetweenMoves=100
     %pythoncode %{
     def __deepcopy__(self, memo):
         import openmm
-        generic = openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(self))
-        copy = VAEMCIntegrator.cast(generic)
-        generic.thisown = False
-        copy.thisown = True
-        del copy._owner
-        return copy
+        return _vae_integrator_from_xml(openmm.XmlSerializer.serialize(self))
 
     def __copy__(self):
         return self.__deepcopy__(None)
+
+    def __reduce__(self):
+        import openmm
+        return (_vae_integrator_from_xml, (openmm.XmlSerializer.serialize(self),))
     %}
 }
+
+%pythoncode %{
+def _vae_integrator_from_xml(xml):
+    """A new VAEMCIntegrator, owned by Python, from its XML (pickle support)."""
+    import openmm
+    generic = openmm.XmlSerializer.deserialize(xml)
+    integrator = VAEMCIntegrator.cast(generic)
+    generic.thisown = False
+    integrator.thisown = True
+    del integrator._owner
+    return integrator
+%}

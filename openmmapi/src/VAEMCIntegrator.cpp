@@ -274,9 +274,15 @@ void VAEMCIntegrator::attemptMoves(int n) {
                 trial[moves->atoms[k]] = Vec3(xp[0][k][0], xp[0][k][1], xp[0][k][2]);
             context->setPositions(trial);
             positionsSet = true;
-            if (moves->hasVirtualSites)
-                context->computeVirtualSites();
-            proposalEnergy = context->calcForcesAndEnergy(false, true, groups);
+            try {
+                if (moves->hasVirtualSites)
+                    context->computeVirtualSites();
+                proposalEnergy = context->calcForcesAndEnergy(false, true, groups);
+            }
+            catch (...) {
+                context->setPositions(positions);  // never leave the Context at a proposal
+                throw;
+            }
         }
         VaeMcLogAlpha a = vaeMcLogAlpha(current, p, torch::full({1}, energy, opts), torch::full({1}, proposalEnergy, opts),
                                         beta, moves->termWeights);

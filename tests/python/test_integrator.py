@@ -4,6 +4,7 @@ deepcopy through XML, bad input (with Python's torch imported, so the GIL releas
 import copy
 import math
 import os
+import pickle
 import subprocess
 
 import numpy as np
@@ -103,13 +104,15 @@ def test_seed_and_deepcopy_reproduce_the_run(bundle):
     a.setMoveRandomNumberSeed(7)
     b = copy.deepcopy(a)
     assert isinstance(b, openmmvae.VAEMCIntegrator)
+    unpickled = pickle.loads(pickle.dumps(a))
+    assert isinstance(unpickled, openmmvae.VAEMCIntegrator) and unpickled.getMoveRandomNumberSeed() == 7
     assert b.getMoveRandomNumberSeed() == 7 and b.getRandomNumberSeed() == 2 and b.getStepsBetweenMoves() == 10
     assert b.getModelBytes() == model_bytes
     c = openmmvae.VAEMCIntegrator(TEMPERATURE, 5.0, 0.004, model_bytes, 10, 1)
     c.setRandomNumberSeed(2)
     c.setMoveRandomNumberSeed(8)
-    pa, pb, pc = run(a), run(b), run(c)
-    assert np.array_equal(pa, pb)
+    pa, pb, pc, pu = run(a), run(b), run(c), run(unpickled)
+    assert np.array_equal(pa, pb) and np.array_equal(pa, pu)
     assert a.getNumAccepted() == b.getNumAccepted() > 0
     assert not np.array_equal(pa, pc)
     generic = openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(a))
