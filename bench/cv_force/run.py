@@ -39,8 +39,10 @@ def trainer_command():
     sys.exit("openmm-vae not found: run ./scripts/setup first")
 
 
-def make_bundle(workdir, system, positions):
-    """A bundle of the paper's encoder size trained briefly on a short trajectory (quality is irrelevant here)."""
+def make_bundle(workdir, system, positions, features):
+    """A bundle of the paper's encoder size trained briefly on a short trajectory (quality is irrelevant
+    here): `positions` features from a .npy file, or `bat` features (hbonds) from a DCD + PDB."""
+    from openmm import app
     integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtosecond)
     integrator.setRandomNumberSeed(1)
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("Reference"))
@@ -49,13 +51,24 @@ def make_bundle(workdir, system, positions):
     frames = []
     for _ in range(1000):
         integrator.step(10)
-        frames.append(context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer).reshape(-1))
-    data = os.path.join(workdir, "ala.npy")
-    np.save(data, np.array(frames, dtype=np.float32))
-    out = os.path.join(workdir, "run")
-    subprocess.run([trainer_command(), "train", "--data", data, "--features", "positions", "--latent", "2",
-                    "--hidden", "300", "--decoder", "mse", "--betas", "1", "--epochs", "2", "--anneal", "1",
-                    "--seed", "1", "--threads", "1", "--quiet", "--out", out], check=True)
+        frames.append(context.getState(getPositions=True).getPositions(asNumpy=True))
+    out = os.path.join(workdir, "run-" + features)
+    common = ["--latent", "2", "--hidden", "300", "--decoder", "mse", "--betas", "1", "--epochs", "2", "--anneal", "1",
+              "--seed", "1", "--threads", "1", "--quiet", "--out", out]
+    if features == "positions":
+        data = os.path.join(workdir, "ala.npy")
+        np.save(data, np.array([f.value_in_unit(unit.nanometer).reshape(-1) for f in frames], dtype=np.float32))
+        subprocess.run([trainer_command(), "train", "--data", data, "--features", "positions"] + common, check=True)
+    else:
+        dcd, pdb = os.path.join(workdir, "ala.dcd"), os.path.join(workdir, "ala.pdb")
+        with open(pdb, "w") as f:
+            app.PDBFile.writeFile(ad.topology(), frames[0], f)
+        with open(dcd, "wb") as f:
+            writer = app.DCDFile(f, ad.topology(), 0.02 * unit.picoseconds)
+            for frame in frames:
+                writer.writeModel(frame)
+        subprocess.run([trainer_command(), "train", "--trajectory", dcd, "--topology", pdb, "--features", features,
+                        "--constraints", "hbonds"] + common, check=True)
     return os.path.join(out, "beta-1", "model.pt")
 
 
@@ -83,6 +96,7 @@ def main():
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--platforms", default="Reference,CPU,OpenCL")
     parser.add_argument("--blocks", type=int, default=3, help="timed blocks per run (the best counts)")
+    parser.add_argument("--features", default="positions,bat", help="bundle feature kinds (positions, bat)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     system = ad.create_system()
@@ -92,20 +106,24 @@ def main():
     positions = context.getState(getPositions=True).getPositions()
     del context
     with tempfile.TemporaryDirectory() as workdir:
-        bundle = make_bundle(workdir, system, positions)
-        print(f"alanine dipeptide, 22 atoms, 2 fs; encoder 66-300-300-2; {args.steps} steps per block, "
-              f"best of {args.blocks} alternating blocks, 1 thread")
-        print(f"{'platform':10} {'kernel':14} {'us/step':>9} {'plain':>9} {'ratio':>6} {'CV us':>7}")
-        for platform in args.platforms.split(","):
-            if platform == "OpenCL":
-                runs = [({"Precision": precision}, ("native",)) for precision in ("single", "mixed")]
-            else:
-                runs = [({"Threads": "1"} if platform == "CPU" else {}, ("native", "torchscript"))]
-            for properties, implementations in runs:
-                bench_platform(system, positions, bundle, platform, properties, implementations, args.steps, args.blocks)
+        print(f"alanine dipeptide, 22 atoms, 2 fs; encoder D-300-300-2 (positions: D = 66, bat: D = 48 + 19 "
+              f"for (cos, sin) of torsions); {args.steps} steps per block, best of {args.blocks} alternating blocks, 1 thread")
+        print(f"{'features':10} {'platform':10} {'kernel':14} {'us/step':>9} {'plain':>9} {'ratio':>6} {'CV us':>7}")
+        for features in args.features.split(","):
+            bundle = make_bundle(workdir, system, positions, features)
+            for platform in args.platforms.split(","):
+                if platform == "OpenCL":
+                    if features != "positions":
+                        continue  # the device kernels (platforms/common) evaluate positions features only
+                    runs = [({"Precision": precision}, ("native",)) for precision in ("single", "mixed")]
+                else:
+                    runs = [({"Threads": "1"} if platform == "CPU" else {}, ("native", "torchscript"))]
+                for properties, implementations in runs:
+                    bench_platform(system, positions, bundle, platform, properties, implementations, args.steps, args.blocks,
+                                   features)
 
 
-def bench_platform(system, positions, bundle, platform, properties, implementations, steps, blocks):
+def bench_platform(system, positions, bundle, platform, properties, implementations, steps, blocks, features):
     """Plain and biased runs (one per implementation) timed in alternating blocks, best block of each,
     so that load from other processes affects both alike; prints one table row per implementation."""
     contexts, forces = [start_md(system, positions, platform, properties)], []
@@ -113,7 +131,10 @@ def bench_platform(system, positions, bundle, platform, properties, implementati
         biased_system = openmm.XmlSerializer.clone(system)
         cv = openmmvae.VAECVForce(bundle)
         cv.setProperty("Implementation", implementation)
-        cv.useHarmonicRestraint([0.0, 0.0], [100.0, 100.0])
+        # bat features have standard deviations down to ~0.003 nm (bonds): a stiff restraint would make
+        # 2 fs MD unstable, so a weaker one (the cost per step does not depend on it).
+        kappa = 100.0 if features == "positions" else 1.0
+        cv.useHarmonicRestraint([0.0, 0.0], [kappa, kappa])
         biased_system.addForce(cv)
         forces.append(cv)
         contexts.append(start_md(biased_system, positions, platform, properties))
@@ -124,7 +145,7 @@ def bench_platform(system, positions, bundle, platform, properties, implementati
     plain = best[0]
     for cv, context, biased in zip(forces, contexts[1:], best[1:]):
         used = cv.getImplementationInContext(context)
-        print(f"{platform:10} {used:14} {biased:9.1f} {plain:9.1f} {biased / plain:6.2f} {biased - plain:7.1f}")
+        print(f"{features:10} {platform:10} {used:14} {biased:9.1f} {plain:9.1f} {biased / plain:6.2f} {biased - plain:7.1f}")
 
 
 if __name__ == "__main__":
