@@ -67,7 +67,7 @@ def summarize(name, phi, psi, cpu, steps, blocks, reference):
            "transitions": transitions, "transitions_by_pair": pairs, "transitions_per_cpu_second": transitions / cpu}
     if reference is not None:
         out["z_vs_reference"] = ramachandran.compare(reference, pops)
-    return out, pops
+    return out
 
 
 def reference_populations(directory, blocks):
@@ -133,13 +133,13 @@ def main(argv=None):
         md = openmm.LangevinMiddleIntegrator(temperature, friction, dt)
         md.setRandomNumberSeed(a.seed)
         phi, psi, cpu, steps = run(md, a.platform, a.cpu_seconds, a.interval, positions, a.seed)
-        result["md"], _ = summarize("plain MD", phi, psi, cpu, steps, a.blocks, reference)
+        result["md"] = summarize("plain MD", phi, psi, cpu, steps, a.blocks, reference)
         runs.append(("plain MD", phi, psi))
     hybrid = openmmvae.VAEMCIntegrator(temperature, friction, dt, a.bundle, a.steps_between_moves, a.moves_per_attempt)
     hybrid.setRandomNumberSeed(a.seed)
     hybrid.setMoveRandomNumberSeed(a.seed)
     phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, a.interval, positions, a.seed)
-    result["hybrid"], _ = summarize("VAE-MC + MD", phi, psi, cpu, steps, a.blocks, reference)
+    result["hybrid"] = summarize("VAE-MC + MD", phi, psi, cpu, steps, a.blocks, reference)
     result["hybrid"]["moves_attempted"] = hybrid.getNumAttempted()
     result["hybrid"]["moves_accepted"] = hybrid.getNumAccepted()
     result["hybrid"]["acceptance"] = hybrid.getAcceptanceRate()
