@@ -14,14 +14,9 @@ import openmm
 import openmm.app
 import openmmvae
 from openmm import unit
+from openmmvae.mueller import START, mueller_system, one_atom_topology  # the particle of science.md section 4
 
 TEMPERATURE = 300.0
-KT = unit.MOLAR_GAS_CONSTANT_R.value_in_unit(unit.kilojoule_per_mole / unit.kelvin) * TEMPERATURE
-
-# The Mueller potential of science.md section 4 (scaled by 0.1, in kT) times kT, plus a z restraint.
-MUELLER = ("{kT}*0.1*(-200*exp(-(x-1)^2-10*y^2) - 100*exp(-x^2-10*(y-0.5)^2)"
-           " - 170*exp(-6.5*(x+0.5)^2+11*(x+0.5)*(y-1.5)-6.5*(y-1.5)^2)"
-           " + 15*exp(0.7*(x+1)^2+0.6*(x+1)*(y-1)+0.7*(y-1)^2)) + 500*z^2").format(kT=KT)
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +35,6 @@ def bundle(tmp_path_factory):
     return str(workdir / "run" / "beta-1" / "model.pt")
 
 
-def mueller_system():
-    system = openmm.System()
-    system.addParticle(10.0)
-    force = openmm.CustomExternalForce(MUELLER)
-    force.addParticle(0, [])
-    system.addForce(force)
-    return system
-
-
-def one_atom_topology():
-    topology = openmm.app.Topology()
-    residue = topology.addResidue("PRT", topology.addChain())
-    topology.addAtom("P", openmm.app.Element.getBySymbol("Ar"), residue)
-    return topology
-
-
-START = openmm.Vec3(-0.55, 1.44, 0.0)  # near the deepest Mueller minimum
-
-
 def test_simulation_with_units(bundle):
     integrator = openmmvae.VAEMCIntegrator(TEMPERATURE * unit.kelvin, 5.0 / unit.picosecond, 4.0 * unit.femtosecond,
                                            bundle, stepsBetweenMoves=20, movesPerAttempt=2)
@@ -69,7 +45,7 @@ def test_simulation_with_units(bundle):
     assert integrator.getStepsBetweenMoves() == 20 and integrator.getMovesPerAttempt() == 2
     assert integrator.getFeatureKind() == "xy" and integrator.getAtoms() == [0]
     integrator.setMoveRandomNumberSeed(3)
-    simulation = openmm.app.Simulation(one_atom_topology(), mueller_system(), integrator,
+    simulation = openmm.app.Simulation(one_atom_topology(), mueller_system(TEMPERATURE), integrator,
                                        openmm.Platform.getPlatformByName("Reference"))
     simulation.context.setPositions([START])
     simulation.context.setVelocitiesToTemperature(TEMPERATURE)
@@ -88,7 +64,7 @@ def test_simulation_with_units(bundle):
 
 
 def run(integrator, steps=60, moves=10):
-    context = openmm.Context(mueller_system(), integrator, openmm.Platform.getPlatformByName("Reference"))
+    context = openmm.Context(mueller_system(TEMPERATURE), integrator, openmm.Platform.getPlatformByName("Reference"))
     context.setPositions([START])
     context.setVelocitiesToTemperature(TEMPERATURE, 5)
     integrator.step(steps)
@@ -131,7 +107,7 @@ def test_bad_input(bundle):
     integrator = openmmvae.VAEMCIntegrator(TEMPERATURE, 1.0, 0.002, bundle)
     with pytest.raises(openmm.OpenMMException, match="not bound"):
         integrator.attemptMoves(1)
-    context = openmm.Context(mueller_system(), integrator, openmm.Platform.getPlatformByName("Reference"))
+    context = openmm.Context(mueller_system(TEMPERATURE), integrator, openmm.Platform.getPlatformByName("Reference"))
     context.setPositions([openmm.Vec3(float("nan"), 0.0, 0.0)])
     with pytest.raises(openmm.OpenMMException, match="particle 0"):
         integrator.attemptMoves(1)
