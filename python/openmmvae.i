@@ -16,6 +16,7 @@
 %module(package="openmmvae", threads="1") openmmvae
 
 %{
+#include "LatentGrid.h"
 #include "VAECVForce.h"
 #include "VAEMCIntegrator.h"
 #include "openmm/OpenMMException.h"
@@ -162,6 +163,31 @@ static PyObject* vaeDoubleVectorToList(const std::vector<double>& v) {
 %typemap(out) std::vector<double> {
     $result = vaeDoubleVectorToList($1);
 }
+/* std::vector<bool> (LatentGrid periodicity): any sequence, each item by its truth value. */
+%typemap(in) const std::vector<bool>& (std::vector<bool> temp) {
+    if (PyUnicode_Check($input) || PyBytes_Check($input) || !PySequence_Check($input)) {
+        PyErr_Format(PyExc_TypeError, "$1_name must be a sequence of booleans, got %s", Py_TYPE($input)->tp_name);
+        SWIG_fail;
+    }
+    Py_ssize_t n = PySequence_Size($input);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject* item = PySequence_GetItem($input, i);
+        int truth = item == NULL ? -1 : PyObject_IsTrue(item);
+        Py_XDECREF(item);
+        if (truth < 0)
+            SWIG_fail;
+        temp.push_back(truth != 0);
+    }
+    $1 = &temp;
+}
+%typemap(typecheck, precedence=SWIG_TYPECHECK_BOOL_ARRAY) const std::vector<bool>& {
+    $1 = PySequence_Check($input) && !PyUnicode_Check($input) && !PyBytes_Check($input);
+}
+%typemap(out) const std::vector<bool>& {
+    $result = PyList_New($1->size());
+    for (size_t i = 0; i < $1->size(); i++)
+        PyList_SET_ITEM($result, i, PyBool_FromLong((*$1)[i]));
+}
 %typemap(out) std::vector<std::string> {
     const std::vector<std::string>& names = $1;
     $result = PyList_New(names.size());
@@ -199,6 +225,50 @@ static PyObject* vaeDoubleVectorToList(const std::vector<double>& v) {
 %typemap(out) const std::string& getModelBytes {
     $result = PyBytes_FromStringAndSize($1->data(), $1->size());
 }
+
+/* ---- LatentGrid ---- */
+%ignore VAEPlugin::LatentGrid::evaluate;
+#define OPENMM_EXPORT
+%include "LatentGrid.h"
+
+%extend VAEPlugin::LatentGrid {
+    /** [value, dV/dz_0, ..., dV/dz_{L-1}] at z (see evaluate). */
+    std::vector<double> _evaluateWithGradient(const std::vector<double>& z) const {
+        std::vector<double> gradient;
+        double value = $self->evaluate(z, gradient);
+        gradient.insert(gradient.begin(), value);
+        return gradient;
+    }
+
+    %pythoncode %{
+    def evaluate(self, z):
+        """(value, gradient): the interpolated grid value at z (kJ/mol) and dV/dz as a list."""
+        result = self._evaluateWithGradient(z)
+        return result[0], result[1:]
+
+    def __reduce__(self):
+        return (_latent_grid_from_state, (self.getMins(), self.getMaxs(), self.getSizes(), self.getPeriodic(),
+                                          self.getValues(), self.getWallForceConstant()))
+
+    def __copy__(self):
+        return _latent_grid_from_state(*self.__reduce__()[1])
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
+    def __repr__(self):
+        return "LatentGrid(mins=%r, maxs=%r, sizes=%r, periodic=%r)" % (self.getMins(), self.getMaxs(), self.getSizes(), self.getPeriodic())
+    %}
+}
+
+%pythoncode %{
+def _latent_grid_from_state(mins, maxs, sizes, periodic, values, wallForceConstant):
+    """A LatentGrid from its geometry, values and wall force constant (pickle and copy support)."""
+    grid = LatentGrid(mins, maxs, sizes, periodic)
+    grid.setValues(values)
+    grid.setWallForceConstant(wallForceConstant)
+    return grid
+%}
 
 /* ---- VAECVForce ---- */
 %ignore VAEPlugin::VAECVForce::getBundle;
@@ -239,7 +309,6 @@ def __init__(self, model, extra_files=None):
     val._owner = force
 %}
 
-#define OPENMM_EXPORT
 %include "VAECVForce.h"
 
 %extend VAEPlugin::VAECVForce {

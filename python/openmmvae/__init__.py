@@ -17,9 +17,9 @@ import warnings as _warnings
 import openmm as _openmm  # first: loads OpenMM's own plugins
 
 from . import _config
-from .openmmvae import VAECVForce, VAEMCIntegrator
+from .openmmvae import LatentGrid, VAECVForce, VAEMCIntegrator
 
-__all__ = ["VAECVForce", "VAEMCIntegrator", "pluginDirectory", "pluginLoadedLibNames"]
+__all__ = ["LatentGrid", "VAECVForce", "VAEMCIntegrator", "pluginDirectory", "pluginLoadedLibNames"]
 
 
 def _load_plugins():
