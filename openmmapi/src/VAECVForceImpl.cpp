@@ -1,6 +1,7 @@
 #include "internal/VAECVForceImpl.h"
 #include "VAEKernels.h"
 #include "internal/VAEModelBundle.h"
+#include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
 
 using namespace VAEPlugin;
@@ -8,14 +9,37 @@ using namespace OpenMM;
 
 void VAECVForceImpl::initialize(ContextImpl& context) {
     const System& system = context.getSystem();
-    std::vector<int> atoms = owner.getAtoms();
-    if (atoms.empty())  // all particles, as the kernels read them
-        for (int i = 0; i < system.getNumParticles(); i++)
-            atoms.push_back(i);
-    if (owner.getBundle().getMetadataAtoms().size() == atoms.size())  // a count mismatch is reported by the kernel
-        owner.getBundle().checkSystem(system, "VAECVForce", atoms);
+    owner.getBundle().checkSystem(system, "VAECVForce", resolveAtoms(system, owner));
     kernel = context.getPlatform().createKernel(CalcVAECVForceKernel::Name(), context);
     kernel.getAs<CalcVAECVForceKernel>().initialize(context.getSystem(), owner);
+}
+
+std::vector<int> VAECVForceImpl::resolveAtoms(const System& system, const VAECVForce& force) {
+    std::vector<int> atoms = force.getAtoms();
+    int numParticles = system.getNumParticles();
+    if (atoms.empty())
+        for (int i = 0; i < numParticles; i++)
+            atoms.push_back(i);
+    for (int atom : atoms)
+        if (atom >= numParticles)
+            throw OpenMMException("VAECVForce: atom index " + std::to_string(atom) + " is out of range: the System has " +
+                                  std::to_string(numParticles) + " particles");
+    int expected = (int) force.getBundle().getMetadataAtoms().size();
+    if (expected > 0 && expected != (int) atoms.size())
+        throw OpenMMException("VAECVForce: the model from " + force.getBundle().getSource() + " expects " + std::to_string(expected) +
+                              " atoms but " + std::to_string(atoms.size()) + " are selected");
+    return atoms;
+}
+
+std::vector<int> VAECVForceImpl::resolveUpdatedAtoms(const System& system, const VAECVForce& force, int numAtomsInContext,
+                                                     VAECVForce::EnergyMode modeInContext) {
+    std::vector<int> atoms = resolveAtoms(system, force);
+    if ((int) atoms.size() != numAtomsInContext)
+        throw OpenMMException("VAECVForce.updateParametersInContext: the number of atoms cannot change (" + std::to_string(numAtomsInContext) +
+                              " in the Context, " + std::to_string(atoms.size()) + " now); reinitialize the Context");
+    if (force.getEnergyMode() != modeInContext)
+        throw OpenMMException("VAECVForce.updateParametersInContext: the energy mode cannot change in a Context; reinitialize the Context");
+    return atoms;
 }
 
 double VAECVForceImpl::calcForcesAndEnergy(ContextImpl& context, bool includeForces, bool includeEnergy, int groups) {

@@ -27,6 +27,14 @@ public:
     std::vector<double> getCollectiveVariableValues(OpenMM::ContextImpl& context);
     void updateParametersInContext(OpenMM::ContextImpl& context);
     std::string getImplementation() const;
+    /** The atoms fed to the model (all particles for an empty list), checked against the System and the bundle. */
+    static std::vector<int> resolveAtoms(const OpenMM::System& system, const VAECVForce& force);
+    /**
+     * The atoms of an updateParametersInContext, refused when what a Context fixed at creation (the
+     * number of atoms, the energy mode) changed; every platform's kernel calls it.
+     */
+    static std::vector<int> resolveUpdatedAtoms(const OpenMM::System& system, const VAECVForce& force, int numAtomsInContext,
+                                                VAECVForce::EnergyMode modeInContext);
 private:
     const VAECVForce& owner;
     OpenMM::Kernel kernel;

@@ -2,6 +2,7 @@
 #include "CommonVAEKernelSources.h"
 #include "NativeCVEvaluator.h"
 #include "internal/PythonGilRelease.h"
+#include "internal/VAECVForceImpl.h"
 #include "internal/VAEEncoderSpec.h"
 #include "internal/VAEModelBundle.h"
 #include "openmm/OpenMMException.h"
@@ -14,20 +15,6 @@ using namespace VAEPlugin;
 using namespace OpenMM;
 
 namespace {
-
-/** The atoms fed to the model (all particles for an empty list), checked against the System. */
-std::vector<int> resolveAtoms(const System& system, const VAECVForce& force) {
-    std::vector<int> atoms = force.getAtoms();
-    int numParticles = system.getNumParticles();
-    if (atoms.empty())
-        for (int i = 0; i < numParticles; i++)
-            atoms.push_back(i);
-    for (int atom : atoms)
-        if (atom >= numParticles)
-            throw OpenMMException("VAECVForce: atom index " + std::to_string(atom) + " is out of range: the System has " +
-                                  std::to_string(numParticles) + " particles");
-    return atoms;
-}
 
 /**
  * The spec must reproduce the bundle's own forward on the probe configuration (evaluated here by the
@@ -75,7 +62,7 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
     if (kinds.find(spec.featureKind) == kinds.end())
         throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform has no kernel for feature kind '" + spec.featureKind +
                               "' of the model from " + source + ". Use the Reference or CPU platform for this model.");
-    atoms = resolveAtoms(system, force);
+    atoms = VAECVForceImpl::resolveAtoms(system, force);
     if ((int) atoms.size() != spec.numAtoms)
         throw OpenMMException("VAECVForce: the model from " + source + " expects " + std::to_string(spec.numAtoms) + " atoms but " +
                               std::to_string(atoms.size()) + " are selected");
@@ -281,10 +268,7 @@ std::vector<double> CommonCalcVAECVForceKernel::getCollectiveVariableValues(Cont
 }
 
 void CommonCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context, const VAECVForce& force) {
-    std::vector<int> newAtoms = resolveAtoms(context.getSystem(), force);
-    if (newAtoms.size() != atoms.size())
-        throw OpenMMException("VAECVForce.updateParametersInContext: the number of atoms cannot change (" + std::to_string(atoms.size()) +
-                              " in the Context, " + std::to_string(newAtoms.size()) + " now); reinitialize the Context");
+    std::vector<int> newAtoms = VAECVForceImpl::resolveUpdatedAtoms(context.getSystem(), force, (int) atoms.size(), bias.getMode());
     if (force.getEnergyMode() != bias.getMode())
         throw OpenMMException("VAECVForce.updateParametersInContext: the energy mode cannot change in a Context; reinitialize the Context");
     bias.setComponent(force.getComponent());

@@ -2,6 +2,7 @@
 #include "NativeCVEvaluator.h"
 #include "TorchScriptCVEvaluator.h"
 #include "internal/PythonGilRelease.h"
+#include "internal/VAECVForceImpl.h"
 #include "internal/VAEEncoderSpec.h"
 #include "internal/VAEModelBundle.h"
 #include "openmm/OpenMMException.h"
@@ -23,24 +24,6 @@ std::vector<Vec3>& extractPositions(ContextImpl& context) {
 std::vector<Vec3>& extractForces(ContextImpl& context) {
     auto* data = reinterpret_cast<ReferencePlatform::PlatformData*>(context.getPlatformData());
     return *data->forces;
-}
-
-/** The atoms fed to the model, validated against the System. */
-std::vector<int> resolveAtoms(const System& system, const VAECVForce& force) {
-    std::vector<int> atoms = force.getAtoms();
-    int numParticles = system.getNumParticles();
-    if (atoms.empty())
-        for (int i = 0; i < numParticles; i++)
-            atoms.push_back(i);
-    for (int i = 0; i < (int) atoms.size(); i++)
-        if (atoms[i] >= numParticles)
-            throw OpenMMException("VAECVForce: atom index " + std::to_string(atoms[i]) + " is out of range: the System has " +
-                                  std::to_string(numParticles) + " particles");
-    int expected = (int) force.getBundle().getMetadataAtoms().size();
-    if (expected > 0 && expected != (int) atoms.size())
-        throw OpenMMException("VAECVForce: the model from " + force.getBundle().getSource() + " expects " + std::to_string(expected) +
-                              " atoms but " + std::to_string(atoms.size()) + " are selected");
-    return atoms;
 }
 
 std::string property(const VAECVForce& force, const std::string& name, const std::string& defaultValue) {
@@ -88,7 +71,7 @@ void ReferenceCalcVAECVForceKernel::initialize(const System& system, const VAECV
     PythonGilRelease gil;
     const VAEModelBundle& bundle = force.getBundle();
     source = bundle.getSource();
-    atoms = resolveAtoms(system, force);
+    atoms = VAECVForceImpl::resolveAtoms(system, force);
     torch::jit::Module module = bundle.createModule();
     std::unique_ptr<CVEvaluator> torchScript(new TorchScriptCVEvaluator(module, atoms.size(), source));
     // One evaluation on the probe configuration checks the model and gives L (and the native reference).
@@ -157,10 +140,7 @@ std::vector<double> ReferenceCalcVAECVForceKernel::getCollectiveVariableValues(C
 }
 
 void ReferenceCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context, const VAECVForce& force) {
-    std::vector<int> newAtoms = resolveAtoms(context.getSystem(), force);
-    if (newAtoms.size() != atoms.size())
-        throw OpenMMException("VAECVForce.updateParametersInContext: the number of atoms cannot change (" + std::to_string(atoms.size()) +
-                              " in the Context, " + std::to_string(newAtoms.size()) + " now); reinitialize the Context");
+    std::vector<int> newAtoms = VAECVForceImpl::resolveUpdatedAtoms(context.getSystem(), force, (int) atoms.size(), bias.getMode());
     if (force.getEnergyMode() != bias.getMode())
         throw OpenMMException("VAECVForce.updateParametersInContext: the energy mode cannot change in a Context; reinitialize the Context");
     bias.setComponent(force.getComponent());
