@@ -305,6 +305,11 @@ def __init__(self, model, extra_files=None):
     k = _util.index(k, "component index")
 %}
 
+/* A copy: the force's own grid is replaced by the next useGridBias. */
+%feature("pythonappend") VAEPlugin::VAECVForce::getGridBias %{
+    val = val.__copy__()
+%}
+
 %feature("pythonappend") VAEPlugin::VAECVForce::cast %{
     val._owner = force
 %}

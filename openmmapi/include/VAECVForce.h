@@ -1,6 +1,7 @@
 #ifndef OPENMM_VAE_CVFORCE_H_
 #define OPENMM_VAE_CVFORCE_H_
 
+#include "LatentGrid.h"
 #include "openmm/Context.h"
 #include "openmm/Force.h"
 #include <map>
@@ -24,7 +25,10 @@ class VAEModelBundle;
  * variable inside CustomCVForce or openmm.app.Metadynamics) or a harmonic restraint
  * E = sum_k 0.5 kappa_k (z_k - c_k)^2 whose centers c_k and force constants kappa_k are
  * Context global parameters named <prefix>center<k> and <prefix>kappa<k> (prefix "vae_" by
- * default), so umbrella windows and steered runs change them with Context::setParameter().
+ * default), so umbrella windows and steered runs change them with Context::setParameter(),
+ * or a tabulated bias E = V(z) on a LatentGrid (metadynamics, OPES), whose values are updated in
+ * a running Context with updateParametersInContext(). In every mode the network is evaluated once
+ * per force evaluation, whatever L is.
  *
  * Forces are exact (automatic differentiation in double precision on the Reference platform).
  */
@@ -34,7 +38,9 @@ public:
         /** E = z_k for the selected component k. */
         Component = 0,
         /** E = sum_k 0.5 kappa_k (z_k - c_k)^2 with Context parameters for c_k and kappa_k. */
-        HarmonicRestraint = 1
+        HarmonicRestraint = 1,
+        /** E = V(z), the LatentGrid's interpolated value (walls beyond non-periodic edges included). */
+        GridBias = 2
     };
     /**
      * Create a force from a model.
@@ -77,6 +83,14 @@ public:
      * <prefix>kappa<k>. Throws OpenMMException if the lengths differ from each other or from L.
      */
     void useHarmonicRestraint(const std::vector<double>& centers, const std::vector<double>& forceConstants);
+    /**
+     * Use E = V(z), the interpolation of a LatentGrid (see LatentGrid for the interpolant and the
+     * rule beyond its edges); the force keeps a copy of the grid. Throws OpenMMException if the
+     * grid's number of dimensions differs from L (when L is known).
+     */
+    void useGridBias(const LatentGrid& grid);
+    /** The grid of GridBias mode. Throws OpenMMException in another mode. */
+    const LatentGrid& getGridBias() const;
     /** The current energy mode. */
     EnergyMode getEnergyMode() const;
     /** The component used in Component mode. */
@@ -98,9 +112,11 @@ public:
      */
     std::vector<double> getCollectiveVariableValues(OpenMM::Context& context) const;
     /**
-     * Copy the atoms and the component index into a Context already created. The number of
-     * atoms and the energy mode cannot change there (they fix the model input and the Context's
-     * parameters); to change those, reinitialize the Context.
+     * Copy the atoms, the component index and (GridBias mode) the grid values and wall force
+     * constant into a Context already created. The number of atoms, the energy mode and the grid
+     * geometry (bounds, sizes, periodicity) cannot change there (they fix the model input, the
+     * Context's parameters and the kernels' tables); to change those, reinitialize the Context.
+     * Throws OpenMMException naming what changed.
      */
     void updateParametersInContext(OpenMM::Context& context);
     /**
@@ -122,6 +138,12 @@ public:
      * "native-double" or "torchscript".
      */
     std::string getImplementationInContext(const OpenMM::Context& context) const;
+    /**
+     * How many times the kernel of a Context containing this force has evaluated the network
+     * (each force/energy evaluation and each getCollectiveVariableValues() counts one), since the
+     * Context was created or reinitialized. Tests use it to check one evaluation per step.
+     */
+    long long getNumModelEvaluationsInContext(const OpenMM::Context& context) const;
     /** The model receives positions as stored, without periodic wrapping. */
     bool usesPeriodicBoundaryConditions() const {
         return false;
@@ -136,6 +158,7 @@ private:
     EnergyMode mode;
     int component;
     std::vector<double> centers, forceConstants;
+    std::shared_ptr<const LatentGrid> grid;
     std::string prefix;
     std::map<std::string, std::string> properties;
 };

@@ -26,7 +26,9 @@ public:
     virtual std::vector<double> getCollectiveVariableValues(OpenMM::ContextImpl& context) = 0;
     /** Which implementation evaluates the CV ("native-single", "native-double" or "torchscript"). */
     virtual std::string getImplementation() const = 0;
-    /** Copy changed atoms or component into the kernel. */
+    /** How many times the network has been evaluated since initialize(). */
+    virtual long long getNumModelEvaluations() const = 0;
+    /** Copy changed atoms, component or grid values into the kernel. */
     virtual void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force) = 0;
 };
 

@@ -15,6 +15,23 @@ LatentBias::LatentBias(const VAECVForce& force, int numLatent) : mode(force.getE
             kappaNames.push_back(force.getForceConstantParameterName(k));
         }
     }
+    if (mode == VAECVForce::GridBias) {
+        const LatentGrid& g = force.getGridBias();
+        if (g.getNumDimensions() != numLatent)
+            throw OpenMMException("VAECVForce: the grid bias has " + std::to_string(g.getNumDimensions()) + " dimension(s) but the latent space has " +
+                                  std::to_string(numLatent));
+        grid = std::make_shared<LatentGrid>(g);
+    }
+}
+
+void LatentBias::updateGrid(const LatentGrid& g) {
+    if (!grid)
+        throw OpenMMException("VAECVForce.updateParametersInContext: the Context's force is not in GridBias mode; reinitialize the Context");
+    if (!grid->hasSameGeometry(g))
+        throw OpenMMException("VAECVForce.updateParametersInContext: the grid geometry (bounds, sizes or periodicity) cannot change in a Context; "
+                              "only its values and wall force constant can. Reinitialize the Context");
+    grid->setValues(g.getValues());
+    grid->setWallForceConstant(g.getWallForceConstant());
 }
 
 void LatentBias::setComponent(int k) {
@@ -30,6 +47,8 @@ double LatentBias::compute(const std::vector<double>& z, ContextImpl& context, s
         dEdz[component] = 1.0;
         return z[component];
     }
+    if (mode == VAECVForce::GridBias)
+        return grid->evaluate(z, dEdz);
     double energy = 0.0;
     for (int k = 0; k < numLatent; k++) {
         double delta = z[k] - context.getParameter(centerNames[k]);

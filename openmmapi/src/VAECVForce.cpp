@@ -51,6 +51,8 @@ int VAECVForce::getNumLatentDimensions() const {
         return bundle->probeLatentSize(atoms.size());
     if (mode == HarmonicRestraint)
         return centers.size();
+    if (mode == GridBias)
+        return grid->getNumDimensions();
     throw OpenMMException("VAECVForce: the model from " + bundle->getSource() +
                           " has no metadata giving its latent size; call setAtoms() first so that it can be evaluated");
 }
@@ -68,6 +70,7 @@ void VAECVForce::useComponent(int k) {
     component = k;
     centers.clear();
     forceConstants.clear();
+    grid.reset();
 }
 
 void VAECVForce::useHarmonicRestraint(const std::vector<double>& c, const std::vector<double>& kappa) {
@@ -88,6 +91,26 @@ void VAECVForce::useHarmonicRestraint(const std::vector<double>& c, const std::v
     mode = HarmonicRestraint;
     centers = c;
     forceConstants = kappa;
+    grid.reset();
+}
+
+void VAECVForce::useGridBias(const LatentGrid& g) {
+    int latent = bundle->getMetadataLatentSize();
+    if (latent < 0 && !atoms.empty())
+        latent = getNumLatentDimensions();
+    if (latent > 0 && g.getNumDimensions() != latent)
+        throw OpenMMException("VAECVForce.useGridBias: the grid has " + std::to_string(g.getNumDimensions()) + " dimension(s) but the latent space has " +
+                              std::to_string(latent));
+    mode = GridBias;
+    grid = std::make_shared<const LatentGrid>(g);
+    centers.clear();
+    forceConstants.clear();
+}
+
+const LatentGrid& VAECVForce::getGridBias() const {
+    if (mode != GridBias || !grid)
+        throw OpenMMException("VAECVForce.getGridBias: the force is not in GridBias mode (call useGridBias first)");
+    return *grid;
 }
 
 VAECVForce::EnergyMode VAECVForce::getEnergyMode() const {
@@ -129,6 +152,10 @@ std::vector<double> VAECVForce::getCollectiveVariableValues(Context& context) co
 
 std::string VAECVForce::getImplementationInContext(const Context& context) const {
     return dynamic_cast<const VAECVForceImpl&>(getImplInContext(context)).getImplementation();
+}
+
+long long VAECVForce::getNumModelEvaluationsInContext(const Context& context) const {
+    return dynamic_cast<const VAECVForceImpl&>(getImplInContext(context)).getNumModelEvaluations();
 }
 
 void VAECVForce::updateParametersInContext(Context& context) {

@@ -71,6 +71,10 @@ std::string VAECVForceImpl::getImplementation() const {
     return kernel.getAs<const CalcVAECVForceKernel>().getImplementation();
 }
 
+long long VAECVForceImpl::getNumModelEvaluations() const {
+    return kernel.getAs<const CalcVAECVForceKernel>().getNumModelEvaluations();
+}
+
 void VAECVForceImpl::updateParametersInContext(ContextImpl& context) {
     kernel.getAs<CalcVAECVForceKernel>().copyParametersToContext(context, owner);
     context.systemChanged();

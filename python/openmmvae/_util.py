@@ -133,6 +133,8 @@ def force_repr(force):
             energy = "HarmonicRestraint(centers=%s, forceConstants=%s kJ/mol, parameters %s*, %s*)" % (
                 force.getCenters(), force.getForceConstants(), force.getCenterParameterName(0)[:-1],
                 force.getForceConstantParameterName(0)[:-1])
+        elif mode == force.GridBias:
+            energy = "GridBias(%r)" % force.getGridBias()
         else:
             energy = "Component(%d)" % force.getComponent()
         atoms = force.getAtoms()

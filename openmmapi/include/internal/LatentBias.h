@@ -1,16 +1,19 @@
 #ifndef OPENMM_VAE_LATENT_BIAS_H_
 #define OPENMM_VAE_LATENT_BIAS_H_
 
+#include "LatentGrid.h"
 #include "VAECVForce.h"
 #include "openmm/internal/ContextImpl.h"
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace VAEPlugin {
 
 /**
- * The energy of a VAECVForce as a function of the latent z (component or harmonic restraint with
- * Context parameters) and its gradient dE/dz. Defined once for every kernel.
+ * The energy of a VAECVForce as a function of the latent z (component, harmonic restraint with
+ * Context parameters, or the interpolated LatentGrid) and its gradient dE/dz. Defined once for
+ * every CPU-side kernel.
  */
 class LatentBias {
 public:
@@ -26,10 +29,17 @@ public:
         return component;
     }
     void setComponent(int k);
+    /** GridBias mode: take the values and wall constant of a grid of the same geometry (else OpenMMException). */
+    void updateGrid(const LatentGrid& grid);
+    /** The grid of GridBias mode (null in the other modes). */
+    const LatentGrid* getGrid() const {
+        return grid.get();
+    }
 private:
     VAECVForce::EnergyMode mode = VAECVForce::Component;
     int component = 0, numLatent = 0;
     std::vector<std::string> centerNames, kappaNames;
+    std::shared_ptr<LatentGrid> grid;
 };
 
 } // namespace VAEPlugin

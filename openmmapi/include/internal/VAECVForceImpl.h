@@ -27,6 +27,7 @@ public:
     std::vector<double> getCollectiveVariableValues(OpenMM::ContextImpl& context);
     void updateParametersInContext(OpenMM::ContextImpl& context);
     std::string getImplementation() const;
+    long long getNumModelEvaluations() const;
     /** The atoms fed to the model (all particles for an empty list), checked against the System and the bundle. */
     static std::vector<int> resolveAtoms(const OpenMM::System& system, const VAECVForce& force);
     /**

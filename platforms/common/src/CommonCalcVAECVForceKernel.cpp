@@ -73,6 +73,9 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
         throw OpenMMException("VAECVForce: the model from " + source + " returns " + std::to_string(numLatent) +
                               " latent values but its metadata says 'latent' = " + std::to_string(metadataLatent));
     bias = LatentBias(force, numLatent);
+    if (bias.getMode() == VAECVForce::GridBias)  // the interpolation exists on the host only (LatentGrid::evaluate)
+        throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform has no kernel for the grid bias (GridBias mode); "
+                              "use the Reference or CPU platform for a grid bias");
     if (bias.getMode() == VAECVForce::HarmonicRestraint)
         for (int k = 0; k < numLatent; k++)
             biasParameterNames.push_back(force.getCenterParameterName(k));
@@ -237,6 +240,7 @@ void CommonCalcVAECVForceKernel::updateBiasParameters(ContextImpl& context) {
 void CommonCalcVAECVForceKernel::launch(ContextImpl& context, Stage stage) {
     updateAtomLocations();
     updateBiasParameters(context);
+    numModelEvaluations++;
     kernel->setArg(componentArgument, bias.getComponent());
     kernel->setArg(componentArgument + 1, (int) stage);
     kernel->execute(workGroupSize, workGroupSize);

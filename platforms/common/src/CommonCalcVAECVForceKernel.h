@@ -33,6 +33,9 @@ public:
     void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force) override;
     /** "native-single", "native-mixed" or "native-double": the platform's precision. */
     std::string getImplementation() const override;
+    long long getNumModelEvaluations() const override {
+        return numModelEvaluations;
+    }
 private:
     /** What the kernel computes: z only, z and the energy, or also the forces. */
     enum Stage { LatentOnly = 0, Energy = 1, EnergyAndForces = 2 };
@@ -49,6 +52,7 @@ private:
     std::vector<double> hostCellShift, cellShiftScratch, hostBiasParameters;
     std::vector<std::string> biasParameterNames;
     int numLatent = 0, workGroupSize = 0, componentArgument = 0;
+    long long numModelEvaluations = 0;
 };
 
 } // namespace VAEPlugin

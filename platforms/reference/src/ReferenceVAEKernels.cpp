@@ -107,6 +107,7 @@ void ReferenceCalcVAECVForceKernel::gatherPositions(ContextImpl& context) {
 
 void ReferenceCalcVAECVForceKernel::evaluateLatent(bool withGradient) {
     evaluator->evaluate(positions, latent, withGradient);
+    numModelEvaluations++;
     if ((int) latent.size() != numLatent)
         throw OpenMMException("VAECVForce: the model from " + source + " returned " + std::to_string(latent.size()) +
                               " latent values, expected " + std::to_string(numLatent));
@@ -144,5 +145,7 @@ void ReferenceCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context
     if (force.getEnergyMode() != bias.getMode())
         throw OpenMMException("VAECVForce.updateParametersInContext: the energy mode cannot change in a Context; reinitialize the Context");
     bias.setComponent(force.getComponent());
+    if (bias.getMode() == VAECVForce::GridBias)
+        bias.updateGrid(force.getGridBias());
     atoms = newAtoms;
 }

@@ -25,6 +25,9 @@ public:
     std::vector<double> getCollectiveVariableValues(OpenMM::ContextImpl& context);
     void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force);
     std::string getImplementation() const override;
+    long long getNumModelEvaluations() const override {
+        return numModelEvaluations;
+    }
 private:
     void gatherPositions(OpenMM::ContextImpl& context);
     void evaluateLatent(bool withGradient);
@@ -33,6 +36,7 @@ private:
     std::string source;
     std::vector<int> atoms;
     int numLatent;
+    long long numModelEvaluations = 0;
     std::vector<double> positions, latent, dEdz, dEdPositions;
 };
 

@@ -1,0 +1,222 @@
+"""Well-tempered metadynamics along a VAE latent, with the bias on a LatentGrid inside the force.
+
+The bias is one VAECVForce in GridBias mode: the network is evaluated once per step whatever the
+latent size L (1 to 4), and the tabulated bias is interpolated in the force kernel (C1 cubic,
+LatentGrid). Every `frequency` steps the current latent mean z is read from the Context and a
+Gaussian hill is added to the grid in C++ (LatentGrid.addGaussian) with the well-tempered height
+
+    h = height * exp(-V(z) / (kB * (biasFactor - 1) * T)),
+
+then the new grid values are copied into the running Context (updateParametersInContext; no new
+Context). The free energy along z is F(z) = -(biasFactor / (biasFactor - 1)) * V(z) + const
+(Barducci, Bussi and Parrinello, PRL 100, 020603 (2008)).
+
+    meta = LatentMetadynamics(system, "model.pt", ([-3, -3], [3, 3], [80, 80], [False, False]),
+                              sigma=[0.1, 0.1], height=1.0, biasFactor=10, temperature=300, frequency=500)
+    simulation = app.Simulation(topology, system, integrator)    # any integrator, VAEMCIntegrator too
+    meta.step(simulation, 100000)
+    F = meta.getFreeEnergy()                                      # kJ/mol on the grid points
+    meta.saveBias("bias.npz"); meta.plotFreeEnergy("free_energy.png")
+"""
+
+import math
+import os
+
+import numpy as np
+
+import openmm
+from openmm import unit
+
+from . import _util
+from .openmmvae import LatentGrid, VAECVForce
+
+__all__ = ["LatentMetadynamics"]
+
+_BOLTZMANN = unit.MOLAR_GAS_CONSTANT_R.value_in_unit(unit.kilojoule_per_mole / unit.kelvin)
+
+
+def _make_grid(spec):
+    """A LatentGrid (values 0) from a LatentGrid (geometry and wall copied) or (mins, maxs, sizes, periodic)."""
+    if isinstance(spec, LatentGrid):
+        grid = LatentGrid(spec.getMins(), spec.getMaxs(), spec.getSizes(), spec.getPeriodic())
+        grid.setWallForceConstant(spec.getWallForceConstant())
+        return grid
+    try:
+        mins, maxs, sizes, periodic = spec
+    except (TypeError, ValueError):
+        raise ValueError("LatentMetadynamics: grid must be a LatentGrid or (mins, maxs, sizes, periodic), got %r" % (spec,))
+    return LatentGrid([float(v) for v in mins], [float(v) for v in maxs], [int(v) for v in sizes], [bool(v) for v in periodic])
+
+
+class LatentMetadynamics(object):
+    """Well-tempered metadynamics along the latent mean of a VAE bundle (see the module docstring).
+
+    Parameters
+    ----------
+    system : openmm.System
+        The System to bias; the VAECVForce is added to it here (before the Simulation is created).
+    force : VAECVForce, str, bytes or os.PathLike
+        The CV: a VAECVForce not yet in a System, or a bundle (path or bytes) to create one from.
+    grid : LatentGrid or (mins, maxs, sizes, periodic)
+        Where the bias is tabulated (see LatentGrid); a LatentGrid's values are ignored, its geometry
+        and wall force constant are used.
+    sigma : list of float
+        Hill widths per latent dimension (latent units).
+    height : float or Quantity
+        Initial hill height (kJ/mol).
+    biasFactor : float
+        gamma > 1: the CV is sampled as if at temperature gamma * T.
+    temperature : float or Quantity
+        The simulation temperature (K).
+    frequency : int
+        Steps between hill depositions.
+    atoms : list of int, optional
+        The System atoms fed to the model when `force` is a bundle (default: the bundle's metadata).
+    """
+
+    def __init__(self, system, force, grid, sigma, height, biasFactor, temperature, frequency, atoms=None):
+        if isinstance(force, (str, bytes, os.PathLike)):
+            force = VAECVForce(os.fspath(force) if isinstance(force, os.PathLike) else force)
+            if atoms is not None:
+                force.setAtoms(atoms)
+        elif not isinstance(force, VAECVForce):
+            raise TypeError("LatentMetadynamics: force must be a VAECVForce or a bundle (path or bytes), got %s" % type(force).__name__)
+        self._grid = _make_grid(grid)
+        dims = self._grid.getNumDimensions()
+        latent = force.getNumLatentDimensions()
+        if latent != dims:
+            raise ValueError("LatentMetadynamics: the grid has %d dimension(s) but the latent space has %d" % (dims, latent))
+        self.sigma = [float(s) for s in sigma]
+        if len(self.sigma) != dims or not all(s > 0 and math.isfinite(s) for s in self.sigma):
+            raise ValueError("LatentMetadynamics: sigma must hold %d positive widths, got %r" % (dims, sigma))
+        self.height = float(_util._strip(height, unit.kilojoule_per_mole, "height"))
+        if not self.height > 0:
+            raise ValueError("LatentMetadynamics: height must be positive, got %r" % (height,))
+        self.biasFactor = float(biasFactor)
+        if not (self.biasFactor > 1 and math.isfinite(self.biasFactor)):
+            raise ValueError("LatentMetadynamics: biasFactor must be a finite number > 1, got %r" % (biasFactor,))
+        self.temperature = float(_util._strip(temperature, unit.kelvin, "temperature"))
+        if not self.temperature > 0:
+            raise ValueError("LatentMetadynamics: temperature must be positive, got %r" % (temperature,))
+        self.frequency = int(frequency)
+        if self.frequency < 1:
+            raise ValueError("LatentMetadynamics: frequency must be >= 1, got %r" % (frequency,))
+        self.numHills = 0
+        force.useGridBias(self._grid)
+        system.addForce(force)
+        self._force = force
+        self._system = system
+
+    # ---- the run ----
+    def step(self, simulation, steps):
+        """Advance `simulation` (an openmm.app.Simulation of the System) by `steps` steps, depositing
+        a hill every `frequency` steps (counted by simulation.currentStep)."""
+        context = simulation.context
+        self._force.updateParametersInContext(context)  # the Context may predate a loadBias()
+        remaining = int(steps)
+        while remaining > 0:
+            untilHill = self.frequency - simulation.currentStep % self.frequency
+            chunk = min(remaining, untilHill)
+            simulation.step(chunk)
+            remaining -= chunk
+            if simulation.currentStep % self.frequency == 0:
+                self._deposit(self._force.getCollectiveVariableValues(context))
+                self._force.updateParametersInContext(context)
+
+    def _deposit(self, z):
+        value, _ = self._grid.evaluate(z)
+        height = self.height * math.exp(-value / (_BOLTZMANN * (self.biasFactor - 1) * self.temperature))
+        self._grid.addGaussian(z, self.sigma, height)
+        self._force.useGridBias(self._grid)
+        self.numHills += 1
+
+    # ---- results ----
+    def getCollectiveVariables(self, simulation):
+        """The latent mean z (list of L floats) at the current positions of `simulation`."""
+        return self._force.getCollectiveVariableValues(simulation.context)
+
+    def getForce(self):
+        """The VAECVForce (in the System) that applies the bias."""
+        return self._force
+
+    def getGrid(self):
+        """A copy of the bias grid (LatentGrid, values V in kJ/mol)."""
+        return self._grid.__copy__()
+
+    def getBias(self):
+        """V on the grid points, a numpy array of shape sizes (kJ/mol, no units attached)."""
+        return np.array(self._grid.getValues()).reshape(self._grid.getSizes())
+
+    def getGridPoints(self):
+        """The grid coordinates per dimension: a list of L 1-D numpy arrays."""
+        axes = []
+        for lo, hi, n, periodic in zip(self._grid.getMins(), self._grid.getMaxs(), self._grid.getSizes(), self._grid.getPeriodic()):
+            axes.append(lo + np.arange(n) * (hi - lo) / (n if periodic else n - 1))
+        return axes
+
+    def getFreeEnergy(self):
+        """F = -(gamma / (gamma - 1)) V on the grid points, shifted to min 0: a Quantity (kJ/mol) of shape sizes."""
+        free = -(self.biasFactor / (self.biasFactor - 1)) * self.getBias()
+        return (free - free.min()) * unit.kilojoule_per_mole
+
+    # ---- restart ----
+    def saveBias(self, path):
+        """Write the grid (geometry, wall, values), the parameters and the hill count to an .npz file;
+        loadBias() of it reproduces the bias bit for bit."""
+        g = self._grid
+        with open(path, "wb") as f:
+            np.savez(f, format=np.array("openmmvae.LatentMetadynamics/1"), mins=np.array(g.getMins()), maxs=np.array(g.getMaxs()),
+                     sizes=np.array(g.getSizes()), periodic=np.array(g.getPeriodic()), values=np.array(g.getValues()),
+                     wallForceConstant=g.getWallForceConstant(), sigma=np.array(self.sigma), height=self.height,
+                     biasFactor=self.biasFactor, temperature=self.temperature, frequency=self.frequency, numHills=self.numHills)
+
+    def loadBias(self, path, simulation=None):
+        """Replace the bias by the one saved in `path` (same grid geometry and parameters required, else
+        ValueError naming the field). Contexts see it on the next step(); pass `simulation` to update its
+        Context at once."""
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["format"]) != "openmmvae.LatentMetadynamics/1":
+                raise ValueError("LatentMetadynamics.loadBias: %s is not a saved LatentMetadynamics bias" % path)
+            g = self._grid
+            for name, ours in (("mins", g.getMins()), ("maxs", g.getMaxs()), ("sizes", g.getSizes()), ("periodic", g.getPeriodic()),
+                               ("sigma", self.sigma), ("biasFactor", self.biasFactor), ("temperature", self.temperature)):
+                saved = np.atleast_1d(data[name]).tolist()
+                if saved != list(np.atleast_1d(ours)):
+                    raise ValueError("LatentMetadynamics.loadBias: %s in %s is %r, this run has %r" % (name, path, saved, ours))
+            g.setValues(data["values"].tolist())
+            g.setWallForceConstant(float(data["wallForceConstant"]))
+            self.height = float(data["height"])
+            self.frequency = int(data["frequency"])
+            self.numHills = int(data["numHills"])
+        self._force.useGridBias(g)
+        if simulation is not None:
+            self._force.updateParametersInContext(simulation.context)
+
+    def plotFreeEnergy(self, path, title=None):
+        """A PNG of F along the latent: a curve for L = 1, a filled contour for L = 2, and for L > 2 the
+        free energy of the first two dimensions (the others integrated out)."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        kT = _BOLTZMANN * self.temperature
+        free = self.getFreeEnergy().value_in_unit(unit.kilojoule_per_mole)
+        axes = self.getGridPoints()
+        fig, ax = plt.subplots(figsize=(5.5, 4.2))
+        if free.ndim == 1:
+            ax.plot(axes[0], free / kT, color="k")
+            ax.set_xlabel("z0")
+            ax.set_ylabel("F / kT")
+        else:
+            if free.ndim > 2:
+                weights = np.exp(-(free - free.min()) / kT).sum(axis=tuple(range(2, free.ndim)))
+                free = -kT * np.log(weights)
+                free -= free.min()
+            image = ax.contourf(axes[0], axes[1], (free / kT).T, levels=30, cmap="viridis")
+            fig.colorbar(image, ax=ax, label="F / kT")
+            ax.set_xlabel("z0")
+            ax.set_ylabel("z1")
+        ax.set_title(title or "well-tempered metadynamics, %d hills" % self.numHills)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
