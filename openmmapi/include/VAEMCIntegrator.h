@@ -44,10 +44,22 @@ namespace VAEPlugin {
  * by more than 1 %, a warning is printed to stderr when the Context is created: the moves stay exact
  * (the rule uses the integrator's temperature), only the acceptance rate is affected.
  *
+ * Batched proposals (setProposalBatchSize): the proposal (z' ~ P(z), x' ~ P(x|z')) does not depend
+ * on the chain state, so K proposals are drawn with one batched TorchScript evaluation and used one per
+ * move, across rounds of moves and dynamics (they stay valid however the chain moves: for bat the
+ * external position and orientation are taken from the current positions by a rigid motion when a
+ * proposal is used). Likewise the refreshed z ~ q(z|x) and its terms ln q(z|x), ln P(z), ln P(x|z)
+ * are drawn for up to K moves of one configuration x in one batched evaluation, and discarded when x
+ * changes (an accepted move, dynamics, setPositions). The move and its statistics are the same as
+ * with K = 1 (one proposal per move, drawn when needed); only the cost per move falls, since a
+ * TorchScript call costs about the same for one row as for tens.
+ *
  * Random numbers of the moves come from the integrator's own generator (setMoveRandomNumberSeed);
  * the dynamics uses LangevinMiddleIntegrator's seed (setRandomNumberSeed). With both seeds fixed a
- * run on the Reference platform is reproducible. The move generator's state and the step counter
- * are part of Context checkpoints, so a loaded checkpoint continues identically.
+ * run on the Reference platform is reproducible for a given proposal batch size. The move generator's
+ * state and the step counter are part of Context checkpoints, so a loaded checkpoint continues
+ * identically; the buffered proposals and refreshed latents are not stored: creating or loading a
+ * checkpoint discards them (both runs then draw fresh batches from the same generator state).
  */
 class OPENMM_EXPORT VAEMCIntegrator : public OpenMM::LangevinMiddleIntegrator {
 public:
@@ -81,6 +93,13 @@ public:
     int getMovesPerAttempt() const;
     /** Set the VAE moves made in each round (>= 0). */
     void setMovesPerAttempt(int moves);
+    /**
+     * Proposals drawn per batched evaluation of the bundle (see the class comment); 1 draws each
+     * proposal when its move is made.
+     */
+    int getProposalBatchSize() const;
+    /** Set the proposal batch size (>= 1); discards buffered proposals. */
+    void setProposalBatchSize(int size);
     /** The bytes of the model bundle. */
     const std::string& getModelBytes() const;
     /** The bundle metadata (JSON text). */
@@ -118,7 +137,7 @@ private:
     friend class VAEMCIntegratorTestAccess;
     class Moves;
     std::unique_ptr<Moves> moves;
-    int stepsBetweenMoves, movesPerAttempt;
+    int stepsBetweenMoves, movesPerAttempt, proposalBatchSize;
 };
 
 } // namespace VAEPlugin

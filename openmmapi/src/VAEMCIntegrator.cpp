@@ -25,6 +25,9 @@ const double kBoltzmann = 1.380649e-23 * 6.02214076e23 / 1000.0;
 
 const char* kName = "VAEMCIntegrator";
 
+/** Default proposals per batched evaluation (bench/README.md, "VAE-MC hybrid": measured on alanine dipeptide). */
+const int kDefaultProposalBatchSize = 32;
+
 std::string kindOf(const VAEModelBundle& bundle, torch::jit::Module& module) {
     const nlohmann::json& meta = bundle.getMetadata();
     if (meta.is_object() && meta.contains("features") && meta["features"].is_object() &&
@@ -50,11 +53,24 @@ public:
     std::array<double, kVaeMcNumTerms> termWeights = {1, 1, 1, 1, 1};
     long long stepsSinceMoves = 0;
     bool hasVirtualSites = false;
+    // the chain's configuration as the moves last saw it, and what was drawn for it
+    bool haveState = false;
+    VaeMcState state;                 // [1, n, 3] positions, features, ln J
+    VaeMcRefresh refresh;             // refreshed z's of `state`, used from nextRefresh on
+    int64_t nextRefresh = 0, numRefresh = 0;
+    VaeMcProposalBatch proposals;     // state-independent proposals, used from nextProposal on
+    torch::Tensor proposalsDrawnOn;   // [1, n, 3] the reference they were built on
+    int64_t nextProposal = 0, numProposals = 0;
+    /** Forget everything drawn (proposals, refreshed latents) and the remembered configuration. */
+    void discardDraws() {
+        haveState = false;
+        numRefresh = nextRefresh = numProposals = nextProposal = 0;
+    }
 };
 
 VAEMCIntegrator::VAEMCIntegrator(double temperature, double friction, double stepSize, const std::string& model,
                                  int stepsBetweenMoves, int movesPerAttempt)
-    : LangevinMiddleIntegrator(temperature, friction, stepSize), moves(new Moves()) {
+    : LangevinMiddleIntegrator(temperature, friction, stepSize), moves(new Moves()), proposalBatchSize(kDefaultProposalBatchSize) {
     if (!(temperature > 0) || !std::isfinite(temperature))
         throw OpenMMException(std::string(kName) + ": the temperature must be positive and finite, got " + std::to_string(temperature) + " K");
     if (!(friction >= 0) || !std::isfinite(friction))
@@ -106,6 +122,15 @@ void VAEMCIntegrator::setMovesPerAttempt(int n) {
     if (n < 0)
         throw OpenMMException(std::string(kName) + ": movesPerAttempt must be >= 0, got " + std::to_string(n));
     movesPerAttempt = n;
+}
+
+int VAEMCIntegrator::getProposalBatchSize() const { return proposalBatchSize; }
+
+void VAEMCIntegrator::setProposalBatchSize(int size) {
+    if (size < 1)
+        throw OpenMMException(std::string(kName) + ": the proposal batch size must be >= 1, got " + std::to_string(size));
+    proposalBatchSize = size;
+    moves->discardDraws();
 }
 
 const std::string& VAEMCIntegrator::getModelBytes() const { return moves->bundle->getBytes(); }
@@ -189,10 +214,12 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
                                      : (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()();
     moves->generator = at::detail::createCPUGenerator(seed);
     moves->stepsSinceMoves = 0;
+    moves->discardDraws();
 }
 
 void VAEMCIntegrator::cleanup() {
     LangevinMiddleIntegrator::cleanup();
+    moves->discardDraws();
     moves->module = torch::jit::Module();
 }
 
@@ -238,40 +265,80 @@ void VAEMCIntegrator::attemptMoves(int n) {
     const int nAtoms = moves->atoms.size();
     auto opts = torch::TensorOptions().dtype(torch::kFloat64);
     torch::Tensor x = torch::empty({1, nAtoms, 3}, opts);
+    auto xa = x.accessor<double, 3>();
     for (int k = 0; k < nAtoms; k++)
         for (int d = 0; d < 3; d++)
-            x[0][k][d] = positions[moves->atoms[k]][d];
+            xa[0][k][d] = positions[moves->atoms[k]][d];
     torch::NoGradGuard noGrad;
-    VaeMcState current;
-    try {
-        current = vaeMcState(moves->module, x);
+    Moves& mv = *moves;
+    if (!mv.haveState || !torch::equal(x, mv.state.positions)) {
+        // a new configuration (dynamics, setPositions): its features; the refreshed z's of the old one are void
+        mv.haveState = false;
+        mv.numRefresh = mv.nextRefresh = 0;
+        try {
+            mv.state = vaeMcState(mv.module, x);
+        }
+        catch (const std::exception& e) {
+            throw OpenMMException(std::string(kName) + ": featurize of the model from " + source + " failed on the current positions: " +
+                                  VAEModelBundle::summarizeError(e));
+        }
+        if (!torch::isfinite(mv.state.features).all().item<bool>() || !torch::isfinite(mv.state.logJacobian).all().item<bool>())
+            throw OpenMMException(std::string(kName) + ": the current positions lie outside the feature domain of the model from " +
+                                  source + " (non-finite features or ln J)");
+        mv.haveState = true;
     }
-    catch (const std::exception& e) {
-        throw OpenMMException(std::string(kName) + ": featurize of the model from " + source + " failed on the current positions: " +
-                              VAEModelBundle::summarizeError(e));
-    }
-    if (!torch::isfinite(current.features).all().item<bool>() || !torch::isfinite(current.logJacobian).all().item<bool>())
-        throw OpenMMException(std::string(kName) + ": the current positions lie outside the feature domain of the model from " +
-                              source + " (non-finite features or ln J)");
     bool anyAccepted = false;
     std::vector<Vec3> trial = positions;
     for (int m = 0; m < n; m++) {
-        VaeMcProposal p;
+        // z ~ q(z|x) first, then the proposal: with a batch size of 1 the random numbers come in the
+        // order of proposeVaeMcMove
         try {
-            p = proposeVaeMcMove(moves->module, current, moves->generator);
+            if (mv.nextRefresh == mv.numRefresh) {
+                mv.numRefresh = std::min<int64_t>(proposalBatchSize, n - m);
+                mv.refresh = refreshVaeMcLatents(mv.module, mv.state.features.expand({mv.numRefresh, -1}), mv.generator);
+                mv.nextRefresh = 0;
+            }
+            if (mv.nextProposal == mv.numProposals) {
+                mv.numProposals = proposalBatchSize;
+                mv.proposalsDrawnOn = mv.state.positions;
+                mv.proposals = drawVaeMcProposals(mv.module, mv.state.positions.expand({mv.numProposals, -1, -1}), mv.generator);
+                mv.nextProposal = 0;
+            }
         }
         catch (const std::exception& e) {
-            context->setPositions(positions);
+            mv.discardDraws();
             throw OpenMMException(std::string(kName) + ": a VAE move with the model from " + source + " failed: " +
                                   VAEModelBundle::summarizeError(e));
         }
+        const int64_t r = mv.nextRefresh++, k = mv.nextProposal++;
+        const VaeMcProposalBatch& b = mv.proposals;
+        VaeMcProposal p;
+        p.logQCurrent = mv.refresh.logQCurrent.narrow(0, r, 1);
+        p.logPriorCurrent = mv.refresh.logPriorCurrent.narrow(0, r, 1);
+        p.logDecoderCurrent = mv.refresh.logDecoderCurrent.narrow(0, r, 1);
+        p.logQProposal = b.logQProposal.narrow(0, k, 1);
+        p.logPriorProposal = b.logPriorProposal.narrow(0, k, 1);
+        p.logDecoderProposal = b.logDecoderProposal.narrow(0, k, 1);
+        p.admissible = b.admissible.narrow(0, k, 1);
+        p.state.features = b.state.features.narrow(0, k, 1);
+        p.state.logJacobian = b.state.logJacobian.narrow(0, k, 1);
         // U(x') from the Context; a proposal that is not a configuration is never set
         double proposalEnergy = std::nan("");
         bool positionsSet = false;
-        if (p.admissible[0].item<bool>() && torch::isfinite(p.state.positions).all().item<bool>()) {
+        if (p.admissible[0].item<bool>()) {
+            try {
+                p.state.positions = placeVaeMcProposal(mv.module, b, k, mv.proposalsDrawnOn, mv.state.positions);
+            }
+            catch (const std::exception& e) {
+                mv.discardDraws();
+                throw OpenMMException(std::string(kName) + ": a VAE move with the model from " + source + " failed: " +
+                                      VAEModelBundle::summarizeError(e));
+            }
+        }
+        if (p.state.positions.defined() && torch::isfinite(p.state.positions).all().item<bool>()) {
             auto xp = p.state.positions.accessor<double, 3>();
-            for (int k = 0; k < nAtoms; k++)
-                trial[moves->atoms[k]] = Vec3(xp[0][k][0], xp[0][k][1], xp[0][k][2]);
+            for (int a = 0; a < nAtoms; a++)
+                trial[moves->atoms[a]] = Vec3(xp[0][a][0], xp[0][a][1], xp[0][a][2]);
             context->setPositions(trial);
             positionsSet = true;
             try {
@@ -284,13 +351,14 @@ void VAEMCIntegrator::attemptMoves(int n) {
                 throw;
             }
         }
-        VaeMcLogAlpha a = vaeMcLogAlpha(current, p, torch::full({1}, energy, opts), torch::full({1}, proposalEnergy, opts),
+        VaeMcLogAlpha a = vaeMcLogAlpha(mv.state, p, torch::full({1}, energy, opts), torch::full({1}, proposalEnergy, opts),
                                         beta, moves->termWeights);
         torch::Tensor accepted = acceptMoves(a, torch::rand({1}, moves->generator, opts));
         moves->statistics.add(a, accepted);
         if (accepted[0].item<bool>()) {
             anyAccepted = true;
-            current = p.state;
+            mv.state = p.state;  // the refreshed z's of the old state are void
+            mv.numRefresh = mv.nextRefresh = 0;
             energy = proposalEnergy;
             positions = trial;
         }
@@ -318,6 +386,7 @@ void VAEMCIntegrator::attemptMoves(int n) {
 
 void VAEMCIntegrator::createCheckpoint(std::ostream& stream) const {
     LangevinMiddleIntegrator::createCheckpoint(stream);
+    moves->discardDraws();  // not stored: the run that goes on and the one loaded later draw alike
     torch::Tensor state = moves->generator.get_state().contiguous();
     long long size = state.numel();
     stream.write(reinterpret_cast<const char*>(&moves->stepsSinceMoves), sizeof(moves->stepsSinceMoves));
@@ -338,6 +407,7 @@ void VAEMCIntegrator::loadCheckpoint(std::istream& stream) {
         throw OpenMMException(std::string(kName) + ": the checkpoint ends inside the move generator state");
     moves->generator.set_state(state);
     moves->stepsSinceMoves = steps;
+    moves->discardDraws();
 }
 
 void VAEMCIntegratorTestAccess::setTermWeights(VAEMCIntegrator& integrator, const std::array<double, kVaeMcNumTerms>& weights) {

@@ -6,6 +6,7 @@
 #include <limits>
 #include <mutex>
 #include <stdexcept>
+#include <vector>
 
 namespace VAEPlugin {
 
@@ -122,29 +123,37 @@ VaeMcState vaeMcState(torch::jit::Module& bundle, const Tensor& positions) {
     return s;
 }
 
-VaeMcProposal proposeVaeMcMove(torch::jit::Module& bundle, const VaeMcState& current, at::Generator& gen) {
+VaeMcRefresh refreshVaeMcLatents(torch::jit::Module& bundle, const Tensor& x, at::Generator& gen) {
     torch::NoGradGuard noGrad;
-    const Tensor& x = current.features;
-    const int64_t n = x.size(0), D = x.size(1), L = latentSize(bundle);
-    const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
-    VaeMcProposal p;
-    // 1. refresh z ~ q(z|x)
+    const int64_t n = x.size(0), L = latentSize(bundle);
     auto [mu, lv] = tuple2(bundle.get_method("encode")({x}));
-    Tensor z = mu + torch::exp(0.5 * lv) * torch::randn({n, L}, gen, opts);
-    p.logQCurrent = call(bundle, "encoder_log_prob", {z, mu, lv});
-    p.logPriorCurrent = call(bundle, "prior_log_prob", {z});
-    p.logDecoderCurrent = call(bundle, "decoder_log_prob", {x, z});
-    // 2. z' from the prior
+    Tensor z = mu + torch::exp(0.5 * lv) * torch::randn({n, L}, gen, torch::TensorOptions().dtype(torch::kFloat64));
+    VaeMcRefresh r;
+    r.logQCurrent = call(bundle, "encoder_log_prob", {z, mu, lv});
+    r.logPriorCurrent = call(bundle, "prior_log_prob", {z});
+    r.logDecoderCurrent = call(bundle, "decoder_log_prob", {x, z});
+    return r;
+}
+
+VaeMcProposalBatch drawVaeMcProposals(torch::jit::Module& bundle, const Tensor& reference, at::Generator& gen) {
+    torch::NoGradGuard noGrad;
+    const int64_t n = reference.size(0), L = latentSize(bundle);
+    const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+    VaeMcProposalBatch p;
+    // z' from the prior
     Tensor zp = call(bundle, "prior_sample", {torch::randn({n, L}, gen, opts)});
     p.logPriorProposal = call(bundle, "prior_log_prob", {zp});
-    // 3. x' ~ P(x|z'); its configuration (external degrees of freedom from the current positions)
+    // x' ~ P(x|z'); its configuration (what the features leave free from the reference)
+    const Tensor ref = reference.to(torch::kFloat64);
+    const int64_t D = bundle.hasattr("num_features") ? bundle.attr("num_features").toInt()
+                                                     : vaeMcState(bundle, ref.narrow(0, 0, 1)).features.size(1);
     Tensor u = torch::rand({n, D}, gen, opts).clamp(1e-300, 1.0 - 1e-16);
-    Tensor xp;
     {
         DefaultGeneratorFrom vonMises(gen);
-        xp = call(bundle, "decoder_sample", {zp, u});
+        p.decoded = call(bundle, "decoder_sample", {zp, u});
     }
-    Tensor positions = call(bundle, "positions_from_features", {xp, current.positions});
+    const Tensor& xp = p.decoded;
+    Tensor positions = call(bundle, "positions_from_features", {xp, ref});
     p.state = vaeMcState(bundle, positions);
     // outside the feature domain (e.g. r < 0) the round trip does not return x'
     Tensor diff = p.state.features - xp;
@@ -155,6 +164,68 @@ VaeMcProposal proposeVaeMcMove(torch::jit::Module& bundle, const VaeMcState& cur
     auto [mup, lvp] = tuple2(bundle.get_method("encode")({xc}));
     p.logQProposal = call(bundle, "encoder_log_prob", {zp, mup, lvp});
     p.logDecoderProposal = call(bundle, "decoder_log_prob", {xc, zp});
+    return p;
+}
+
+namespace {
+/** Origin and orthonormal axes (columns) of the frame of the bat root atoms, as positions_from_features builds it. */
+void rootFrame(const torch::TensorAccessor<double, 2>& x, const std::vector<int64_t>& root, double origin[3], double axes[3][3]) {
+    double u[3], w[3], nu = 0, dot = 0, nw = 0;
+    for (int d = 0; d < 3; d++) {
+        origin[d] = x[root[0]][d];
+        u[d] = x[root[1]][d] - x[root[0]][d];
+        w[d] = x[root[2]][d] - x[root[1]][d];
+        nu += u[d] * u[d];
+    }
+    nu = std::sqrt(nu);
+    for (int d = 0; d < 3; d++) { u[d] /= nu; dot += w[d] * u[d]; }
+    for (int d = 0; d < 3; d++) { w[d] -= dot * u[d]; nw += w[d] * w[d]; }
+    nw = std::sqrt(nw);
+    for (int d = 0; d < 3; d++) w[d] /= nw;
+    const double v[3] = {u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]};
+    for (int d = 0; d < 3; d++) { axes[d][0] = u[d]; axes[d][1] = w[d]; axes[d][2] = v[d]; }
+}
+} // namespace
+
+Tensor placeVaeMcProposal(torch::jit::Module& bundle, const VaeMcProposalBatch& batch, int64_t row, const Tensor& drawnOn,
+                          const Tensor& current) {
+    Tensor drawn = batch.state.positions.narrow(0, row, 1);
+    if (torch::equal(drawnOn, current)) return drawn;
+    if (!bundle.hasattr("bat_root"))
+        return call(bundle, "positions_from_features", {batch.decoded.narrow(0, row, 1), current});
+    std::vector<int64_t> root;
+    c10::List<c10::IValue> roots = bundle.attr("bat_root").toList();
+    for (size_t i = 0; i < roots.size(); i++) root.push_back(roots.get(i).toInt());
+    // x_new = o_current + A_current A_drawn^T (x - o_drawn): the rigid motion taking one root frame to the other
+    double o1[3], a1[3][3], o2[3], a2[3][3], m[3][3];
+    Tensor from = drawnOn.to(torch::kFloat64)[0], to = current.to(torch::kFloat64)[0];
+    rootFrame(from.accessor<double, 2>(), root, o1, a1);
+    rootFrame(to.accessor<double, 2>(), root, o2, a2);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) m[i][j] = a2[i][0] * a1[j][0] + a2[i][1] * a1[j][1] + a2[i][2] * a1[j][2];
+    Tensor out = torch::empty_like(drawn);
+    auto src = drawn.accessor<double, 3>();
+    auto dst = out.accessor<double, 3>();
+    for (int64_t k = 0; k < drawn.size(1); k++) {
+        const double y[3] = {src[0][k][0] - o1[0], src[0][k][1] - o1[1], src[0][k][2] - o1[2]};
+        for (int i = 0; i < 3; i++) dst[0][k][i] = o2[i] + m[i][0] * y[0] + m[i][1] * y[1] + m[i][2] * y[2];
+    }
+    return out;
+}
+
+VaeMcProposal proposeVaeMcMove(torch::jit::Module& bundle, const VaeMcState& current, at::Generator& gen) {
+    torch::NoGradGuard noGrad;
+    VaeMcRefresh r = refreshVaeMcLatents(bundle, current.features, gen);
+    VaeMcProposalBatch b = drawVaeMcProposals(bundle, current.positions, gen);
+    VaeMcProposal p;
+    p.state = b.state;
+    p.logQCurrent = r.logQCurrent;
+    p.logPriorCurrent = r.logPriorCurrent;
+    p.logDecoderCurrent = r.logDecoderCurrent;
+    p.logQProposal = b.logQProposal;
+    p.logPriorProposal = b.logPriorProposal;
+    p.logDecoderProposal = b.logDecoderProposal;
+    p.admissible = b.admissible;
     return p;
 }
 

@@ -11,7 +11,7 @@ VAEMCIntegratorProxy::VAEMCIntegratorProxy() : SerializationProxy("VAEMCIntegrat
 }
 
 void VAEMCIntegratorProxy::serialize(const void* object, SerializationNode& node) const {
-    node.setIntProperty("version", 1);
+    node.setIntProperty("version", 2);
     const VAEMCIntegrator& integrator = *reinterpret_cast<const VAEMCIntegrator*>(object);
     node.setDoubleProperty("stepSize", integrator.getStepSize());
     node.setDoubleProperty("constraintTolerance", integrator.getConstraintTolerance());
@@ -22,12 +22,13 @@ void VAEMCIntegratorProxy::serialize(const void* object, SerializationNode& node
     node.setIntProperty("stepsBetweenMoves", integrator.getStepsBetweenMoves());
     node.setIntProperty("movesPerAttempt", integrator.getMovesPerAttempt());
     node.setIntProperty("moveRandomSeed", integrator.getMoveRandomNumberSeed());
+    node.setIntProperty("proposalBatchSize", integrator.getProposalBatchSize());
     node.createChildNode("Model").setStringProperty("base64", encodeBase64(integrator.getModelBytes()));
 }
 
 void* VAEMCIntegratorProxy::deserialize(const SerializationNode& node) const {
     int version = node.getIntProperty("version");
-    if (version != 1)
+    if (version != 1 && version != 2)
         throw OpenMMException("VAEMCIntegrator XML: unsupported version " + std::to_string(version));
     VAEMCIntegrator* integrator = new VAEMCIntegrator(
         node.getDoubleProperty("temperature"), node.getDoubleProperty("friction"), node.getDoubleProperty("stepSize"),
@@ -38,6 +39,8 @@ void* VAEMCIntegratorProxy::deserialize(const SerializationNode& node) const {
         integrator->setRandomNumberSeed(node.getIntProperty("randomSeed"));
         integrator->setIntegrationForceGroups(node.getIntProperty("integrationForceGroups", 0xFFFFFFFF));
         integrator->setMoveRandomNumberSeed(node.getIntProperty("moveRandomSeed"));
+        // version 1 predates batched proposals: it drew one proposal per move
+        integrator->setProposalBatchSize(version >= 2 ? node.getIntProperty("proposalBatchSize") : 1);
     }
     catch (...) {
         delete integrator;

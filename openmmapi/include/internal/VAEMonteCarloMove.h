@@ -93,7 +93,45 @@ struct VaeMcProposal {
 };
 
 /**
- * Draws one proposal per configuration of `current`: z ~ q(z|x), z' = prior_sample(eps), x' ~ P(x|z'),
+ * The state-side half of a move: for each row of `features` [B, D] (configurations x; a row may be
+ * repeated to draw several independent z for one x) draws z ~ q(z|x) and evaluates ln q(z|x),
+ * ln P(z) and ln P(x|z), each [B] double. Draws only z (B x L normals) from `generator`.
+ */
+struct VaeMcRefresh {
+    torch::Tensor logQCurrent, logPriorCurrent, logDecoderCurrent;
+};
+VaeMcRefresh refreshVaeMcLatents(torch::jit::Module& bundle, const torch::Tensor& features, at::Generator& generator);
+
+/**
+ * The proposal-side half of a move, independent of the chain state: one proposal per row of
+ * `reference` [B, n, 3] (z' ~ P(z), x' ~ P(x|z'), positions_from_features(x', reference), re-featurised;
+ * the reference only supplies what the features leave free: the external position and orientation
+ * for bat, the unused coordinates for xy/polar). Proposals can therefore be drawn in batches and
+ * consumed later, after the chain has moved, once placed on the chain's current positions with
+ * placeVaeMcProposal(). The returned proposal has logQCurrent, logPriorCurrent, logDecoderCurrent
+ * undefined (refreshVaeMcLatents gives them); `decoded` is the decoder's x' [B, D].
+ */
+struct VaeMcProposalBatch {
+    VaeMcState state;
+    torch::Tensor decoded, logQProposal, logPriorProposal, logDecoderProposal, admissible;
+};
+VaeMcProposalBatch drawVaeMcProposals(torch::jit::Module& bundle, const torch::Tensor& reference, at::Generator& generator);
+
+/**
+ * Positions [1, n, 3] of proposal `row` of `batch` (drawn on `drawnOn` [1, n, 3]) with the degrees of
+ * freedom the features leave free taken from `current` [1, n, 3]. Unchanged when `current` equals
+ * `drawnOn`. For bat the external position and orientation is the frame of the three root atoms
+ * (origin at root 0, first axis to root 1, second in the plane of root 2), exactly as the bundle's
+ * positions_from_features builds it, so placing is a rigid motion (the internal coordinates, hence
+ * every proposal-side term, are unchanged up to rounding) and costs no TorchScript call; for other
+ * kinds it is positions_from_features(x', current).
+ */
+torch::Tensor placeVaeMcProposal(torch::jit::Module& bundle, const VaeMcProposalBatch& batch, int64_t row,
+                                 const torch::Tensor& drawnOn, const torch::Tensor& current);
+
+/**
+ * Draws one proposal per configuration of `current` (refreshVaeMcLatents then drawVaeMcProposals on
+ * the current positions, in this order of random numbers): z ~ q(z|x), z' = prior_sample(eps), x' ~ P(x|z'),
  * positions_from_features(x', current.positions), featurize. The log densities of the proposal side
  * are evaluated at the re-featurised x' (the features the next move will start from). Every random
  * number comes from `generator`; the decoder's von Mises draws (which use LibTorch's default

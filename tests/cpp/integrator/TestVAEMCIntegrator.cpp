@@ -1,9 +1,14 @@
 // VAEMCIntegrator: exactness in OpenMM (a particle on the Mueller surface and on the beltway sampled by
 // VAE moves reproduces the Boltzmann histogram; the same check fails with a term of ln alpha dropped),
-// mixed Langevin + MC, serialization, checkpoints and seeds, bad input, other platforms.
+// mixed Langevin + MC, serialization, checkpoints and seeds, bad input, other platforms. The exactness
+// checks run with batched proposals (the default batch size) and with one proposal per batch.
 
 #include "TestHelpers.h"  // tests/trainer/metrics: poorBundle, chiSquare, passes
 #include "TestModels.h"   // tests/cpp/common: archiveBytes, loadPlugins
+#include "Dataset.h"
+#include "MolecularFeatures.h"
+#include "VAEModelBuilder.h"
+#include "internal/VAEMonteCarloMove.h"
 #include "VAEMCIntegrator.h"
 #include "internal/VAEMCIntegratorTestAccess.h"
 #include "openmm/Context.h"
@@ -118,10 +123,11 @@ Vec3 positionOf(const TrainedSystem& s, int row) {
  * the move keeps exp(-BU) invariant, and is large when it does not (the chains move: acceptance > 0).
  */
 double pureMonteCarlo(const std::string& name, const std::array<double, kVaeMcNumTerms>& weights, int chains,
-                      int moves, int* dof, double* acceptance) {
+                      int moves, int* dof, double* acceptance, int batchSize = 0) {
     TrainedSystem& s = setupFor(name);
     std::unique_ptr<System> system(particleSystem(name));
     VAEMCIntegrator integrator(kTemperature, 1.0, 0.002, s.bundle);
+    if (batchSize > 0) integrator.setProposalBatchSize(batchSize);
     integrator.setMoveRandomNumberSeed(5);
     VAEMCIntegratorTestAccess::setTermWeights(integrator, weights);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
@@ -138,7 +144,7 @@ double pureMonteCarlo(const std::string& name, const std::array<double, kVaeMcNu
     double chi2 = chiSquareOf(s, xy, dof);
     *acceptance = integrator.getAcceptanceRate();
     std::cout << "[vae-mc-integrator] " << name << " weights {" << weights[0] << "," << weights[1] << "," << weights[2]
-              << "," << weights[3] << "," << weights[4] << "} " << chains << " chains x " << moves << " moves in "
+              << "," << weights[3] << "," << weights[4] << "} batch " << integrator.getProposalBatchSize() << ", " << chains << " chains x " << moves << " moves in "
               << secs << " s: acceptance " << *acceptance << " rejected invalid " << integrator.getNumRejectedInvalid()
               << " chi2 " << chi2 << " dof " << *dof << "\n";
     for (int k = 0; k < kVaeMcNumTerms; k++)
@@ -175,6 +181,24 @@ TEST(VAEMCIntegrator, PureMonteCarloSamplesMuellerExactly) {
     EXPECT_LT(acceptance, 1.0);
 }
 
+TEST(VAEMCIntegrator, PureMonteCarloSamplesMuellerExactlyOneProposalPerBatch) {
+    int dof;
+    double acceptance;
+    double chi2 = pureMonteCarlo("mueller", {1, 1, 1, 1, 1}, kChains, kMoves, &dof, &acceptance, 1);
+    EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+    EXPECT_GT(acceptance, 0.05);
+}
+
+TEST(VAEMCIntegrator, PureMonteCarloSamplesMuellerExactlyWithBatchesSpanningChains) {
+    // 7 does not divide the 3 moves of a chain: batches of proposals are used across chains, whose
+    // starting points are set between calls
+    int dof;
+    double acceptance;
+    double chi2 = pureMonteCarlo("mueller", {1, 1, 1, 1, 1}, kChains, kMoves, &dof, &acceptance, 7);
+    EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+    EXPECT_GT(acceptance, 0.05);
+}
+
 TEST(VAEMCIntegrator, MuellerCheckFailsWithATermDropped) {
     int dof;
     double acceptance;
@@ -186,6 +210,14 @@ TEST(VAEMCIntegrator, PureMonteCarloSamplesBeltwayPolarExactly) {
     int dof;
     double acceptance;
     double chi2 = pureMonteCarlo("beltway-rtheta", {1, 1, 1, 1, 1}, kChains, kMoves, &dof, &acceptance);
+    EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+    EXPECT_GT(acceptance, 0.05);
+}
+
+TEST(VAEMCIntegrator, PureMonteCarloSamplesBeltwayPolarExactlyOneProposalPerBatch) {
+    int dof;
+    double acceptance;
+    double chi2 = pureMonteCarlo("beltway-rtheta", {1, 1, 1, 1, 1}, kChains, kMoves, &dof, &acceptance, 1);
     EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
     EXPECT_GT(acceptance, 0.05);
 }
@@ -327,6 +359,7 @@ TEST(VAEMCIntegrator, XmlRoundTripGivesTheSameRun) {
     TrainedSystem& s = setupFor("mueller");
     std::unique_ptr<System> system(particleSystem("mueller"));
     VAEMCIntegrator a(310.0, 2.5, 0.003, s.bundle, 7, 2);
+    a.setProposalBatchSize(5);
     a.setRandomNumberSeed(3);
     a.setMoveRandomNumberSeed(9);
     a.setConstraintTolerance(2e-6);
@@ -342,6 +375,7 @@ TEST(VAEMCIntegrator, XmlRoundTripGivesTheSameRun) {
     EXPECT_EQ(b->getMovesPerAttempt(), 2);
     EXPECT_EQ(b->getRandomNumberSeed(), 3);
     EXPECT_EQ(b->getMoveRandomNumberSeed(), 9);
+    EXPECT_EQ(b->getProposalBatchSize(), 5);
     EXPECT_EQ(b->getConstraintTolerance(), 2e-6);
     EXPECT_EQ(b->getModelBytes(), a.getModelBytes());
     EXPECT_EQ(b->getAtoms(), a.getAtoms());
@@ -350,12 +384,88 @@ TEST(VAEMCIntegrator, XmlRoundTripGivesTheSameRun) {
     EXPECT_EQ(ra.velocities[0], rb.velocities[0]);
     EXPECT_EQ(a.getNumAccepted(), b->getNumAccepted());
     EXPECT_GT(a.getNumAccepted(), 0);
+    // XML of version 1 (before batched proposals) drew one proposal per move
+    std::string v1 = xml.str();
+    size_t at = v1.find("version=\"2\"");
+    ASSERT_NE(at, std::string::npos);
+    v1.replace(at, 11, "version=\"1\"");
+    std::istringstream in(v1);
+    std::unique_ptr<Integrator> old(XmlSerializer::deserialize<Integrator>(in));
+    EXPECT_EQ(dynamic_cast<VAEMCIntegrator&>(*old).getProposalBatchSize(), 1);
+}
+
+TEST(VAEMCIntegrator, SameSeedAndBatchSizeGiveTheSameRun) {
+    TrainedSystem& s = setupFor("mueller");
+    std::unique_ptr<System> system(particleSystem("mueller"));
+    for (int batch : {1, 3, 32}) {
+        VAEMCIntegrator a(kTemperature, 5.0, 0.004, s.bundle, 5, 2), b(kTemperature, 5.0, 0.004, s.bundle, 5, 2);
+        for (VAEMCIntegrator* i : {&a, &b}) {
+            i->setProposalBatchSize(batch);
+            i->setRandomNumberSeed(3);
+            i->setMoveRandomNumberSeed(11);
+        }
+        RunResult ra = runFrom(*system, a, positionOf(s, 0), 50, 20), rb = runFrom(*system, b, positionOf(s, 0), 50, 20);
+        EXPECT_EQ(ra.positions[0], rb.positions[0]) << "batch " << batch;
+        EXPECT_EQ(ra.velocities[0], rb.velocities[0]) << "batch " << batch;
+        EXPECT_EQ(a.getTermMeans(), b.getTermMeans()) << "batch " << batch;
+        EXPECT_EQ(a.getNumAttempted(), 20 + 10 * 2);
+        EXPECT_GT(a.getNumAccepted(), 0) << "batch " << batch;
+    }
+}
+
+namespace {
+
+// Alanine dipeptide (Ace-Ala-Nme) in AMBER atom order: elements and bonds (for a bat feature module).
+const std::vector<std::string> kAlanineElements = {"H", "C", "H", "H", "C", "O", "N", "H", "C", "H", "C",
+                                                   "H", "H", "H", "C", "O", "N", "H", "C", "H", "H", "H"};
+const std::vector<std::pair<int, int>> kAlanineBonds = {
+    {0, 1}, {1, 2}, {1, 3}, {1, 4}, {4, 5}, {4, 6}, {6, 7}, {6, 8}, {8, 9}, {8, 10}, {8, 14},
+    {10, 11}, {10, 12}, {10, 13}, {14, 15}, {14, 16}, {16, 17}, {16, 18}, {18, 19}, {18, 20}, {18, 21}};
+
+} // namespace
+
+TEST(VAEMCIntegrator, BatProposalsArePlacedByARigidMotion) {
+    // A proposal drawn on one reference and placed on another configuration is what the bundle's
+    // positions_from_features builds on that configuration (external position and orientation
+    // from it), and its internal coordinates are unchanged.
+    std::vector<int> all(22);
+    for (int i = 0; i < 22; i++) all[i] = i;
+    BatTree tree = buildBatTree(all, kAlanineElements, kAlanineBonds, "none");
+    FeatureSpec spec = FeatureSpec::makeBat(all, tree, "none");
+    torch::jit::Module m = makeFeatureModule(spec);
+    torch::manual_seed(3);
+    const int rows = tree.rows.size(), free = tree.numFreeBonds(), count = 4;
+    torch::Tensor f = torch::empty({count, spec.numFeatures()}, torch::kFloat64);
+    f.slice(1, 0, 2 + free).uniform_(0.1, 0.15);
+    f.slice(1, 2 + free, 3 + free + rows).uniform_(1.75, 2.05);
+    f.slice(1, 3 + free + rows).uniform_(-M_PI, M_PI);
+    auto build = [&](const torch::Tensor& features, const torch::Tensor& reference) {
+        return m.get_method("positions_from_features")({features, reference}).toTensor();
+    };
+    torch::Tensor drawnOn = torch::randn({1, 22, 3}, torch::kFloat64), current = torch::randn({1, 22, 3}, torch::kFloat64);
+    VaeMcProposalBatch batch;
+    batch.decoded = f;
+    batch.state = vaeMcState(m, build(f, drawnOn.expand({count, -1, -1})));
+    for (int k = 0; k < count; k++) {
+        torch::Tensor placed = placeVaeMcProposal(m, batch, k, drawnOn, current);
+        torch::Tensor expected = build(f.narrow(0, k, 1), current);
+        EXPECT_LT((placed - expected).abs().max().item<double>(), 1e-12) << "proposal " << k;
+        VaeMcState moved = vaeMcState(m, placed);
+        EXPECT_LT((moved.features - batch.state.features.narrow(0, k, 1)).abs().max().item<double>(), 1e-10);
+        ASSERT_TRUE(std::isfinite(moved.logJacobian.item<double>()));
+        EXPECT_NEAR(moved.logJacobian.item<double>(), batch.state.logJacobian[k].item<double>(), 1e-10);
+        // on the configuration it was drawn on, a proposal is used as drawn
+        EXPECT_TRUE(torch::equal(placeVaeMcProposal(m, batch, k, drawnOn, drawnOn), batch.state.positions.narrow(0, k, 1)));
+    }
 }
 
 TEST(VAEMCIntegrator, CheckpointContinuesIdentically) {
+  // buffered proposals are discarded by createCheckpoint and loadCheckpoint alike
+  for (int batch : {1, 4}) {
     TrainedSystem& s = setupFor("mueller");
     std::unique_ptr<System> system(particleSystem("mueller"));
     VAEMCIntegrator integrator(kTemperature, 5.0, 0.004, s.bundle, 6, 2);
+    integrator.setProposalBatchSize(batch);
     integrator.setRandomNumberSeed(1);
     integrator.setMoveRandomNumberSeed(2);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
@@ -374,7 +484,9 @@ TEST(VAEMCIntegrator, CheckpointContinuesIdentically) {
         integrator.attemptMoves(5);
         after[k] = context.getState(State::Positions | State::Velocities).getPositions();
     }
-    EXPECT_EQ(after[0][0], after[1][0]);
+    EXPECT_EQ(after[0][0], after[1][0]) << "batch " << batch;
+    EXPECT_GT(integrator.getNumAccepted(), 0) << "batch " << batch;
+  }
 }
 
 TEST(VAEMCIntegrator, BadArgumentsAreRefused) {
@@ -390,6 +502,7 @@ TEST(VAEMCIntegrator, BadArgumentsAreRefused) {
     EXPECT_NE(messageOf([&] { integrator.attemptMoves(1); }).find("not bound"), std::string::npos);
     EXPECT_THROW(integrator.setStepsBetweenMoves(0), OpenMMException);
     EXPECT_THROW(integrator.setMovesPerAttempt(-2), OpenMMException);
+    EXPECT_NE(messageOf([&] { integrator.setProposalBatchSize(0); }).find("batch size must be >= 1, got 0"), std::string::npos);
     std::unique_ptr<System> system(particleSystem("mueller"));
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions({positionOf(s, 0)});
