@@ -18,8 +18,10 @@ import openmm as _openmm  # first: loads OpenMM's own plugins
 
 from . import _config
 from .openmmvae import LatentGrid, VAECVForce, VAEMCIntegrator
+from .metadynamics import LatentMetadynamics
+from .opes import OPES
 
-__all__ = ["LatentGrid", "VAECVForce", "VAEMCIntegrator", "pluginDirectory", "pluginLoadedLibNames"]
+__all__ = ["LatentGrid", "LatentMetadynamics", "OPES", "VAECVForce", "VAEMCIntegrator", "pluginDirectory", "pluginLoadedLibNames"]
 
 
 def _load_plugins():
