@@ -1,5 +1,6 @@
 #include "MetricsCommand.h"
 
+#include "AtomicFile.h"
 #include "Bundle.h"
 #include "Metrics.h"
 #include "Npy.h"
@@ -195,14 +196,7 @@ nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& l
     }
 
     std::string out = o.out.empty() ? (fs::path(o.model).parent_path() / "metrics.json").string() : o.out;
-    std::string tmp = out + ".tmp";
-    {
-        std::ofstream f(tmp);
-        if (!f) throw std::runtime_error("cannot write '" + out + "'");
-        f << result.dump(2) << "\n";
-        if (!f) throw std::runtime_error("cannot write '" + out + "'");
-    }
-    fs::rename(tmp, out);
+    writeFileAtomically(out, result.dump(2) + "\n");
     log << "wrote " << out << "\n";
     return result;
 }

@@ -1,5 +1,6 @@
 #include "SweepCommand.h"
 
+#include "AtomicFile.h"
 #include "Metrics.h"
 #include "MetricsCommand.h"
 #include "Npy.h"
@@ -51,17 +52,7 @@ const std::vector<Quantity>& tableQuantities() {
     return q;
 }
 
-void writeTextAtomically(const fs::path& path, const std::string& text) {
-    fs::path tmp = path;
-    tmp += ".tmp-" + std::to_string(::getpid());
-    {
-        std::ofstream f(tmp);
-        if (!f) throw std::runtime_error("cannot write '" + path.string() + "'");
-        f << text;
-        if (!f) throw std::runtime_error("cannot write '" + path.string() + "'");
-    }
-    fs::rename(tmp, path);
-}
+void writeTextAtomically(const fs::path& path, const std::string& text) { writeFileAtomically(path.string(), text); }
 
 nlohmann::json readJson(const fs::path& path) {
     std::ifstream in(path);

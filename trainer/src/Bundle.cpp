@@ -1,5 +1,7 @@
 #include "Bundle.h"
 
+#include "AtomicFile.h"
+
 #include <filesystem>
 #include <stdexcept>
 #include <unistd.h>
@@ -297,15 +299,10 @@ torch::jit::Module makeBundle(const torch::jit::Module& model, const FeatureSpec
 }
 
 void saveBundle(const torch::jit::Module& bundle, const nlohmann::json& metadata, const std::string& path) {
-    namespace fs = std::filesystem;
-    std::string tmp = path + ".tmp-" + std::to_string(::getpid());
     torch::jit::ExtraFilesMap extra{{"metadata.json", metadata.dump(2)}};
     try {
-        bundle.save(tmp, extra);
-        fs::rename(tmp, path);
+        writeFileAtomically(path, [&](const std::string& tmp) { bundle.save(tmp, extra); });
     } catch (const std::exception& e) {
-        std::error_code ec;
-        fs::remove(tmp, ec);
         throw std::runtime_error("cannot write the model bundle " + path + ": " + e.what());
     }
 }

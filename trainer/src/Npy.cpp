@@ -1,5 +1,7 @@
 #include "Npy.h"
 
+#include "AtomicFile.h"
+
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -228,15 +230,13 @@ void writeNpy(const std::string& path, const torch::Tensor& array, bool float32)
                          std::to_string(data.size(0)) + ", " + std::to_string(data.size(1)) + "), }";
     size_t total = 10 + header.size() + 1;
     header += std::string((64 - total % 64) % 64, ' ') + "\n";
-    std::ofstream out(path, std::ios::binary);
-    if (!out) throw std::runtime_error(path + ": cannot open the file for writing");
-    out.write("\x93NUMPY\x01\x00", 8);
+    std::string bytes("\x93NUMPY\x01\x00", 8);
     uint16_t len = static_cast<uint16_t>(header.size());
-    char lenBytes[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
-    out.write(lenBytes, 2);
-    out.write(header.data(), header.size());
-    out.write(static_cast<const char*>(data.data_ptr()), data.numel() * data.element_size());
-    if (!out) throw std::runtime_error(path + ": write failed");
+    bytes += static_cast<char>(len & 0xff);
+    bytes += static_cast<char>(len >> 8);
+    bytes += header;
+    bytes.append(static_cast<const char*>(data.data_ptr()), data.numel() * data.element_size());
+    writeFileAtomically(path, bytes);
 }
 
 } // namespace VAEPlugin

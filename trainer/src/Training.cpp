@@ -1,5 +1,6 @@
 #include "Training.h"
 
+#include "AtomicFile.h"
 #include "Bundle.h"
 #include "Systems.h"
 #include "VAEModelBuilder.h"
@@ -40,19 +41,6 @@ uint64_t splitmix64(uint64_t x) {
 /** A seed derived from (base, a, b), well mixed, reproducible. */
 uint64_t mixSeed(uint64_t base, uint64_t a, uint64_t b) {
     return splitmix64(splitmix64(splitmix64(base) ^ (a + 0x1234567ULL)) ^ (b + 0x89abcdefULL));
-}
-
-/** Writes text to path atomically (temporary file, then rename). */
-void writeFileAtomically(const std::string& path, const std::string& text) {
-    std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-    {
-        std::ofstream out(tmp, std::ios::binary);
-        if (!out) throw std::runtime_error("cannot write " + tmp);
-        out << text;
-        out.flush();
-        if (!out) throw std::runtime_error("write failed: " + tmp);
-    }
-    fs::rename(tmp, path);
 }
 
 std::string lossesCsv(const std::vector<EpochLosses>& rows) {
@@ -142,9 +130,7 @@ void saveCheckpoint(const std::string& path, const Checkpoint& c, const torch::j
         archive.write(k + "exp_avg", s.exp_avg().cpu());
         archive.write(k + "exp_avg_sq", s.exp_avg_sq().cpu());
     }
-    std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-    archive.save_to(tmp);
-    fs::rename(tmp, path);
+    writeFileAtomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
 }
 
 Checkpoint readCheckpointMeta(const std::string& path) {

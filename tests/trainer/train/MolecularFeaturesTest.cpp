@@ -1,5 +1,6 @@
 // Molecular features: the BAT tree, the bat and cartesian feature maps of the bundle (round trips,
 // ln J against a numerical Jacobian, invariance to rigid motions) and the DCD/PDB readers.
+#include "DcdWriter.h"
 #include "Bundle.h"
 #include "Dataset.h"
 #include "MolecularFeatures.h"
@@ -324,42 +325,6 @@ std::string tempDir(const std::string& name) {
     return dir.string();
 }
 
-void record(std::ofstream& out, const void* data, int32_t bytes) {
-    out.write(reinterpret_cast<const char*>(&bytes), 4);
-    out.write(reinterpret_cast<const char*>(data), bytes);
-    out.write(reinterpret_cast<const char*>(&bytes), 4);
-}
-
-/** A DCD laid out as openmm.app.DCDFile writes it; frames [F, n, 3] in nm. */
-void writeDcd(const std::string& path, const torch::Tensor& frames, bool unitCell) {
-    std::ofstream out(path, std::ios::binary);
-    int32_t n = frames.size(1);
-    char header[84] = {};
-    std::memcpy(header, "CORD", 4);
-    int32_t icntrl[20] = {};
-    icntrl[0] = frames.size(0);
-    icntrl[10] = unitCell ? 1 : 0;
-    icntrl[19] = 24;
-    std::memcpy(header + 4, icntrl, 80);
-    record(out, header, 84);
-    char title[164] = {};
-    int32_t lines = 2;
-    std::memcpy(title, &lines, 4);
-    record(out, title, 164);
-    record(out, &n, 4);
-    for (int64_t f = 0; f < frames.size(0); f++) {
-        if (unitCell) {
-            double cell[6] = {20, 0, 20, 0, 0, 20};
-            record(out, cell, 48);
-        }
-        for (int d = 0; d < 3; d++) {
-            std::vector<float> c(n);
-            for (int a = 0; a < n; a++) c[a] = static_cast<float>(10 * frames[f][a][d].item<double>());
-            record(out, c.data(), 4 * n);
-        }
-    }
-}
-
 } // namespace
 
 TEST(Trajectory, DcdReadsFramesInNanometres) {
@@ -367,7 +332,7 @@ TEST(Trajectory, DcdReadsFramesInNanometres) {
     torch::manual_seed(1);
     torch::Tensor frames = torch::randn({5, 7, 3}, torch::kFloat64);
     for (bool cell : {false, true}) {
-        writeDcd(dir + "/t.dcd", frames, cell);
+        VAETest::writeDcd(dir + "/t.dcd", frames, cell);
         torch::Tensor read = readDcd(dir + "/t.dcd");
         ASSERT_EQ(read.sizes(), frames.sizes());
         EXPECT_LT(maxAbs(read - frames), 1e-6);
@@ -419,7 +384,7 @@ TEST(Trajectory, DatasetFromTrajectoryChecksAtomsAndSelection) {
     std::vector<torch::Tensor> confs;
     for (int s = 0; s < 6; s++) confs.push_back(randomAlanine(300));  // same geometry: bonds inferable
     torch::Tensor frames = torch::stack(confs);
-    writeDcd(dir + "/a.dcd", frames, false);
+    VAETest::writeDcd(dir + "/a.dcd", frames, false);
     {
         std::ofstream pdb(dir + "/a.pdb");
         char line[100];
@@ -454,7 +419,7 @@ TEST(Trajectory, DatasetFromTrajectoryChecksAtomsAndSelection) {
         EXPECT_NE(std::string(e.what()).find("index 99"), std::string::npos) << e.what();
     }
     o.atoms.clear();
-    writeDcd(dir + "/short.dcd", frames.slice(1, 0, 20), false);
+    VAETest::writeDcd(dir + "/short.dcd", frames.slice(1, 0, 20), false);
     o.trajectory = dir + "/short.dcd";
     try {
         trajectoryDataset(o);
@@ -474,7 +439,7 @@ torch::Tensor writeAlanineTrajectory(const std::string& dir, int numFrames, int 
     while (!clashFree(randomAlanine(seed))) seed++;  // bonds are inferred from the first frame
     for (int s = 0; s < numFrames; s++) confs.push_back(randomAlanine(seed + s));
     torch::Tensor frames = torch::stack(confs);
-    writeDcd(dir + "/a.dcd", frames, false);
+    VAETest::writeDcd(dir + "/a.dcd", frames, false);
     std::ofstream pdb(dir + "/a.pdb");
     char line[100];
     for (int i = 0; i < 22; i++) {
