@@ -2,15 +2,14 @@
 2731 (2020), the OPES_METAD variant) along the latent z of a VAECVForce whose energy is a LatentGrid
 bias, so the network runs once per MD step and the bias is interpolated inside the kernel.
 
-    force = openmmvae.VAECVForce("model.pt")
-    grid = openmmvae.LatentGrid([-2.0], [2.0], [201], [False])
-    opes = openmmvae.OPES(system, force, grid, temperature=300, barrier=30, pace=500, sigma=[0.05])
-    simulation = openmm.app.Simulation(topology, system, integrator)   # after OPES added the force
+    opes = OPES(system, "model.pt", ([-2.0], [2.0], [201], [False]), sigma=[0.05], barrier=30.0,
+                temperature=300, frequency=500)       # the interface of LatentMetadynamics
+    simulation = app.Simulation(topology, system, integrator)    # any integrator, VAEMCIntegrator too
     opes.step(simulation, 1000000)
-    opes.getFreeEnergy()          # F on the grid points, kJ/mol
-    opes.save("opes.json")        # ... later: opes.load("opes.json", simulation)
+    F = opes.getFreeEnergy()                                      # kJ/mol on the grid points
+    opes.saveBias("opes.json"); opes.plotFreeEnergy("free_energy.png")
 
-The method (every `pace` steps, at the current latent s):
+The method (every `frequency` steps, PLUMED's PACE, at the current latent s):
 - weight w = exp(beta V(s)) with V the bias applied at s; sums S1 = sum w, S2 = sum w^2 (started
   at w0 = eps^(1 - 1/gamma) and w0^2 with one count, as in PLUMED); N_eff = (1 + S1)^2 / (1 + S2);
 - a new Gaussian kernel at s: sigma = sigma0 * max((N_eff (d + 2) / 4)^(-1/(d + 4)), sigmaMin/sigma0)
@@ -35,7 +34,8 @@ tail eps regularises anyway), neighbour lists, OPES_EXPLORE, multiple walkers, N
 Where the bias lives: P is summed on the grid points by LatentGrid.addGaussian (C++) and V = f(P) is
 written to the grid that VAECVForce interpolates (tensor-product cubic Hermite; harmonic walls beyond
 non-periodic edges, see LatentGrid). The weight of a deposition uses the bias actually applied (the
-interpolated grid at s), so reweighting stays consistent with what was sampled. The grid is rebuilt
+interpolated grid at s, walls included), so reweighting stays consistent with what was sampled
+(PLUMED uses the kernel sum at s; the two differ by the interpolation error). The grid is rebuilt
 from all kernels at every deposition (cost: kernels x grid points exponentials in C++), which keeps
 the state a pure function of the kernel list and makes restarts exact.
 
@@ -47,19 +47,18 @@ weighted by exp(beta V(s_t)).
 
 import json
 import math
+import os
 
 import numpy as np
 
 from openmm import unit
 
+from . import _util
+
 __all__ = ["OPES", "OPESEstimator"]
 
 _BOLTZMANN = unit.MOLAR_GAS_CONSTANT_R.value_in_unit(unit.kilojoule_per_mole / unit.kelvin)
 _STATE_FORMAT = "openmmvae-opes-1"
-
-
-def _value(quantity, unit_):
-    return quantity.value_in_unit(unit_) if unit.is_quantity(quantity) else quantity
 
 
 class OPESEstimator:
@@ -73,8 +72,8 @@ class OPESEstimator:
 
     def __init__(self, temperature, barrier, sigma, periods=None, biasFactor=None, compressionThreshold=1.0,
                  fixedSigma=False, sigmaMin=None):
-        temperature = float(_value(temperature, unit.kelvin))
-        barrier = float(_value(barrier, unit.kilojoule_per_mole))
+        temperature = float(_util._strip(temperature, unit.kelvin, "temperature"))
+        barrier = float(_util._strip(barrier, unit.kilojoule_per_mole, "barrier"))
         if not temperature > 0 or not math.isfinite(temperature):
             raise ValueError("OPES: temperature must be positive and finite, got %r" % (temperature,))
         if not barrier > 0 or not math.isfinite(barrier):
@@ -261,177 +260,228 @@ class OPESEstimator:
         self.sumWeights, self.sumWeights2, self.zed = (float(state[k]) for k in ("sum_weights", "sum_weights2", "zed"))
 
 
-class OPES:
-    """OPES_METAD along the latent of a VAECVForce (see the module docstring for the method).
+class OPES(object):
+    """OPES_METAD along the latent mean of a VAE bundle (see the module docstring for the method).
 
-    OPES(system, force, grid, temperature, barrier, pace, sigma, biasFactor=None,
-         compressionThreshold=1.0, fixedSigma=False, sigmaMin=None)
-
-    system: the openmm.System to simulate; force: a VAECVForce, added to the System here unless it
-    is in it already, and switched to GridBias mode on a copy of `grid` (a LatentGrid whose geometry
-    sets where the bias is tabulated; periodic dimensions make periodic kernels). temperature (K),
-    barrier (kJ/mol, the expected barrier Delta E), pace (MD steps between depositions), sigma (initial
-    kernel widths in latent units); the rest as in OPESEstimator. Create the Simulation / Context after
-    this constructor (the force must be in the System), then advance it with step().
+    Parameters (names and meaning as in LatentMetadynamics where they are shared)
+    ----------
+    system : openmm.System
+        The System to bias; the VAECVForce is added to it here (before the Simulation is created).
+    force : VAECVForce, str, bytes or os.PathLike
+        The CV: a VAECVForce not yet in a System, or a bundle (path or bytes) to create one from.
+    grid : LatentGrid or (mins, maxs, sizes, periodic)
+        Where the bias is tabulated; a LatentGrid's values are ignored, its geometry and wall force
+        constant are used. Periodic dimensions give periodic kernels.
+    sigma : list of float
+        Initial kernel widths per latent dimension (latent units), shrunk with N_eff unless fixedSigma.
+    barrier : float or Quantity
+        The expected barrier Delta E (kJ/mol); sets epsilon and the default bias factor.
+    temperature : float or Quantity
+        The simulation temperature (K).
+    frequency : int
+        Steps between kernel depositions (PLUMED's PACE).
+    biasFactor, compressionThreshold, fixedSigma, sigmaMin :
+        As in OPESEstimator (default gamma = barrier / kT, threshold 1 sigma).
+    atoms : list of int, optional
+        The System atoms fed to the model when `force` is a bundle (default: the bundle's metadata).
     """
 
-    def __init__(self, system, force, grid, temperature, barrier, pace, sigma, biasFactor=None,
-                 compressionThreshold=1.0, fixedSigma=False, sigmaMin=None):
+    def __init__(self, system, force, grid, sigma, barrier, temperature, frequency, biasFactor=None,
+                 compressionThreshold=1.0, fixedSigma=False, sigmaMin=None, atoms=None):
+        from .metadynamics import _make_grid
         from .openmmvae import LatentGrid, VAECVForce
 
-        if not isinstance(force, VAECVForce):
-            raise TypeError("OPES: force must be an openmmvae.VAECVForce, got %s" % type(force).__name__)
-        if not isinstance(grid, LatentGrid):
-            raise TypeError("OPES: grid must be an openmmvae.LatentGrid, got %s" % type(grid).__name__)
-        if int(pace) != pace or pace < 1:
-            raise ValueError("OPES: pace must be a positive number of steps, got %r" % (pace,))
-        dimensions = grid.getNumDimensions()
-        if len(np.atleast_1d(sigma)) != dimensions:
-            raise ValueError("OPES: sigma has %d entries, the grid %d dimensions" % (len(np.atleast_1d(sigma)), dimensions))
-        periods = [maxs - mins if periodic else None
-                   for mins, maxs, periodic in zip(grid.getMins(), grid.getMaxs(), grid.getPeriodic())]
+        if isinstance(force, (str, bytes, os.PathLike)):
+            force = VAECVForce(os.fspath(force) if isinstance(force, os.PathLike) else force)
+            if atoms is not None:
+                force.setAtoms(atoms)
+        elif not isinstance(force, VAECVForce):
+            raise TypeError("OPES: force must be a VAECVForce or a bundle (path or bytes), got %s" % type(force).__name__)
+        self._grid = _make_grid(grid)
+        dims = self._grid.getNumDimensions()
+        latent = force.getNumLatentDimensions()
+        if latent != dims:
+            raise ValueError("OPES: the grid has %d dimension(s) but the latent space has %d" % (dims, latent))
+        if len(np.atleast_1d(sigma)) != dims:
+            raise ValueError("OPES: sigma must hold %d widths (one per grid dimension), got %r" % (dims, sigma))
+        self.frequency = int(frequency)
+        if self.frequency < 1 or self.frequency != frequency:
+            raise ValueError("OPES: frequency must be a whole number of steps >= 1, got %r" % (frequency,))
+        periods = [hi - lo if periodic else None
+                   for lo, hi, periodic in zip(self._grid.getMins(), self._grid.getMaxs(), self._grid.getPeriodic())]
         self.estimator = OPESEstimator(temperature, barrier, sigma, periods, biasFactor, compressionThreshold,
                                        fixedSigma, sigmaMin)
-        self.pace = int(pace)
-        self.force = force
-        self._grid = LatentGrid(grid.getMins(), grid.getMaxs(), grid.getSizes(), grid.getPeriodic())
-        self._grid.setWallForceConstant(grid.getWallForceConstant())
-        self._kernelGrid = LatentGrid(grid.getMins(), grid.getMaxs(), grid.getSizes(), grid.getPeriodic())
-        self._points = np.array([self._grid.getPoint(i) for i in range(self._grid.getNumPoints())])
+        self._kernelGrid = LatentGrid(self._grid.getMins(), self._grid.getMaxs(), self._grid.getSizes(),
+                                      self._grid.getPeriodic())
         self._probability = np.zeros(self._grid.getNumPoints())
-        self.samples = []  # (s, bias applied at s) at each deposition
+        self.samples = []  # (z, bias applied at z) at each deposition
+        self._force = None
         self._refreshGrid()
         force.useGridBias(self._grid)
-        if not any(system.getForce(i).this == force.this for i in range(system.getNumForces())):
-            system.addForce(force)
+        system.addForce(force)
+        self._force = force
+        self._system = system
 
-    # ---- grid ----
+    # ---- the bias ----
     def _refreshGrid(self):
-        """P on the grid points (sum of the kernels by LatentGrid.addGaussian), then V = f(P) into the bias grid."""
+        """P on the grid points (LatentGrid.addGaussian in C++), then V = f(P) into the bias grid."""
         self._probability = self.estimator.probabilityOnGrid(self._kernelGrid)
         self._grid.setValues(self.estimator.biasFromProbability(self._probability).tolist())
+        if self._force is not None:
+            self._force.useGridBias(self._grid)  # the force keeps a copy of the grid
 
-    def _push(self, context):
-        self.force.useGridBias(self._grid)
-        if context is not None:
-            self.force.updateParametersInContext(context)
-
-    # ---- running ----
+    # ---- the run ----
     def step(self, simulation, steps):
-        """Advance simulation (openmm.app.Simulation) by `steps` steps, depositing a kernel whenever
-        simulation.currentStep is a multiple of pace."""
+        """Advance `simulation` (an openmm.app.Simulation of the System) by `steps` steps, depositing
+        a kernel every `frequency` steps (counted by simulation.currentStep)."""
+        context = simulation.context
+        self._force.updateParametersInContext(context)  # the Context may predate a loadBias()
         remaining = int(steps)
         while remaining > 0:
-            chunk = min(remaining, self.pace - simulation.currentStep % self.pace)
+            chunk = min(remaining, self.frequency - simulation.currentStep % self.frequency)
             simulation.step(chunk)
             remaining -= chunk
-            if simulation.currentStep % self.pace == 0:
-                self.deposit(simulation.context)
+            if simulation.currentStep % self.frequency == 0:
+                self._deposit(self._force.getCollectiveVariableValues(context))
+                self._force.updateParametersInContext(context)
 
-    def deposit(self, context):
-        """One OPES update at the Context's current latent value (one network evaluation)."""
-        s = list(self.force.getCollectiveVariableValues(context))
-        applied, _ = self._grid.evaluate(s)
-        self.samples.append((s, applied))
-        self.estimator.deposit(s, applied)
+    def _deposit(self, z):
+        applied, _ = self._grid.evaluate(z)  # the bias this configuration felt (interpolated, walls included)
+        self.samples.append((list(z), applied))
+        self.estimator.deposit(z, applied)
         self._refreshGrid()
-        self._push(context)
 
     # ---- results ----
-    def getGridPoints(self):
-        """The latent coordinates of the grid points, shape sizes + [d] (row-major like the values)."""
-        return self._points.reshape(list(self._grid.getSizes()) + [self.estimator.dimensions])
+    @property
+    def numKernels(self):
+        return self.estimator.numKernels
+
+    @property
+    def numDepositions(self):
+        return self.estimator.counter - 1
+
+    def getCollectiveVariables(self, simulation):
+        """The latent mean z (list of L floats) at the current positions of `simulation`."""
+        return self._force.getCollectiveVariableValues(simulation.context)
+
+    def getForce(self):
+        """The VAECVForce (in the System) that applies the bias."""
+        return self._force
+
+    def getGrid(self):
+        """A copy of the bias grid (LatentGrid, values V in kJ/mol)."""
+        return self._grid.__copy__()
 
     def getBias(self):
-        """The bias V on the grid points (kJ/mol), shape = the grid sizes."""
+        """V on the grid points, a numpy array of shape sizes (kJ/mol, no units attached)."""
         return np.array(self._grid.getValues()).reshape(self._grid.getSizes())
 
+    def getGridPoints(self):
+        """The grid coordinates per dimension: a list of L 1-D numpy arrays."""
+        axes = []
+        for lo, hi, n, periodic in zip(self._grid.getMins(), self._grid.getMaxs(), self._grid.getSizes(), self._grid.getPeriodic()):
+            axes.append(lo + np.arange(n) * (hi - lo) / (n if periodic else n - 1))
+        return axes
+
     def getFreeEnergy(self):
-        """F(s) = -(1/beta) ln P(s) on the grid points (kJ/mol, min 0, +inf where P = 0), shape = the grid
-        sizes: the reweighted kernel density estimate of OPES."""
+        """F = -(1/beta) ln P on the grid points (the reweighted kernel density estimate of OPES),
+        shifted to min 0, +inf where P = 0: a Quantity (kJ/mol) of shape sizes."""
         with np.errstate(divide="ignore"):
-            free_energy = -self.estimator.kT * np.log(self._probability)
-        if np.any(np.isfinite(free_energy)):
-            free_energy -= free_energy[np.isfinite(free_energy)].min()
-        return free_energy.reshape(self._grid.getSizes())
+            free = -self.estimator.kT * np.log(self._probability)
+        finite = np.isfinite(free)
+        if finite.any():
+            free = free - free[finite].min()
+        return free.reshape(self._grid.getSizes()) * unit.kilojoule_per_mole
 
     def reweightedHistogram(self, edges, skip=0):
-        """F (kJ/mol, min 0, +inf for empty bins) of a 1-D latent from the deposition-time samples after
-        the first `skip`, each weighted by exp(beta V(s_t)) with V the bias applied at that time."""
+        """F (kJ/mol, min 0, +inf for empty bins) along a 1-D latent from the deposition-time samples
+        after the first `skip`, each weighted by exp(beta V(z_t)) with V the bias applied then."""
         if self.estimator.dimensions != 1:
             raise ValueError("OPES.reweightedHistogram: a 1-D latent is needed, this one has %d dimensions"
                              % self.estimator.dimensions)
         samples = self.samples[skip:]
         if not samples:
             raise ValueError("OPES.reweightedHistogram: no samples after skipping %d of %d" % (skip, len(self.samples)))
-        s = np.array([sample[0][0] for sample in samples])
+        z = np.array([sample[0][0] for sample in samples])
         log_weights = self.estimator.beta * np.array([sample[1] for sample in samples])
-        histogram, _ = np.histogram(s, bins=edges, weights=np.exp(log_weights - log_weights.max()))
+        histogram, _ = np.histogram(z, bins=edges, weights=np.exp(log_weights - log_weights.max()))
         with np.errstate(divide="ignore"):
-            free_energy = -self.estimator.kT * np.log(histogram)
-        return free_energy - free_energy[np.isfinite(free_energy)].min()
+            free = -self.estimator.kT * np.log(histogram)
+        return free - free[np.isfinite(free)].min()
 
     # ---- restart ----
     def _geometry(self):
-        grid = self._grid
-        return {"mins": list(grid.getMins()), "maxs": list(grid.getMaxs()), "sizes": list(grid.getSizes()),
-                "periodic": [bool(p) for p in grid.getPeriodic()], "wall_force_constant": grid.getWallForceConstant()}
+        g = self._grid
+        return {"mins": list(g.getMins()), "maxs": list(g.getMaxs()), "sizes": list(g.getSizes()),
+                "periodic": [bool(p) for p in g.getPeriodic()], "wallForceConstant": g.getWallForceConstant()}
 
-    def save(self, path):
-        """Write the full state (parameters, grid geometry, kernels, weight sums, Z, samples) as JSON;
-        load() restores it exactly (floats are written with round-trip precision)."""
-        document = {"format": _STATE_FORMAT, "pace": self.pace, "grid": self._geometry(),
+    def saveBias(self, path):
+        """Write the full OPES state (grid geometry, parameters, kernels, weight sums, Z, samples) as
+        JSON (floats at round-trip precision); loadBias() of it reproduces the bias bit for bit."""
+        document = {"format": _STATE_FORMAT, "frequency": self.frequency, "grid": self._geometry(),
                     "parameters": self.estimator.parameters(), "state": self.estimator.state(),
-                    "samples": [[list(s), v] for s, v in self.samples]}
+                    "samples": [[list(z), v] for z, v in self.samples]}
         with open(path, "w") as f:
             json.dump(document, f)
 
-    def load(self, path, simulation=None):
-        """Restore a state written by save() into this OPES (same grid and parameters, else ValueError
-        naming the difference); the bias is rebuilt from the kernels and pushed into simulation's
-        Context if given."""
+    def loadBias(self, path, simulation=None):
+        """Replace the state by the one saved in `path` (same grid geometry and parameters required,
+        else ValueError naming the field). Contexts see it on the next step(); pass `simulation` to
+        update its Context at once."""
         with open(path) as f:
-            document = json.load(f)
-        if document.get("format") != _STATE_FORMAT:
-            raise ValueError("OPES.load: %s is not an OPES state file (format %r)" % (path, document.get("format")))
-        for name, mine, theirs in [("grid", self._geometry(), document["grid"]),
-                                   ("parameters", self.estimator.parameters(), document["parameters"]),
-                                   ("pace", self.pace, document["pace"])]:
-            if mine != theirs:
-                raise ValueError("OPES.load: %s of %s differ from this OPES: %r in the file, %r here" % (name, path, theirs, mine))
+            try:
+                document = json.load(f)
+            except ValueError as error:
+                raise ValueError("OPES.loadBias: %s is not a saved OPES state (%s)" % (path, error))
+        if not isinstance(document, dict) or document.get("format") != _STATE_FORMAT:
+            raise ValueError("OPES.loadBias: %s is not a saved OPES state" % path)
+        ours = {"frequency": self.frequency}
+        ours.update(self._geometry())
+        ours.update(self.estimator.parameters())
+        saved = {"frequency": document["frequency"]}
+        saved.update(document["grid"])
+        saved.update(document["parameters"])
+        for name in ours:
+            if saved.get(name) != ours[name]:
+                raise ValueError("OPES.loadBias: %s in %s is %r, this run has %r" % (name, path, saved.get(name), ours[name]))
         self.estimator.setState(document["state"])
-        self.samples = [(list(s), float(v)) for s, v in document["samples"]]
+        self.samples = [(list(z), float(v)) for z, v in document["samples"]]
         self._refreshGrid()
-        self._push(simulation.context if simulation is not None else None)
+        if simulation is not None:
+            self._force.updateParametersInContext(simulation.context)
 
-    # ---- figure ----
-    def plotFreeEnergy(self, path, exact=None, dpi=100):
-        """A PNG of F on the grid (1-D: a line; 2-D: filled contours; kJ/mol). `exact` = (z, F in kJ/mol)
-        adds a reference curve to a 1-D plot."""
+    def plotFreeEnergy(self, path, title=None, exact=None):
+        """A PNG of F / kT along the latent (shown up to 1.5 barriers): a curve for L = 1 (with `exact` =
+        (z, F in kJ/mol) as a dashed reference if given), filled contours for L = 2 (L > 2: the first
+        two dimensions, the others integrated out)."""
         import matplotlib
-
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        free_energy = self.getFreeEnergy()
-        points = self.getGridPoints()
-        figure, axes = plt.subplots(figsize=(5, 3.6))
-        if self.estimator.dimensions == 1:
-            axes.plot(points[:, 0], free_energy, label="OPES, -kT ln P")
+        kT = self.estimator.kT
+        shownMax = 1.5 * self.estimator.barrier / kT  # F / kT shown up to 1.5 barriers
+        free = self.getFreeEnergy().value_in_unit(unit.kilojoule_per_mole)
+        axes = self.getGridPoints()
+        fig, ax = plt.subplots(figsize=(5.5, 4.2))
+        if free.ndim == 1:
+            ax.plot(axes[0], free / kT, color="k", label="OPES, -ln P")
             if exact is not None:
-                axes.plot(exact[0], exact[1], "k--", label="exact")
-                axes.legend()
-            axes.set_xlabel("z")
-            axes.set_ylabel("F (kJ/mol)")
-        elif self.estimator.dimensions == 2:
-            shown = np.where(np.isfinite(free_energy), free_energy, np.nan)
-            contour = axes.contourf(points[..., 0], points[..., 1], shown, levels=20)
-            figure.colorbar(contour, ax=axes, label="F (kJ/mol)")
-            axes.set_xlabel("z0")
-            axes.set_ylabel("z1")
+                ax.plot(exact[0], np.asarray(exact[1]) / kT, "r--", label="exact")
+                ax.legend()
+            ax.set_xlabel("z0")
+            ax.set_ylabel("F / kT")
+            ax.set_ylim(-0.5, shownMax)  # the kernels' far tails are no estimate
         else:
-            raise ValueError("OPES.plotFreeEnergy: 1-D or 2-D latents only, this one has %d" % self.estimator.dimensions)
-        axes.set_title("OPES free energy, %d kernels" % self.estimator.numKernels)
-        figure.tight_layout()
-        figure.savefig(path, dpi=dpi)
-        plt.close(figure)
+            if free.ndim > 2:
+                with np.errstate(divide="ignore"):
+                    free = -kT * np.log(np.exp(-free / kT).sum(axis=tuple(range(2, free.ndim))))
+                free -= free[np.isfinite(free)].min()
+            shown = np.where(np.isfinite(free), np.minimum(free / kT, shownMax), np.nan)
+            image = ax.contourf(axes[0], axes[1], shown.T, levels=30, cmap="viridis")
+            fig.colorbar(image, ax=ax, label="F / kT")
+            ax.set_xlabel("z0")
+            ax.set_ylabel("z1")
+        ax.set_title(title or "OPES, %d depositions, %d kernels" % (self.numDepositions, self.numKernels))
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
