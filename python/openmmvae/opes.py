@@ -35,9 +35,10 @@ Where the bias lives: P is summed on the grid points by LatentGrid.addGaussian (
 written to the grid that VAECVForce interpolates (tensor-product cubic Hermite; harmonic walls beyond
 non-periodic edges, see LatentGrid). The weight of a deposition uses the bias actually applied (the
 interpolated grid at s, walls included), so reweighting stays consistent with what was sampled
-(PLUMED uses the kernel sum at s; the two differ by the interpolation error). The grid is rebuilt
-from all kernels at every deposition (cost: kernels x grid points exponentials in C++), which keeps
-the state a pure function of the kernel list and makes restarts exact.
+(PLUMED uses the kernel sum at s; the two differ by the interpolation error). The kernel sum on the
+grid is updated incrementally at each deposition (the new kernel added; on compression the merged
+kernels subtracted and the merged one added), so a deposition costs a few Gaussians on the grid
+whatever the number of kernels; the restart file carries that sum, so restarts are exact.
 
 Free energy (getFreeEnergy): F(s) = -(1/beta) ln P(s) on the grid points, the reweighting estimate
 that OPES builds on the fly (at convergence it equals -V(s)/(1 - 1/gamma) up to the eps term and a
@@ -150,13 +151,18 @@ class OPESEstimator:
         """The OPES bias at points [P, d] from the kernels directly (kJ/mol)."""
         return self.biasFromProbability(self.probability(points))
 
-    def probabilityOnGrid(self, grid):
-        """P at the points of `grid` (a LatentGrid, overwritten with sum_k h_k G_k by its C++
-        addGaussian, minimum images on its periodic dimensions), as a flat numpy array."""
-        grid.setValues([0.0] * grid.getNumPoints())
-        for center, sigma, height in zip(self.centers, self.sigmas, self.heights):
-            grid.addGaussian(center.tolist(), sigma.tolist(), float(height))
-        return np.array(grid.getValues()) / self.sumWeights
+    def probabilityOnGrid(self, grid, changes=None):
+        """P at the points of `grid` (a LatentGrid holding the kernel sum sum_k h_k G_k, summed by its
+        C++ addGaussian with minimum images on periodic dimensions), as a flat numpy array. Without
+        `changes` the sum is rebuilt from all kernels; with the changes returned by deposit() or
+        addKernel() only those Gaussians are added to the grid's current sum."""
+        if changes is None:
+            grid.setValues([0.0] * grid.getNumPoints())
+            changes = zip(self.centers, self.sigmas, self.heights)
+        for center, sigma, height in changes:
+            grid.addGaussian(np.asarray(center, dtype=float).tolist(), np.asarray(sigma, dtype=float).tolist(), float(height))
+        # rounding can leave -1e-16-sized sums where kernels were removed: P >= 0
+        return np.maximum(np.array(grid.getValues()), 0.0) / self.sumWeights
 
     @property
     def effectiveSampleSize(self):
@@ -168,7 +174,8 @@ class OPESEstimator:
 
     # ---- deposition ----
     def deposit(self, center, appliedBias):
-        """One OPES update at latent point `center` where the bias `appliedBias` (kJ/mol) acted."""
+        """One OPES update at latent point `center` where the bias `appliedBias` (kJ/mol) acted.
+        Returns the change of the kernel sum (see addKernel)."""
         center = np.asarray(center, dtype=float).reshape(-1)
         if center.size != self.dimensions or not np.all(np.isfinite(center)):
             raise ValueError("OPES: the deposition point must have %d finite coordinates, got %r" % (self.dimensions, center))
@@ -187,8 +194,9 @@ class OPESEstimator:
                 factors = np.maximum(factors, self.sigmaMin / self.sigma0)
             sigma *= factors
             height /= np.prod(factors)
-        self.addKernel(center, sigma, height)
+        changes = self.addKernel(center, sigma, height)
         self.zed = float(self.probability(self.centers).mean())
+        return changes
 
     def _wrap(self, center):
         for d, period in enumerate(self.periods):
@@ -215,22 +223,26 @@ class OPESEstimator:
         return self._wrap(c.copy()), np.sqrt(s2_merged), h
 
     def addKernel(self, center, sigma, height):
-        """Add a kernel, compressing it into the nearest one within the threshold (recursively)."""
+        """Add a kernel, compressing it into the nearest one within the threshold (recursively).
+        Returns the change of the kernel sum as (centre, sigma, +-height) terms: the kernels that
+        disappeared with minus their height, the one that appeared with plus."""
         center, sigma = self._wrap(np.array(center, dtype=float)), np.array(sigma, dtype=float)
         k = self._nearestWithinThreshold(center)
         if k is None:
             self.centers = np.vstack([self.centers, center])
             self.sigmas = np.vstack([self.sigmas, sigma])
             self.heights = np.append(self.heights, height)
-            return
+            return [(center, sigma, height)]
+        changes = [(self.centers[k].copy(), self.sigmas[k].copy(), -self.heights[k])]
         while True:
             c, s, h = self.mergeKernels(self.centers[k], self.sigmas[k], self.heights[k], center, sigma, height)
             self.centers[k], self.sigmas[k], self.heights[k] = c, s, h
             other = self._nearestWithinThreshold(c, exclude=k)
             if other is None:
-                return
+                return changes + [(c, s, h)]
             # the merged kernel absorbs its new neighbour: remove `other`, merge it into k
             center, sigma, height = self.centers[other].copy(), self.sigmas[other].copy(), self.heights[other]
+            changes.append((center, sigma, -height))
             keep = np.arange(self.heights.size) != other
             self.centers, self.sigmas, self.heights = self.centers[keep], self.sigmas[keep], self.heights[keep]
             if other < k:
@@ -323,9 +335,10 @@ class OPES(object):
         self._system = system
 
     # ---- the bias ----
-    def _refreshGrid(self):
-        """P on the grid points (LatentGrid.addGaussian in C++), then V = f(P) into the bias grid."""
-        self._probability = self.estimator.probabilityOnGrid(self._kernelGrid)
+    def _refreshGrid(self, changes=None):
+        """P on the grid points (the kernel sum updated by `changes`, or rebuilt from all kernels, by
+        LatentGrid.addGaussian in C++), then V = f(P) into the bias grid."""
+        self._probability = self.estimator.probabilityOnGrid(self._kernelGrid, changes)
         self._grid.setValues(self.estimator.biasFromProbability(self._probability).tolist())
         if self._force is not None:
             self._force.useGridBias(self._grid)  # the force keeps a copy of the grid
@@ -348,8 +361,7 @@ class OPES(object):
     def _deposit(self, z):
         applied, _ = self._grid.evaluate(z)  # the bias this configuration felt (interpolated, walls included)
         self.samples.append((list(z), applied))
-        self.estimator.deposit(z, applied)
-        self._refreshGrid()
+        self._refreshGrid(self.estimator.deposit(z, applied))
 
     # ---- results ----
     @property
@@ -416,11 +428,13 @@ class OPES(object):
                 "periodic": [bool(p) for p in g.getPeriodic()], "wallForceConstant": g.getWallForceConstant()}
 
     def saveBias(self, path):
-        """Write the full OPES state (grid geometry, parameters, kernels, weight sums, Z, samples) as
-        JSON (floats at round-trip precision); loadBias() of it reproduces the bias bit for bit."""
+        """Write the full OPES state (grid geometry, parameters, kernels, weight sums, Z, samples and
+        the kernel sum on the grid) as JSON (floats at round-trip precision); loadBias() of it
+        reproduces the bias bit for bit, and the continued run matches the uninterrupted one."""
         document = {"format": _STATE_FORMAT, "frequency": self.frequency, "grid": self._geometry(),
                     "parameters": self.estimator.parameters(), "state": self.estimator.state(),
-                    "samples": [[list(z), v] for z, v in self.samples]}
+                    "samples": [[list(z), v] for z, v in self.samples],
+                    "kernel_sum": list(self._kernelGrid.getValues())}
         with open(path, "w") as f:
             json.dump(document, f)
 
@@ -446,7 +460,12 @@ class OPES(object):
                 raise ValueError("OPES.loadBias: %s in %s is %r, this run has %r" % (name, path, saved.get(name), ours[name]))
         self.estimator.setState(document["state"])
         self.samples = [(list(z), float(v)) for z, v in document["samples"]]
-        self._refreshGrid()
+        kernelSum = document["kernel_sum"]
+        if len(kernelSum) != self._kernelGrid.getNumPoints():
+            raise ValueError("OPES.loadBias: kernel_sum in %s has %d values, the grid %d points"
+                             % (path, len(kernelSum), self._kernelGrid.getNumPoints()))
+        self._kernelGrid.setValues(kernelSum)  # the sum as it was (updated incrementally), not re-summed
+        self._refreshGrid([])
         if simulation is not None:
             self._force.updateParametersInContext(simulation.context)
 

@@ -355,3 +355,23 @@ def test_opes_recovers_the_exact_free_energy_of_the_mueller_particle(tmp_path_fa
     on_grid = np.interp(centres, opes.getGridPoints()[0], opes.getFreeEnergy().value_in_unit(unit.kilojoule_per_mole) / kT)
     assert np.abs(on_grid[region] - np.mean(on_grid[region] - exact[region]) - exact[region]).max() < 1.0
     opes.plotFreeEnergy(str(tmp_path_factory.mktemp("opes_plot") / "mueller_opes.png"), exact=(centres, exact * kT))
+
+
+def test_incremental_kernel_sum_equals_the_rebuilt_one():
+    import openmmvae
+
+    rng = np.random.default_rng(12)
+    grid = openmmvae.LatentGrid([-2.0, -math.pi], [2.0, math.pi], [40, 36], [False, True])
+    rebuilt = openmmvae.LatentGrid([-2.0, -math.pi], [2.0, math.pi], [40, 36], [False, True])
+    estimator = OPESEstimator(300.0, 20.0, [0.2, 0.4], periods=[None, 2 * math.pi], compressionThreshold=1.2)
+    merges = recursive = 0
+    for _ in range(150):
+        s = rng.normal([0.0, 0.0], [0.5, 2.0])
+        before = estimator.numKernels
+        changes = estimator.deposit(s, float(estimator.bias(s[None, :])[0]))
+        merges += estimator.numKernels <= before
+        recursive += estimator.numKernels < before  # a merged kernel absorbed a neighbour
+        incremental = estimator.probabilityOnGrid(grid, changes)
+    assert merges > 50 and recursive > 0 and estimator.numKernels > 5
+    full = estimator.probabilityOnGrid(rebuilt)
+    assert np.allclose(incremental, full, rtol=1e-9, atol=1e-12 * full.max())
