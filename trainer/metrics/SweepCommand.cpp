@@ -4,6 +4,7 @@
 #include "Metrics.h"
 #include "MetricsCommand.h"
 #include "Npy.h"
+#include "JobClaim.h"
 #include "Systems.h"
 
 #include <CLI/CLI.hpp>
@@ -11,7 +12,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +25,9 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -116,6 +122,8 @@ void SweepOptions::validate() const {
         throw std::invalid_argument("--shard K/N needs 0 <= K < N, got " + std::to_string(shardIndex) + "/" +
                                     std::to_string(shardCount));
     if (!train.data.empty()) throw std::invalid_argument("the sweep trains on built-in systems only (--system)");
+    if (workers < 1) throw std::invalid_argument("--workers must be at least 1, got " + std::to_string(workers));
+    if (!(claimTimeout > 0)) throw std::invalid_argument("--claim-timeout must be positive");
     // Every job's training settings must be valid (betas parse, epochs, anneal, ...).
     for (const auto& d : decoders) {
         SweepJob job{0, d, 0, out};
@@ -343,6 +351,117 @@ bool runPlotter(const SweepOptions& o, std::ostream& log) {
 
 } // namespace
 
+void runSweepJobs(const SweepOptions& o, std::ostream& log) {
+    setThreads(o.train.threads);
+    auto jobs = planSweepJobs(o);
+    int total = static_cast<int>(jobs.size());
+    std::string who = o.worker ? " (worker " + std::to_string(::getpid()) + ")" : "";
+    bool firstPass = true;
+    while (true) {
+        bool pending = false;
+        for (const auto& job : jobs) {
+            if (job.index % o.shardCount != o.shardIndex) continue;
+            std::string name = "job " + std::to_string(job.index + 1) + "/" + std::to_string(total) + " " + job.decoder +
+                               " replica-" + std::to_string(job.replica);
+            if (sweepJobDone(job)) {
+                if (firstPass)
+                    log << "[sweep] " << name << ": done before, skipped" << who << "\n" << std::flush;
+                continue;
+            }
+            auto claim = JobClaim::tryClaim(job.directory, o.claimTimeout);
+            if (!claim || sweepJobDone(job)) {  // held by a live worker, or finished just now
+                pending = pending || !claim;
+                continue;
+            }
+            log << "[sweep] " << name << ": training " << o.train.betas.size() << " betas" << who << "\n" << std::flush;
+            auto t0 = std::chrono::steady_clock::now();
+            runSweepJob(o, job, log);
+            double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            log << "[sweep] " << name << ": finished in " << std::fixed << std::setprecision(1) << s << " s" << who << "\n"
+                << std::defaultfloat << std::flush;
+        }
+        firstPass = false;
+        if (!pending) break;
+        // Jobs held by other workers: wait, and take over any whose worker dies.
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(2000, int64_t(o.claimTimeout * 250))));
+    }
+}
+
+namespace {
+
+/** This process's arguments (/proc/self/cmdline) without --workers N, plus --worker. */
+std::vector<std::string> workerArguments() {
+    std::ifstream in("/proc/self/cmdline", std::ios::binary);
+    std::vector<std::string> args;
+    std::string a;
+    while (std::getline(in, a, '\0')) args.push_back(a);
+    std::vector<std::string> out;
+    for (size_t i = 0; i < args.size(); i++) {
+        if (args[i] == "--workers") {
+            i++;
+            continue;
+        }
+        if (args[i].rfind("--workers=", 0) == 0) continue;
+        out.push_back(args[i]);
+    }
+    out.push_back("--worker");
+    return out;
+}
+
+pid_t startWorker(const std::vector<std::string>& args) {
+    std::cout << std::flush;
+    pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) {
+        std::vector<std::string> a = args;
+        std::vector<char*> argv;
+        for (auto& s : a) argv.push_back(s.data());
+        argv.push_back(nullptr);
+        ::execv("/proc/self/exe", argv.data());
+        std::fprintf(stderr, "openmm-vae sweep: cannot start a worker: %s\n", std::strerror(errno));
+        ::_exit(127);
+    }
+    return pid;
+}
+
+} // namespace
+
+void runSweepWorkers(const SweepOptions& o, std::ostream& log) {
+    auto args = workerArguments();
+    std::set<pid_t> running;
+    for (int w = 0; w < o.workers; w++) running.insert(startWorker(args));
+    log << "[sweep] started " << o.workers << " workers\n" << std::flush;
+    int replacements = 0;
+    std::string failure;
+    while (!running.empty()) {
+        int status = 0;
+        pid_t pid = ::waitpid(-1, &status, 0);
+        if (pid < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (!running.erase(pid)) continue;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
+        if (WIFSIGNALED(status) && failure.empty()) {
+            // Killed (OOM, kill -9, ...): its job is taken over; a replacement keeps the worker count.
+            log << "[sweep] worker " << pid << " killed by signal " << WTERMSIG(status) << "; its job will be redone"
+                << (replacements < o.workers ? ", starting a replacement" : "") << "\n" << std::flush;
+            if (replacements++ < o.workers) running.insert(startWorker(args));
+            continue;
+        }
+        if (failure.empty()) {
+            failure = "worker " + std::to_string(pid) + " failed (" +
+                      (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                         : "signal " + std::to_string(WTERMSIG(status))) +
+                      ")";
+            for (pid_t p : running) ::kill(p, SIGTERM);
+        }
+    }
+    if (!failure.empty()) throw std::runtime_error(failure + "; the other workers were stopped (re-run to resume)");
+    // Workers killed after the replacements ran out leave jobs undone: run them here.
+    runSweepJobs(o, log);
+}
+
 nlohmann::json runSweepCommand(const SweepOptions& o, std::ostream& log) {
     o.validate();
     fs::create_directories(o.out);
@@ -357,26 +476,13 @@ nlohmann::json runSweepCommand(const SweepOptions& o, std::ostream& log) {
     }
     writeTextAtomically(settingsPath, settings.dump(2) + "\n");
 
-    auto jobs = planSweepJobs(o);
-    int total = static_cast<int>(jobs.size());
     if (!o.tablesOnly) {
-        setThreads(o.train.threads);
-        for (const auto& job : jobs) {
-            if (job.index % o.shardCount != o.shardIndex) continue;
-            std::string name = "job " + std::to_string(job.index + 1) + "/" + std::to_string(total) + " " + job.decoder +
-                               " replica-" + std::to_string(job.replica);
-            if (sweepJobDone(job)) {
-                log << "[sweep] " << name << ": done before, skipped\n" << std::flush;
-                continue;
-            }
-            log << "[sweep] " << name << ": training " << o.train.betas.size() << " betas\n" << std::flush;
-            auto t0 = std::chrono::steady_clock::now();
-            runSweepJob(o, job, log);
-            double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            log << "[sweep] " << name << ": finished in " << std::fixed << std::setprecision(1) << s << " s\n"
-                << std::defaultfloat << std::flush;
-        }
+        if (o.workers > 1)
+            runSweepWorkers(o, log);
+        else
+            runSweepJobs(o, log);
     }
+    if (o.worker) return nlohmann::json::array();  // the parent writes the tables
     nlohmann::json table = writeSweepTables(o, log);
     if (o.plots) runPlotter(o, log);
     return table;
@@ -412,6 +518,14 @@ void addSweepCommand(CLI::App& app) {
     sub->add_option("--out", o->out, "Output folder")->required();
     sub->add_option("--shard", *shard, "K/N: run only the jobs j (0-based) with j % N == K");
     sub->add_flag("--tables-only", o->tablesOnly, "Train nothing; tables (and plots) of the done jobs");
+    sub->add_option("--workers", o->workers,
+                     "Local worker processes sharing the jobs (more sweep processes, also on other machines, may "
+                     "point at the same --out)")
+        ->capture_default_str();
+    sub->add_flag("--worker", o->worker, "Run jobs only, no tables or plots (how --workers starts its processes)");
+    sub->add_option("--claim-timeout", o->claimTimeout,
+                    "Seconds without a heartbeat after which a job of a worker on another host is taken over")
+        ->capture_default_str();
     sub->add_flag("--no-plots", *noPlots, "Do not call the plotter");
     sub->add_option("--python", o->python, "Python interpreter of the plotter")->capture_default_str();
     sub->callback([o, shard, noPlots]() {

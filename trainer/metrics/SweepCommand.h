@@ -10,6 +10,14 @@
  * done when its marker OUT/<decoder>/replica-<r>/done.json exists (written atomically, last); a
  * re-run skips done jobs and resumes an interrupted one from its checkpoint, so jobs can also be
  * spread over processes or machines with --shard K/N and the tables written afterwards.
+ *
+ * Workers: every sweep process claims a job before running it (JobClaim: OUT/<decoder>/replica-<r>/
+ * claim.json, atomic create, heartbeat), so any number of sweep processes pointed at one --out (on one
+ * machine or several sharing the folder) split the jobs; a job whose worker died is taken over (and
+ * resumed from its checkpoint) by the next worker that looks, at once on the same host, after
+ * --claim-timeout elsewhere. Each process waits until every job (of its shard) is done, then writes
+ * the tables. `--workers N` starts N such processes locally, replaces one killed by a signal and fails
+ * when one fails with an error.
  */
 
 #include "Training.h"
@@ -37,6 +45,9 @@ struct SweepOptions {
     std::string out;                           ///< output folder (required)
     int shardIndex = 0, shardCount = 1;        ///< run only the jobs j with j % shardCount == shardIndex
     bool tablesOnly = false;                   ///< train nothing: write the tables (and plots) of the done jobs
+    int workers = 1;                           ///< local worker processes (> 1: this process starts and watches them)
+    bool worker = false;                       ///< started by a parent with --workers: run jobs, no tables or plots
+    double claimTimeout = 60;                  ///< seconds without heartbeat after which another worker takes a job over
     bool plots = true;                         ///< call the plotter at the end (a failure is a warning)
     std::string python = "/usr/bin/python3";   ///< interpreter of the plotter
 
@@ -76,6 +87,9 @@ void runSweepJob(const SweepOptions& options, const SweepJob& job, std::ostream&
  * of each quantity. Returns the rows as JSON.
  */
 nlohmann::json writeSweepTables(const SweepOptions& options, std::ostream& log);
+
+/** Runs the (shard's) jobs not done yet, each under a JobClaim, until all are done (also those other workers run). */
+void runSweepJobs(const SweepOptions& options, std::ostream& log);
 
 /** The whole command: plan, run the (shard's) jobs not done yet, tables, plots. Returns the table rows. */
 nlohmann::json runSweepCommand(const SweepOptions& options, std::ostream& log);

@@ -1,5 +1,6 @@
 #include "Cli.h"
 
+#include "Distributed.h"
 #include "Training.h"
 
 #include <CLI/CLI.hpp>
@@ -117,7 +118,8 @@ std::vector<std::string> configFileTokens(const std::string& path, const std::ve
 
 namespace {
 
-void addTrainOptions(CLI::App* train, TrainConfig& c, std::string& configPath, double& temperature, std::string& atomsText) {
+void addTrainOptions(CLI::App* train, TrainConfig& c, std::string& configPath, double& temperature, std::string& atomsText,
+                     DistributedOptions& d) {
     train->add_option("--config", configPath,
                       "Config file (JSON object, or TOML if the name ends in .toml) whose keys are these long "
                       "flag names; flags on the command line take precedence")
@@ -171,6 +173,18 @@ void addTrainOptions(CLI::App* train, TrainConfig& c, std::string& configPath, d
     exec->add_flag("--resume", c.resume, "Continue an interrupted run from OUT's checkpoint");
     exec->add_option("--stop-after", c.stopAfter, "Stop after this many epochs, as if interrupted (for tests)");
     exec->add_flag("--quiet", c.quiet, "No progress lines");
+    auto dist = train->add_option_group("Data parallel (default: the RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT environment)");
+    dist->add_option("--rank", d.rank, "This process's rank, 0..world size - 1 (RANK)");
+    dist->add_option("--world-size", d.worldSize, "Number of ranks (WORLD_SIZE)");
+    dist->add_option("--master-addr", d.masterAddress, "Host of rank 0 (MASTER_ADDR; default 127.0.0.1)");
+    dist->add_option("--master-port", d.masterPort, "Port rank 0 listens on (MASTER_PORT)");
+    dist->add_option("--dist-timeout", d.timeoutSeconds,
+                     "Seconds to wait for the master, a missing rank or a collective before failing")
+        ->capture_default_str();
+    dist->add_option("--micro-batches", d.microBatches,
+                     "Pieces each batch is cut into (noise seeded per piece), a multiple of the world size; "
+                     "default: the world size")
+        ->capture_default_str();
 }
 
 /** --atoms: all | heavy (trajectories) or comma-separated 0-based indices. */
@@ -217,7 +231,8 @@ int runCli(int argc, char** argv, const std::function<void(CLI::App&)>& addComma
     std::string configPath;
     double temperature = -1;
     std::string atomsText;
-    addTrainOptions(train, config, configPath, temperature, atomsText);
+    DistributedOptions distributed;
+    addTrainOptions(train, config, configPath, temperature, atomsText, distributed);
     if (addCommands)
         addCommands(app);
 
@@ -240,6 +255,12 @@ int runCli(int argc, char** argv, const std::function<void(CLI::App&)>& addComma
             std::vector<std::string> known;
             for (const auto& n : longNames(train))
                 if (n != "help") known.push_back(n);
+            std::vector<std::string> perProcess = {"rank", "world-size", "master-addr", "master-port"};
+            known.erase(std::remove_if(known.begin(), known.end(),
+                                       [&](const std::string& k) {
+                                           return std::find(perProcess.begin(), perProcess.end(), k) != perProcess.end();
+                                       }),
+                        known.end());
             auto tokens = configFileTokens(cfg, known, {"resume", "quiet"}, given);
             args.insert(args.begin() + trainIndex + 1, tokens.begin(), tokens.end());
         } catch (const std::exception& e) {
@@ -255,14 +276,29 @@ int runCli(int argc, char** argv, const std::function<void(CLI::App&)>& addComma
         return app.exit(e);
     }
     if (temperature > 0) config.temperature = temperature;
+    std::string who = "openmm-vae train: ";
     try {
         parseAtoms(atomsText, config);
-        VAEPlugin::train(config, std::cout);
+        if (distributed.resolve()) {
+            // One rank of a data-parallel run: the settings that define the result must agree on every rank.
+            who += "rank " + std::to_string(distributed.rank) + ": ";
+            config.validate();
+            nlohmann::json settings = config.toJson();
+            settings["world_size"] = distributed.worldSize;
+            settings["micro_batches"] = distributed.microBatches;
+            settings["resume"] = config.resume;
+            settings["stop_after"] = config.stopAfter;
+            DataParallelGroup group(distributed, settings);
+            std::ostream silent(nullptr);  // ranks other than 0 print nothing but errors
+            VAEPlugin::train(config, group.rank() == 0 ? std::cout : silent, &group);
+        } else {
+            VAEPlugin::train(config, std::cout);
+        }
     } catch (const StoppedEarly& e) {
-        std::cerr << "openmm-vae train: " << e.what() << "\n";
+        std::cerr << who << e.what() << "\n";
         return 3;
     } catch (const std::exception& e) {
-        std::cerr << "openmm-vae train: error: " << e.what() << "\n";
+        std::cerr << who << "error: " << e.what() << "\n";
         return 1;
     }
     return 0;

@@ -2,6 +2,7 @@
 
 #include "AtomicFile.h"
 #include "Bundle.h"
+#include "Distributed.h"
 #include "Systems.h"
 #include "VAEModelBuilder.h"
 
@@ -185,8 +186,10 @@ std::array<torch::Tensor, 3> modelLoss(torch::jit::Module& model, const torch::T
 
 class ReplicaRun {
 public:
-    ReplicaRun(const TrainConfig& config, const Dataset& dataset, int replica, std::ostream& log, int& epochsRun)
-        : config_(config), dataset_(dataset), replica_(replica), log_(log), epochsRun_(epochsRun) {
+    ReplicaRun(const TrainConfig& config, const Dataset& dataset, int replica, std::ostream& log, int& epochsRun,
+               DataParallelGroup* group = nullptr)
+        : config_(config), dataset_(dataset), replica_(replica), log_(log), epochsRun_(epochsRun), group_(group),
+          writer_(!group || group->rank() == 0) {
         seed_ = config.seed + static_cast<uint64_t>(replica);
         stages_ = planStages(config.betas);
         device_ = torch::Device(config.device == "cuda" ? torch::kCUDA : torch::kCPU);
@@ -219,7 +222,7 @@ public:
 
     torch::jit::Module run() {
         std::string dir = replicaDirectory(config_, replica_);
-        fs::create_directories(dir);
+        if (writer_) fs::create_directories(dir);
         std::string checkpointPath = dir + "/checkpoint.pt";
         Checkpoint cp;
         cp.config = config_.toJson();
@@ -272,8 +275,10 @@ public:
 
             int total = config_.epochs + (stage.priorFit ? config_.priorEpochs : 0);
             std::string stageDir = stageDirectory(config_, replica_, stage.name);
-            fs::create_directories(stageDir);
-            writeFileAtomically(stageDir + "/config.json", stageConfig(stage).dump(2) + "\n");
+            if (writer_) {
+                fs::create_directories(stageDir);
+                writeFileAtomically(stageDir + "/config.json", stageConfig(stage).dump(2) + "\n");
+            }
 
             std::unique_ptr<torch::optim::Adam> optimizer;
             std::vector<torch::Tensor> optimized;
@@ -301,12 +306,12 @@ public:
                     EpochLosses row = trainEpoch(model, *optimizer, beta, epochSeed);
                     row.epoch = epoch;
                     cp.rows.push_back(row);
-                    writeFileAtomically(stageDir + "/losses.csv", lossesCsv(cp.rows));
+                    if (writer_) writeFileAtomically(stageDir + "/losses.csv", lossesCsv(cp.rows));
                     if (!config_.quiet) printRow(stage, row, total);
                 } else {
                     auto pr = priorEpoch(model, *optimizer, epochSeed);
                     cp.priorRows.push_back({double(epoch - config_.epochs), pr[0], pr[1]});
-                    writePriorCsv(stageDir, cp.priorRows);
+                    if (writer_) writePriorCsv(stageDir, cp.priorRows);
                     if (!config_.quiet)
                         log_ << tag(stage) << "prior epoch " << (epoch - config_.epochs + 1) << "/" << config_.priorEpochs
                              << "  -ln P(z) " << std::fixed << std::setprecision(4) << pr[0] << "  val " << pr[1]
@@ -315,14 +320,14 @@ public:
                 }
                 cp.stage = s;
                 cp.epoch = epoch + 1;
-                saveCheckpoint(checkpointPath, cp, model, *optimizer, optimized);
+                if (writer_) saveCheckpoint(checkpointPath, cp, model, *optimizer, optimized);
                 epochsRun_++;
                 if (config_.stopAfter >= 0 && epochsRun_ >= config_.stopAfter &&
                     !(replica_ + 1 == config_.replicas && s + 1 == int(stages_.size()) && epoch + 1 == total))
                     throw StoppedEarly("stopped after " + std::to_string(epochsRun_) +
                                        " epochs (--stop-after); continue with --resume");
             }
-            exportBundle(model, stage, stageDir, cp.rows, cp.priorRows);
+            if (writer_) exportBundle(model, stage, stageDir, cp.rows, cp.priorRows);
             // The next stage starts at its epoch 0; keep the checkpoint pointing there.
             cp.stage = s + 1;
             cp.epoch = 0;
@@ -330,7 +335,7 @@ public:
             cp.priorRows.clear();
         }
         std::error_code ec;
-        fs::remove(checkpointPath, ec);
+        if (writer_) fs::remove(checkpointPath, ec);
         if (!haveModel) return loadFinalModel();
         return model;
     }
@@ -370,6 +375,17 @@ private:
         for (int64_t b = 0; b < n; b += config_.batch) {
             int64_t size = std::min<int64_t>(config_.batch, n - b);
             auto xb = shuffled.narrow(0, b, size);
+            if (group_) {  // data parallel: this rank's pieces of the batch, gradients summed over ranks
+                auto means = group_->step(
+                    xb, [&](int piece) { return mixSeed(epochSeed, 0xd157 + b, piece); },
+                    [&](const torch::Tensor& rows) {
+                        auto l = modelLoss(model, rows, beta);
+                        return std::vector<torch::Tensor>(l.begin(), l.end());
+                    },
+                    optimizer);
+                for (int k = 0; k < 3; k++) sums[k] += means[k] * size;
+                continue;
+            }
             auto losses = modelLoss(model, xb, beta);
             optimizer.zero_grad();
             losses[0].backward();
@@ -382,8 +398,9 @@ private:
         row.total = sums[0] / n + logScaleSum_;
         row.recon = sums[1] / n + logScaleSum_;
         row.kl = sums[2] / n;
-        {
+        if (writer_) {
             torch::NoGradGuard guard;
+            if (group_) torch::manual_seed(mixSeed(epochSeed, 0x7a1d, 0));  // independent of the ranks' pieces
             auto v = modelLoss(model, val_, beta);
             row.valTotal = v[0].item<double>() + logScaleSum_;
             row.valRecon = v[1].item<double>() + logScaleSum_;
@@ -401,6 +418,14 @@ private:
         double sum = 0;
         for (int64_t b = 0; b < n; b += config_.batch) {
             int64_t size = std::min<int64_t>(config_.batch, n - b);
+            if (group_) {
+                auto means = group_->step(
+                    shuffled.narrow(0, b, size), [&](int piece) { return mixSeed(epochSeed, 0xd157 + b, piece); },
+                    [&](const torch::Tensor& rows) { return std::vector<torch::Tensor>{method({rows}).toTensor()}; },
+                    optimizer);
+                sum += means[0] * size;
+                continue;
+            }
             auto loss = method({shuffled.narrow(0, b, size)}).toTensor();
             optimizer.zero_grad();
             loss.backward();
@@ -408,9 +433,10 @@ private:
             sum += loss.item<double>() * size;
         }
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        double val;
-        {
+        double val = 0;
+        if (writer_) {
             torch::NoGradGuard guard;
+            if (group_) torch::manual_seed(mixSeed(epochSeed, 0x7a1d, 0));
             val = method({val_}).toTensor().item<double>();
         }
         return {sum / n, val, n / seconds};
@@ -502,6 +528,8 @@ private:
     torch::Tensor train_, val_;
     ModelConfig modelConfig_;
     int& epochsRun_;
+    DataParallelGroup* group_;  ///< null: one process
+    bool writer_;               ///< writes the outputs (rank 0 of a data-parallel run)
 };
 
 } // namespace
@@ -681,12 +709,12 @@ Dataset loadDataset(const TrainConfig& config, uint64_t seed) {
     return npyDataset(config.data, config.features, config.periodic, config.atoms, config.temperature);
 }
 
-torch::jit::Module train(const TrainConfig& config, std::ostream& log) {
+torch::jit::Module train(const TrainConfig& config, std::ostream& log, DataParallelGroup* group) {
     config.validate();
     setThreads(config.threads);
     configureJit();
-    // The output folder must be writable before any work starts.
-    try {
+    // The output folder must be writable before any work starts (by the rank that writes it).
+    if (!group || group->rank() == 0) try {
         fs::create_directories(config.out);
         std::string probe = config.out + "/.write-test-" + std::to_string(::getpid());
         std::ofstream test(probe);
@@ -704,13 +732,17 @@ torch::jit::Module train(const TrainConfig& config, std::ostream& log) {
             throw std::runtime_error("--resume: no checkpoint in '" + config.out + "': nothing to resume");
     }
     Dataset dataset = loadDataset(config, config.seed);
+    if (group)  // every rank must have read the same data (a file can differ between machines)
+        group->requireSame("data", {{"samples", dataset.data.size(0)},
+                                    {"features", dataset.data.size(1)},
+                                    {"sum", dataset.data.to(torch::kFloat64).sum().item<double>()}});
     if (!config.quiet)
         log << "data: " << dataset.source << "  " << dataset.data.size(0) << " samples x " << dataset.data.size(1)
             << " features (" << dataset.features.kind << ")\n";
     torch::jit::Module last;
     int epochsRun = 0;
     for (int r = 0; r < config.replicas; r++) {
-        ReplicaRun run(config, dataset, r, log, epochsRun);
+        ReplicaRun run(config, dataset, r, log, epochsRun, group);
         last = run.run();
     }
     return last;

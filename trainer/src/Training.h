@@ -17,6 +17,8 @@
 
 namespace VAEPlugin {
 
+class DataParallelGroup;
+
 /** Everything `openmm-vae train` needs (the CLI flags and config-file keys have the same names). */
 struct TrainConfig {
     // data
@@ -114,9 +116,10 @@ struct StoppedEarly : std::runtime_error {
 /**
  * Runs the whole protocol for every replica and writes the outputs (bundle, losses.csv, config.json
  * per beta). Progress goes to `log` (unless quiet). Returns the final model of the last replica
- * (model space, training dtype) for tests.
+ * (model space, training dtype) for tests. With a `group` (Distributed.h) this process is one rank
+ * of a data-parallel run: every rank trains on its pieces of each batch, rank 0 alone writes.
  */
-torch::jit::Module train(const TrainConfig& config, std::ostream& log);
+torch::jit::Module train(const TrainConfig& config, std::ostream& log, DataParallelGroup* group = nullptr);
 
 /** Loads the data the config names (built-in system, .npy or trajectory). */
 Dataset loadDataset(const TrainConfig& config, uint64_t seed);

@@ -1,4 +1,5 @@
 #include "Cli.h"
+#include "LaunchCommand.h"
 #include "MetricsCommand.h"
 #include "SweepCommand.h"
 
@@ -6,5 +7,6 @@ int main(int argc, char** argv) {
     return VAEPlugin::runCli(argc, argv, [](CLI::App& app) {
         VAEPlugin::addMetricsCommand(app);
         VAEPlugin::addSweepCommand(app);
+        VAEPlugin::addLaunchCommand(app);
     });
 }
