@@ -176,7 +176,9 @@ void VAEModelBundle::checkSystem(const OpenMM::System& system, const std::string
                                   " but the System has " + std::to_string(numParticles) + " particles");
         bundleIndex[atoms[k]] = k;
     }
-    if (!metadata.contains("features") || !metadata["features"].is_object() || metadata["features"].value("kind", "") != "bat")
+    // (compared as JSON: a "kind" that is not a string is simply not "bat", where value() would throw)
+    if (!metadata.contains("features") || !metadata["features"].is_object() || !metadata["features"].contains("kind") ||
+        metadata["features"]["kind"] != "bat")
         return;
     const nlohmann::json& features = metadata["features"];
     // Expected constraints, keyed by the unordered pair of System indices of the atoms used here.

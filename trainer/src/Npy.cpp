@@ -2,6 +2,7 @@
 
 #include "AtomicFile.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -101,6 +102,7 @@ private:
                 size_t start = pos_;
                 while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) pos_++;
                 if (start == pos_) fail(path_, "header: bad shape entry at character " + std::to_string(pos_));
+                if (pos_ - start > 15) fail(path_, "header: shape entry " + s_.substr(start, pos_ - start) + " is too large");
                 v.tuple.push_back(std::stoll(s_.substr(start, pos_ - start)));
                 if (pos_ < s_.size() && s_[pos_] == 'L') pos_++;  // Python 2 long
                 skip();
@@ -189,6 +191,15 @@ torch::Tensor readNpy(const std::string& path) {
     if (n > (int64_t(1) << 40) / dim) fail(path, "shape is too large");
 
     size_t bytes = size_t(n) * size_t(dim) * size_t(itemSize);
+    // Compare with what the file holds before allocating: a header may claim terabytes.
+    std::streamoff dataStart = in.tellg();
+    in.seekg(0, std::ios::end);
+    std::streamoff available = in.tellg() - dataStart;
+    in.seekg(dataStart);
+    if (available < 0 || size_t(available) < bytes)
+        fail(path, "file is shorter than the shape (" + std::to_string(n) + ", " + std::to_string(dim) +
+                       ") and dtype need (" + std::to_string(bytes) + " data bytes, the file has " +
+                       std::to_string(std::max<std::streamoff>(available, 0)) + ")");
     std::vector<char> buffer(bytes);
     if (!in.read(buffer.data(), bytes))
         fail(path, "file is shorter than the shape (" + std::to_string(n) + ", " + std::to_string(dim) +
