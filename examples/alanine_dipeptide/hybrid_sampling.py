@@ -10,7 +10,8 @@ bat``), runs two simulations from the same starting structure on the same platfo
 
 each for ``--cpu-seconds`` of process CPU time, saving (phi, psi) every ``--interval`` steps. It
 reports the acceptance rate, the populations of the C7eq, C5, alpha_R and alpha_L regions with
-block-averaged standard errors, the basin transitions per CPU-second (``openmmvae.ramachandran``),
+block-averaged standard errors, the basin transitions per CPU-second (``openmmvae.ramachandran``
+cores; the C7eq/C5 <-> alpha_R ones also split by whether the chain was last in C7eq or C5),
 and, with ``--reference DIR`` (a long plain-MD data set written by ``python3 -m openmmvae.simulate``),
 the z-scores of both runs' populations against it. Writes ``hybrid.json`` and ``hybrid.png`` to
 ``--out``.
@@ -59,12 +60,33 @@ def run(integrator, platform, cpu_seconds, interval, positions, seed, chunk_fram
     return a[:, 0], a[:, 1], cpu, steps
 
 
+def alpha_r_transitions(phi, psi):
+    """Transitions between the beta core (C7eq and C5) and the alpha_R core, each attributed to the region
+    (C7eq or C5) the chain was last in on the beta side: {'C7eq<->alpha_R': n, 'C5<->alpha_R': m}."""
+    names = ramachandran.REGIONS
+    region = ramachandran.regions(phi, psi)
+    counts = {"C7eq<->alpha_R": 0, "C5<->alpha_R": 0}
+    last_core, last_beta = None, None
+    for core, r in zip(ramachandran.core_sequence(phi, psi), region):
+        if names[r] in ("C7eq", "C5"):
+            last_beta = names[r]
+        if core is None:
+            continue
+        if last_core is not None and core != last_core and {core, last_core} == {"beta", "alpha_R"} and last_beta:
+            counts["%s<->alpha_R" % last_beta] += 1
+        last_core = core
+    return counts
+
+
 def summarize(name, phi, psi, cpu, steps, blocks, reference):
     pops = ramachandran.populations(phi, psi, blocks=blocks)
     transitions, pairs = ramachandran.count_transitions(phi, psi)
+    alpha_r = alpha_r_transitions(phi, psi)
     out = {"sampler": name, "cpu_seconds": cpu, "md_steps": steps, "frames": len(phi),
            "populations": {k: {"value": v, "error": e} for k, (v, e) in pops.items()},
-           "transitions": transitions, "transitions_by_pair": pairs, "transitions_per_cpu_second": transitions / cpu}
+           "transitions": transitions, "transitions_by_pair": pairs, "transitions_per_cpu_second": transitions / cpu,
+           "alpha_R_transitions": alpha_r,
+           "alpha_R_transitions_per_cpu_second": {k: v / cpu for k, v in alpha_r.items()}}
     if reference is not None:
         out["z_vs_reference"] = ramachandran.compare(reference, pops)
     return out
@@ -115,6 +137,8 @@ def main(argv=None):
     p.add_argument("--interval", type=int, default=50, help="steps between saved frames (default 50)")
     p.add_argument("--steps-between-moves", type=int, default=50)
     p.add_argument("--moves-per-attempt", type=int, default=1)
+    p.add_argument("--proposal-batch-size", type=int, default=0,
+                   help="proposals per batched bundle evaluation (default: the integrator's)")
     p.add_argument("--blocks", type=int, default=20, help="blocks for the population errors (default 20)")
     p.add_argument("--platform", default="Reference")
     p.add_argument("--seed", type=int, default=1)
@@ -136,6 +160,8 @@ def main(argv=None):
         result["md"] = summarize("plain MD", phi, psi, cpu, steps, a.blocks, reference)
         runs.append(("plain MD", phi, psi))
     hybrid = openmmvae.VAEMCIntegrator(temperature, friction, dt, a.bundle, a.steps_between_moves, a.moves_per_attempt)
+    if a.proposal_batch_size > 0:
+        hybrid.setProposalBatchSize(a.proposal_batch_size)
     hybrid.setRandomNumberSeed(a.seed)
     hybrid.setMoveRandomNumberSeed(a.seed)
     phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, a.interval, positions, a.seed)
@@ -143,11 +169,16 @@ def main(argv=None):
     result["hybrid"]["moves_attempted"] = hybrid.getNumAttempted()
     result["hybrid"]["moves_accepted"] = hybrid.getNumAccepted()
     result["hybrid"]["acceptance"] = hybrid.getAcceptanceRate()
+    result["hybrid"]["proposal_batch_size"] = hybrid.getProposalBatchSize()
     result["hybrid"]["ln_alpha_terms"] = dict(zip(hybrid.getTermNames(), zip(hybrid.getTermMeans(), hybrid.getTermStds())))
     runs.append(("VAE-MC + MD", phi, psi))
     if "md" in result and result["md"]["transitions_per_cpu_second"] > 0:
         result["transitions_per_cpu_second_ratio"] = (result["hybrid"]["transitions_per_cpu_second"] /
                                                       result["md"]["transitions_per_cpu_second"])
+    if "md" in result:
+        result["alpha_R_transitions_per_cpu_second_ratio"] = {
+            k: (result["hybrid"]["alpha_R_transitions_per_cpu_second"][k] / v if v > 0 else None)
+            for k, v in result["md"]["alpha_R_transitions_per_cpu_second"].items()}
     with open(os.path.join(a.out, "hybrid.json"), "w") as f:
         json.dump(result, f, indent=2)
     plot(os.path.join(a.out, "hybrid.png"), runs)
@@ -157,12 +188,16 @@ def main(argv=None):
             pops = ", ".join("%s %.3f+-%.3f" % (k, v["value"], v["error"]) for k, v in r["populations"].items())
             print("%-12s %6d steps, %4d transitions (%.3f per CPU s); %s" % (
                 r["sampler"], r["md_steps"], r["transitions"], r["transitions_per_cpu_second"], pops))
+            print("%-12s %s" % ("", ", ".join("%s %d (%.3f per CPU s)" % (k, v, v / r["cpu_seconds"])
+                                               for k, v in r["alpha_R_transitions"].items())))
             if "z_vs_reference" in r:
                 print("%-12s z vs reference: %s" % ("", ", ".join("%s %+.1f" % kv for kv in r["z_vs_reference"].items())))
     print("acceptance %.4f (%d / %d moves)" % (result["hybrid"]["acceptance"], result["hybrid"]["moves_accepted"],
                                               result["hybrid"]["moves_attempted"]))
     if "transitions_per_cpu_second_ratio" in result:
         print("transitions per CPU second, hybrid / MD: %.2f" % result["transitions_per_cpu_second_ratio"])
+    for k, v in result.get("alpha_R_transitions_per_cpu_second_ratio", {}).items():
+        print("%s transitions per CPU second, hybrid / MD: %s" % (k, "n/a (none in MD)" if v is None else "%.2f" % v))
     return 0
 
 

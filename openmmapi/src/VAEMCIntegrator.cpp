@@ -26,7 +26,7 @@ const double kBoltzmann = 1.380649e-23 * 6.02214076e23 / 1000.0;
 const char* kName = "VAEMCIntegrator";
 
 /** Default proposals per batched evaluation (bench/README.md, "VAE-MC hybrid": measured on alanine dipeptide). */
-const int kDefaultProposalBatchSize = 32;
+const int kDefaultProposalBatchSize = 64;
 
 std::string kindOf(const VAEModelBundle& bundle, torch::jit::Module& module) {
     const nlohmann::json& meta = bundle.getMetadata();

@@ -78,16 +78,19 @@ def test_seed_and_deepcopy_reproduce_the_run(bundle):
     a = openmmvae.VAEMCIntegrator(TEMPERATURE, 5.0, 0.004, model_bytes, 10, 1)  # bytes work as well as a path
     a.setRandomNumberSeed(2)
     a.setMoveRandomNumberSeed(7)
+    a.setProposalBatchSize(6)
     b = copy.deepcopy(a)
     assert isinstance(b, openmmvae.VAEMCIntegrator)
     unpickled = pickle.loads(pickle.dumps(a))
     assert isinstance(unpickled, openmmvae.VAEMCIntegrator) and unpickled.getMoveRandomNumberSeed() == 7
     assert b.getMoveRandomNumberSeed() == 7 and b.getRandomNumberSeed() == 2 and b.getStepsBetweenMoves() == 10
     assert b.getModelBytes() == model_bytes
+    assert b.getProposalBatchSize() == unpickled.getProposalBatchSize() == 6
     c = openmmvae.VAEMCIntegrator(TEMPERATURE, 5.0, 0.004, model_bytes, 10, 1)
+    c.setProposalBatchSize(6)
     c.setRandomNumberSeed(2)
     c.setMoveRandomNumberSeed(8)
-    pa, pb, pc, pu = run(a), run(b), run(c), run(unpickled)
+    pa, pb, pc, pu = (run(i, moves=40) for i in (a, b, c, unpickled))
     assert np.array_equal(pa, pb) and np.array_equal(pa, pu)
     assert a.getNumAccepted() == b.getNumAccepted() > 0
     assert not np.array_equal(pa, pc)
@@ -105,6 +108,8 @@ def test_bad_input(bundle):
     with pytest.raises(openmm.OpenMMException, match="movesPerAttempt"):
         openmmvae.VAEMCIntegrator(TEMPERATURE, 1.0, 0.002, bundle, 10, -1)
     integrator = openmmvae.VAEMCIntegrator(TEMPERATURE, 1.0, 0.002, bundle)
+    with pytest.raises(openmm.OpenMMException, match="batch size must be >= 1, got 0"):
+        integrator.setProposalBatchSize(0)
     with pytest.raises(openmm.OpenMMException, match="not bound"):
         integrator.attemptMoves(1)
     context = openmm.Context(mueller_system(TEMPERATURE), integrator, openmm.Platform.getPlatformByName("Reference"))
