@@ -291,3 +291,24 @@ TEST(OpenCLVAECVForceErrors, UnsupportedBundlesAreRefused) {
         }
     }
 }
+
+// The grid bias is interpolated on the host only (LatentGrid::evaluate): the device kernels refuse it.
+TEST(OpenCLVAECVForceErrors, GridBiasIsRefused) {
+    SKIP_WITHOUT_OPENCL();
+    std::vector<int> atoms = {0, 1, 2};
+    System system;
+    for (int i = 0; i < 3; i++)
+        system.addParticle(1.0);
+    VAECVForce* force = new VAECVForce(VAETest::randomBundle("positions", atoms, 2, 30, 8));
+    force->useGridBias(LatentGrid({-3.0, -3.0}, {3.0, 3.0}, {10, 10}, {false, false}));
+    system.addForce(force);
+    VerletIntegrator integrator(0.001);
+    try {
+        Context context(system, integrator, Platform::getPlatformByName("OpenCL"));
+        ADD_FAILURE() << "expected an OpenMMException refusing the grid bias";
+    }
+    catch (const OpenMMException& e) {
+        std::string message = e.what();
+        EXPECT_NE(message.find("OpenCL platform has no kernel for the grid bias"), std::string::npos) << message;
+    }
+}
