@@ -38,8 +38,8 @@ from .mueller import PLANE, START, exact_density, exact_free_energy_along_latent
 
 TEMPERATURE = 300.0  # K; the bundle is in kT units, the System carries kT(300 K) * U
 
-FULL = dict(samples=50000, epochs=30, anneal=5, chains=1000, moves=200, md_steps=200000,
-            steps_between_moves=10, windows=16, window_steps=50000, window_steps_between_moves=50, wham_bins=60)
+FULL = dict(samples=20000, epochs=20, anneal=5, chains=500, moves=100, md_steps=100000,
+            steps_between_moves=10, windows=14, window_steps=30000, window_steps_between_moves=50, wham_bins=50)
 QUICK = dict(samples=5000, epochs=4, anneal=1, chains=200, moves=50, md_steps=20000,
              steps_between_moves=10, windows=12, window_steps=12000, window_steps_between_moves=50, wham_bins=30)
 
