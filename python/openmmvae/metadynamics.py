@@ -20,35 +20,20 @@ Context). The free energy along z is F(z) = -(biasFactor / (biasFactor - 1)) * V
 """
 
 import math
-import os
 
 import numpy as np
 
-import openmm
 from openmm import unit
 
 from . import _util
-from .openmmvae import LatentGrid, VAECVForce
+from ._grid_bias import LatentGridBiasMethod
 
 __all__ = ["LatentMetadynamics"]
 
 _BOLTZMANN = unit.MOLAR_GAS_CONSTANT_R.value_in_unit(unit.kilojoule_per_mole / unit.kelvin)
 
 
-def _make_grid(spec):
-    """A LatentGrid (values 0) from a LatentGrid (geometry and wall copied) or (mins, maxs, sizes, periodic)."""
-    if isinstance(spec, LatentGrid):
-        grid = LatentGrid(spec.getMins(), spec.getMaxs(), spec.getSizes(), spec.getPeriodic())
-        grid.setWallForceConstant(spec.getWallForceConstant())
-        return grid
-    try:
-        mins, maxs, sizes, periodic = spec
-    except (TypeError, ValueError):
-        raise ValueError("LatentMetadynamics: grid must be a LatentGrid or (mins, maxs, sizes, periodic), got %r" % (spec,))
-    return LatentGrid([float(v) for v in mins], [float(v) for v in maxs], [int(v) for v in sizes], [bool(v) for v in periodic])
-
-
-class LatentMetadynamics(object):
+class LatentMetadynamics(LatentGridBiasMethod):
     """Well-tempered metadynamics along the latent mean of a VAE bundle (see the module docstring).
 
     Parameters
@@ -74,18 +59,11 @@ class LatentMetadynamics(object):
         The System atoms fed to the model when `force` is a bundle (default: the bundle's metadata).
     """
 
+    _name = "LatentMetadynamics"
+
     def __init__(self, system, force, grid, sigma, height, biasFactor, temperature, frequency, atoms=None):
-        if isinstance(force, (str, bytes, os.PathLike)):
-            force = VAECVForce(os.fspath(force) if isinstance(force, os.PathLike) else force)
-            if atoms is not None:
-                force.setAtoms(atoms)
-        elif not isinstance(force, VAECVForce):
-            raise TypeError("LatentMetadynamics: force must be a VAECVForce or a bundle (path or bytes), got %s" % type(force).__name__)
-        self._grid = _make_grid(grid)
+        force = self._createForce(force, grid, atoms)
         dims = self._grid.getNumDimensions()
-        latent = force.getNumLatentDimensions()
-        if latent != dims:
-            raise ValueError("LatentMetadynamics: the grid has %d dimension(s) but the latent space has %d" % (dims, latent))
         self.sigma = [float(s) for s in sigma]
         if len(self.sigma) != dims or not all(s > 0 and math.isfinite(s) for s in self.sigma):
             raise ValueError("LatentMetadynamics: sigma must hold %d positive widths, got %r" % (dims, sigma))
@@ -102,26 +80,7 @@ class LatentMetadynamics(object):
         if self.frequency < 1:
             raise ValueError("LatentMetadynamics: frequency must be >= 1, got %r" % (frequency,))
         self.numHills = 0
-        force.useGridBias(self._grid)
-        system.addForce(force)
-        self._force = force
-        self._system = system
-
-    # ---- the run ----
-    def step(self, simulation, steps):
-        """Advance `simulation` (an openmm.app.Simulation of the System) by `steps` steps, depositing
-        a hill every `frequency` steps (counted by simulation.currentStep)."""
-        context = simulation.context
-        self._force.updateParametersInContext(context)  # the Context may predate a loadBias()
-        remaining = int(steps)
-        while remaining > 0:
-            untilHill = self.frequency - simulation.currentStep % self.frequency
-            chunk = min(remaining, untilHill)
-            simulation.step(chunk)
-            remaining -= chunk
-            if simulation.currentStep % self.frequency == 0:
-                self._deposit(self._force.getCollectiveVariableValues(context))
-                self._force.updateParametersInContext(context)
+        self._attach(system, force)
 
     def _deposit(self, z):
         value, _ = self._grid.evaluate(z)
@@ -131,29 +90,6 @@ class LatentMetadynamics(object):
         self.numHills += 1
 
     # ---- results ----
-    def getCollectiveVariables(self, simulation):
-        """The latent mean z (list of L floats) at the current positions of `simulation`."""
-        return self._force.getCollectiveVariableValues(simulation.context)
-
-    def getForce(self):
-        """The VAECVForce (in the System) that applies the bias."""
-        return self._force
-
-    def getGrid(self):
-        """A copy of the bias grid (LatentGrid, values V in kJ/mol)."""
-        return self._grid.__copy__()
-
-    def getBias(self):
-        """V on the grid points, a numpy array of shape sizes (kJ/mol, no units attached)."""
-        return np.array(self._grid.getValues()).reshape(self._grid.getSizes())
-
-    def getGridPoints(self):
-        """The grid coordinates per dimension: a list of L 1-D numpy arrays."""
-        axes = []
-        for lo, hi, n, periodic in zip(self._grid.getMins(), self._grid.getMaxs(), self._grid.getSizes(), self._grid.getPeriodic()):
-            axes.append(lo + np.arange(n) * (hi - lo) / (n if periodic else n - 1))
-        return axes
-
     def getFreeEnergy(self):
         """F = -(gamma / (gamma - 1)) V on the grid points, shifted to min 0: a Quantity (kJ/mol) of shape sizes."""
         free = -(self.biasFactor / (self.biasFactor - 1)) * self.getBias()
@@ -195,28 +131,5 @@ class LatentMetadynamics(object):
     def plotFreeEnergy(self, path, title=None):
         """A PNG of F along the latent: a curve for L = 1, a filled contour for L = 2, and for L > 2 the
         free energy of the first two dimensions (the others integrated out)."""
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        kT = _BOLTZMANN * self.temperature
-        free = self.getFreeEnergy().value_in_unit(unit.kilojoule_per_mole)
-        axes = self.getGridPoints()
-        fig, ax = plt.subplots(figsize=(5.5, 4.2))
-        if free.ndim == 1:
-            ax.plot(axes[0], free / kT, color="k")
-            ax.set_xlabel("z0")
-            ax.set_ylabel("F / kT")
-        else:
-            if free.ndim > 2:
-                weights = np.exp(-(free - free.min()) / kT).sum(axis=tuple(range(2, free.ndim)))
-                free = -kT * np.log(weights)
-                free -= free.min()
-            image = ax.contourf(axes[0], axes[1], (free / kT).T, levels=30, cmap="viridis")
-            fig.colorbar(image, ax=ax, label="F / kT")
-            ax.set_xlabel("z0")
-            ax.set_ylabel("z1")
-        ax.set_title(title or "well-tempered metadynamics, %d hills" % self.numHills)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        self._plotFreeEnergy(path, _BOLTZMANN * self.temperature,
+                             title or "well-tempered metadynamics, %d hills" % self.numHills, "metadynamics")

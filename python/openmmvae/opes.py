@@ -48,13 +48,13 @@ weighted by exp(beta V(s_t)).
 
 import json
 import math
-import os
 
 import numpy as np
 
 from openmm import unit
 
 from . import _util
+from ._grid_bias import LatentGridBiasMethod
 
 __all__ = ["OPES", "OPESEstimator"]
 
@@ -272,7 +272,7 @@ class OPESEstimator:
         self.sumWeights, self.sumWeights2, self.zed = (float(state[k]) for k in ("sum_weights", "sum_weights2", "zed"))
 
 
-class OPES(object):
+class OPES(LatentGridBiasMethod):
     """OPES_METAD along the latent mean of a VAE bundle (see the module docstring for the method).
 
     Parameters (names and meaning as in LatentMetadynamics where they are shared)
@@ -298,22 +298,14 @@ class OPES(object):
         The System atoms fed to the model when `force` is a bundle (default: the bundle's metadata).
     """
 
+    _name = "OPES"
+
     def __init__(self, system, force, grid, sigma, barrier, temperature, frequency, biasFactor=None,
                  compressionThreshold=1.0, fixedSigma=False, sigmaMin=None, atoms=None):
-        from .metadynamics import _make_grid
-        from .openmmvae import LatentGrid, VAECVForce
+        from .openmmvae import LatentGrid
 
-        if isinstance(force, (str, bytes, os.PathLike)):
-            force = VAECVForce(os.fspath(force) if isinstance(force, os.PathLike) else force)
-            if atoms is not None:
-                force.setAtoms(atoms)
-        elif not isinstance(force, VAECVForce):
-            raise TypeError("OPES: force must be a VAECVForce or a bundle (path or bytes), got %s" % type(force).__name__)
-        self._grid = _make_grid(grid)
+        force = self._createForce(force, grid, atoms)
         dims = self._grid.getNumDimensions()
-        latent = force.getNumLatentDimensions()
-        if latent != dims:
-            raise ValueError("OPES: the grid has %d dimension(s) but the latent space has %d" % (dims, latent))
         if len(np.atleast_1d(sigma)) != dims:
             raise ValueError("OPES: sigma must hold %d widths (one per grid dimension), got %r" % (dims, sigma))
         self.frequency = int(frequency)
@@ -329,10 +321,7 @@ class OPES(object):
         self.samples = []  # (z, bias applied at z) at each deposition
         self._force = None
         self._refreshGrid()
-        force.useGridBias(self._grid)
-        system.addForce(force)
-        self._force = force
-        self._system = system
+        self._attach(system, force)
 
     # ---- the bias ----
     def _refreshGrid(self, changes=None):
@@ -343,21 +332,7 @@ class OPES(object):
         if self._force is not None:
             self._force.useGridBias(self._grid)  # the force keeps a copy of the grid
 
-    # ---- the run ----
-    def step(self, simulation, steps):
-        """Advance `simulation` (an openmm.app.Simulation of the System) by `steps` steps, depositing
-        a kernel every `frequency` steps (counted by simulation.currentStep)."""
-        context = simulation.context
-        self._force.updateParametersInContext(context)  # the Context may predate a loadBias()
-        remaining = int(steps)
-        while remaining > 0:
-            chunk = min(remaining, self.frequency - simulation.currentStep % self.frequency)
-            simulation.step(chunk)
-            remaining -= chunk
-            if simulation.currentStep % self.frequency == 0:
-                self._deposit(self._force.getCollectiveVariableValues(context))
-                self._force.updateParametersInContext(context)
-
+    # ---- the run (step: LatentGridBiasMethod) ----
     def _deposit(self, z):
         applied, _ = self._grid.evaluate(z)  # the bias this configuration felt (interpolated, walls included)
         self.samples.append((list(z), applied))
@@ -371,29 +346,6 @@ class OPES(object):
     @property
     def numDepositions(self):
         return self.estimator.counter - 1
-
-    def getCollectiveVariables(self, simulation):
-        """The latent mean z (list of L floats) at the current positions of `simulation`."""
-        return self._force.getCollectiveVariableValues(simulation.context)
-
-    def getForce(self):
-        """The VAECVForce (in the System) that applies the bias."""
-        return self._force
-
-    def getGrid(self):
-        """A copy of the bias grid (LatentGrid, values V in kJ/mol)."""
-        return self._grid.__copy__()
-
-    def getBias(self):
-        """V on the grid points, a numpy array of shape sizes (kJ/mol, no units attached)."""
-        return np.array(self._grid.getValues()).reshape(self._grid.getSizes())
-
-    def getGridPoints(self):
-        """The grid coordinates per dimension: a list of L 1-D numpy arrays."""
-        axes = []
-        for lo, hi, n, periodic in zip(self._grid.getMins(), self._grid.getMaxs(), self._grid.getSizes(), self._grid.getPeriodic()):
-            axes.append(lo + np.arange(n) * (hi - lo) / (n if periodic else n - 1))
-        return axes
 
     def getFreeEnergy(self):
         """F = -(1/beta) ln P on the grid points (the reweighted kernel density estimate of OPES),
@@ -473,34 +425,6 @@ class OPES(object):
         """A PNG of F / kT along the latent (shown up to 1.5 barriers): a curve for L = 1 (with `exact` =
         (z, F in kJ/mol) as a dashed reference if given), filled contours for L = 2 (L > 2: the first
         two dimensions, the others integrated out)."""
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         kT = self.estimator.kT
-        shownMax = 1.5 * self.estimator.barrier / kT  # F / kT shown up to 1.5 barriers
-        free = self.getFreeEnergy().value_in_unit(unit.kilojoule_per_mole)
-        axes = self.getGridPoints()
-        fig, ax = plt.subplots(figsize=(5.5, 4.2))
-        if free.ndim == 1:
-            ax.plot(axes[0], free / kT, color="k", label="OPES, -ln P")
-            if exact is not None:
-                ax.plot(exact[0], np.asarray(exact[1]) / kT, "r--", label="exact")
-                ax.legend()
-            ax.set_xlabel("z0")
-            ax.set_ylabel("F / kT")
-            ax.set_ylim(-0.5, shownMax)  # the kernels' far tails are no estimate
-        else:
-            if free.ndim > 2:
-                with np.errstate(divide="ignore"):
-                    free = -kT * np.log(np.exp(-free / kT).sum(axis=tuple(range(2, free.ndim))))
-                free -= free[np.isfinite(free)].min()
-            shown = np.where(np.isfinite(free), np.minimum(free / kT, shownMax), np.nan)
-            image = ax.contourf(axes[0], axes[1], shown.T, levels=30, cmap="viridis")
-            fig.colorbar(image, ax=ax, label="F / kT")
-            ax.set_xlabel("z0")
-            ax.set_ylabel("z1")
-        ax.set_title(title or "OPES, %d depositions, %d kernels" % (self.numDepositions, self.numKernels))
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        self._plotFreeEnergy(path, kT, title or "OPES, %d depositions, %d kernels" % (self.numDepositions, self.numKernels),
+                             "OPES, -ln P", exact, shownMax=1.5 * self.estimator.barrier / kT)
