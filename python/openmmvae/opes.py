@@ -26,7 +26,7 @@ Before the first kernel V = (1 - 1/gamma)/beta ln(eps) = -barrier everywhere (a 
 
 Implemented here: the estimator above (1 to 4 latent dimensions, periodic ones with minimum images),
 fixed initial SIGMA with the N_eff shrinking, SIGMA_MIN, FIXED_SIGMA, recursive compression, bias
-factor including infinity (uniform target), restart files holding the full state. Not implemented:
+factor including infinity (uniform target), restart files holding the full state. Left out of this implementation:
 adaptive sigma (PLUMED's SIGMA=ADAPTIVE measures the CV variance every step; here the CV is read only
 at deposition), the kernel cutoff (kernels are untruncated Gaussians; the cutoff is a speed-up whose
 tail eps regularises anyway), neighbour lists, OPES_EXPLORE, multiple walkers, NO_ZED, the work.

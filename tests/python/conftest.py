@@ -165,3 +165,25 @@ def run_python(code, cwd=None, timeout=120):
 
 def group_mask(*groups):
     return sum(1 << g for g in groups)
+
+
+def trainer_command():
+    """The build tree's openmm-vae; the test is skipped without it (it runs through ctest)."""
+    build = os.environ.get("OPENMMVAE_BUILD_DIR")
+    command = os.path.join(build or "", "bin", "openmm-vae")
+    if not build or not os.path.exists(command):
+        pytest.skip("the openmm-vae trainer of the build tree is needed (run through ctest)")
+    return command
+
+
+# A Mueller bundle (xy features of atom 0, condind decoder, L = 1) trained for 3 epochs: train_bundle(dir, MUELLER_TEST_BUNDLE)
+MUELLER_TEST_BUNDLE = ["--system", "mueller", "--samples", "4000", "--decoder", "condind", "--latent", "1", "--hidden", "20",
+                       "--betas", "1", "--epochs", "3", "--anneal", "1", "--seed", "1", "--threads", "1", "--quiet"]
+
+
+def train_bundle(workdir, arguments, timeout=300):
+    """`openmm-vae train ARGUMENTS --out WORKDIR/run`, which must succeed; returns its beta-1 bundle's path."""
+    result = subprocess.run([trainer_command(), "train"] + list(arguments) + ["--out", str(workdir / "run")],
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return str(workdir / "run" / "beta-1" / "model.pt")

@@ -3,9 +3,7 @@ deepcopy through XML, bad input (with Python's torch imported, so the GIL releas
 
 import copy
 import math
-import os
 import pickle
-import subprocess
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ import openmm.app
 import openmmvae
 from openmm import unit
 from openmmvae.mueller import START, mueller_system, one_atom_topology  # the particle of science.md section 4
+from conftest import MUELLER_TEST_BUNDLE, train_bundle
 
 TEMPERATURE = 300.0
 
@@ -22,17 +21,7 @@ TEMPERATURE = 300.0
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     """A Mueller bundle (xy features of atom 0, condind decoder, L = 1) trained for 3 epochs."""
-    build = os.environ.get("OPENMMVAE_BUILD_DIR")
-    command = os.path.join(build or "", "bin", "openmm-vae")
-    if not build or not os.path.exists(command):
-        pytest.skip("the openmm-vae trainer of the build tree is needed (run through ctest)")
-    workdir = tmp_path_factory.mktemp("integrator_bundle")
-    result = subprocess.run([command, "train", "--system", "mueller", "--samples", "4000", "--decoder", "condind",
-                             "--latent", "1", "--hidden", "20", "--betas", "1", "--epochs", "3", "--anneal", "1",
-                             "--seed", "1", "--threads", "1", "--quiet", "--out", str(workdir / "run")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return str(workdir / "run" / "beta-1" / "model.pt")
+    return train_bundle(tmp_path_factory.mktemp("integrator_bundle"), MUELLER_TEST_BUNDLE)
 
 
 def test_simulation_with_units(bundle):

@@ -24,8 +24,6 @@ about a fifth accepted, 20-30 s), checked the same way and required to accept > 
 """
 
 import math
-import os
-import subprocess
 
 import numpy as np
 import pytest
@@ -36,6 +34,7 @@ import openmmvae
 from openmm import unit
 from openmmvae import alanine_dipeptide, simulate
 from openmmvae.mueller import START, mueller_system
+from conftest import MUELLER_TEST_BUNDLE, train_bundle, trainer_command
 
 pytestmark = pytest.mark.slow
 
@@ -63,23 +62,18 @@ def peak_rss_kb():
 @pytest.fixture(scope="module")
 def bat_bundle(tmp_path_factory):
     """A BAT bundle of alanine dipeptide trained for two epochs on 2,000 frames made here."""
-    build = os.environ.get("OPENMMVAE_BUILD_DIR")
-    command = os.path.join(build or "", "bin", "openmm-vae")
-    if not build or not os.path.exists(command):
-        pytest.skip("the openmm-vae trainer of the build tree is needed (run through ctest)")
+    trainer_command()  # skip before simulating when the trainer is missing
     workdir = tmp_path_factory.mktemp("long_run")
     data = workdir / "data"
     simulate.simulate(str(data), frames=2000, interval=10, equilibrate=1000, temperature=TEMPERATURE,
                       platform="CPU", plot=False, progress=False)
-    result = subprocess.run([command, "train", "--trajectory", str(data / "trajectory.dcd"), "--topology",
-                             str(data / "topology.pdb"), "--features", "bat", "--atoms", "all", "--constraints",
-                             "hbonds", "--temperature", str(TEMPERATURE), "--decoder", "condind", "--latent", "2",
-                             "--hidden", "64", "--betas", "1", "--epochs", "2", "--anneal", "1", "--seed", "1",
-                             "--threads", "1", "--quiet", "--out", str(workdir / "run")],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
+    bundle = train_bundle(workdir, ["--trajectory", str(data / "trajectory.dcd"), "--topology",
+                                    str(data / "topology.pdb"), "--features", "bat", "--atoms", "all", "--constraints",
+                                    "hbonds", "--temperature", str(TEMPERATURE), "--decoder", "condind", "--latent", "2",
+                                    "--hidden", "64", "--betas", "1", "--epochs", "2", "--anneal", "1", "--seed", "1",
+                                    "--threads", "1", "--quiet"], timeout=600)
     start = openmm.app.PDBFile(str(data / "topology.pdb")).getPositions(asNumpy=True)
-    return str(workdir / "run" / "beta-1" / "model.pt"), start
+    return bundle, start
 
 
 def max_constraint_error(system, positions):
@@ -156,17 +150,7 @@ def test_biased_vae_mc_run_of_alanine_dipeptide_stays_stable(bat_bundle):
 @pytest.fixture(scope="module")
 def mueller_bundle(tmp_path_factory):
     """A Mueller bundle (xy features of the particle, condind decoder, L = 1) trained for 3 epochs."""
-    build = os.environ.get("OPENMMVAE_BUILD_DIR")
-    command = os.path.join(build or "", "bin", "openmm-vae")
-    if not build or not os.path.exists(command):
-        pytest.skip("the openmm-vae trainer of the build tree is needed (run through ctest)")
-    workdir = tmp_path_factory.mktemp("long_run_mueller")
-    result = subprocess.run([command, "train", "--system", "mueller", "--samples", "4000", "--decoder", "condind",
-                             "--latent", "1", "--hidden", "20", "--betas", "1", "--epochs", "3", "--anneal", "1",
-                             "--seed", "1", "--threads", "1", "--quiet", "--out", str(workdir / "run")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return str(workdir / "run" / "beta-1" / "model.pt")
+    return train_bundle(tmp_path_factory.mktemp("long_run_mueller"), MUELLER_TEST_BUNDLE)
 
 
 def test_biased_vae_mc_run_with_accepted_moves_stays_stable(mueller_bundle):
