@@ -8,6 +8,10 @@ the cost of one CV evaluation (energy + forces) measured the same way. On OpenCL
 the device kernels of platforms/common (one row per precision; TorchScript is not available there).
 
     bench/cv_force/run.py [--steps 2000] [--blocks 3] [--platforms Reference,CPU,OpenCL]
+
+`--export DIR` writes the positions-feature case as XML instead (plain.xml, biased.xml, state.xml,
+model.pt) for the C++ timer `vae-step-time DIR --platform ...`, which needs no OpenMM Python (the
+GPU machine has none; see bench/README.md, GPU section).
 """
 import argparse
 import os
@@ -97,6 +101,7 @@ def main():
     parser.add_argument("--platforms", default="Reference,CPU,OpenCL")
     parser.add_argument("--blocks", type=int, default=3, help="timed blocks per run (the best counts)")
     parser.add_argument("--features", default="positions,bat", help="bundle feature kinds (positions, bat)")
+    parser.add_argument("--export", metavar="DIR", help="write plain.xml, biased.xml, state.xml, model.pt and stop")
     args = parser.parse_args()
     torch.set_num_threads(1)
     system = ad.create_system()
@@ -105,6 +110,9 @@ def main():
     openmm.LocalEnergyMinimizer.minimize(context, 1.0)
     positions = context.getState(getPositions=True).getPositions()
     del context
+    if args.export:
+        export(args.export, system, positions)
+        return
     with tempfile.TemporaryDirectory() as workdir:
         print(f"alanine dipeptide, 22 atoms, 2 fs; encoder D-300-300-2 (positions: D = 66, bat: D = 48 + 19 "
               f"for (cos, sin) of torsions); {args.steps} steps per block, best of {args.blocks} alternating blocks, 1 thread")
@@ -123,19 +131,40 @@ def main():
                                    features)
 
 
+def biased_copy(system, bundle, features, implementation="native"):
+    """The System plus the benchmarked bias: a harmonic restraint on the 2-D latent."""
+    biased_system = openmm.XmlSerializer.clone(system)
+    cv = openmmvae.VAECVForce(bundle)
+    cv.setProperty("Implementation", implementation)
+    # bat features have standard deviations down to ~0.003 nm (bonds): a stiff restraint would make
+    # 2 fs MD unstable, so a weaker one (the cost per step does not depend on it).
+    kappa = 100.0 if features == "positions" else 1.0
+    cv.useHarmonicRestraint([0.0, 0.0], [kappa, kappa])
+    biased_system.addForce(cv)
+    return biased_system, cv
+
+
+def export(out, system, positions):
+    """The positions-feature case as files for vae-step-time (bench/cv_force/step_time.cpp)."""
+    os.makedirs(out, exist_ok=True)
+    with tempfile.TemporaryDirectory() as workdir:
+        bundle = make_bundle(workdir, system, positions, "positions")
+        shutil.copy(bundle, os.path.join(out, "model.pt"))
+    biased_system, _ = biased_copy(system, os.path.join(out, "model.pt"), "positions")
+    context = start_md(system, positions, "Reference", {})
+    state = context.getState(getPositions=True, getVelocities=True)
+    for name, thing in (("plain.xml", system), ("biased.xml", biased_system), ("state.xml", state)):
+        with open(os.path.join(out, name), "w") as f:
+            f.write(openmm.XmlSerializer.serialize(thing))
+    print(f"wrote plain.xml, biased.xml, state.xml, model.pt to {out}")
+
+
 def bench_platform(system, positions, bundle, platform, properties, implementations, steps, blocks, features):
     """Plain and biased runs (one per implementation) timed in alternating blocks, best block of each,
     so that load from other processes affects both alike; prints one table row per implementation."""
     contexts, forces = [start_md(system, positions, platform, properties)], []
     for implementation in implementations:
-        biased_system = openmm.XmlSerializer.clone(system)
-        cv = openmmvae.VAECVForce(bundle)
-        cv.setProperty("Implementation", implementation)
-        # bat features have standard deviations down to ~0.003 nm (bonds): a stiff restraint would make
-        # 2 fs MD unstable, so a weaker one (the cost per step does not depend on it).
-        kappa = 100.0 if features == "positions" else 1.0
-        cv.useHarmonicRestraint([0.0, 0.0], [kappa, kappa])
-        biased_system.addForce(cv)
+        biased_system, cv = biased_copy(system, bundle, features, implementation)
         forces.append(cv)
         contexts.append(start_md(biased_system, positions, platform, properties))
     best = [float("inf")] * len(contexts)

@@ -3,6 +3,7 @@ flow prior (4 rational-quadratic spline coupling blocks), same four decoders, sa
 with Adam at batch 200 on the same .npy data. Non-periodic features only (the benchmark data).
 
 usage: torch_vae.py DATA.npy DECODER HIDDEN LATENT EPOCHS THREADS -> prints "samples/s <value>"
+TORCH_DEVICE=cuda trains on the GPU (bench/gpu/run).
 """
 import math
 import os
@@ -73,11 +74,11 @@ class Prior(nn.Module):
         return cond, self.latent - cond
 
     def log_prob(self, z):
-        logdet = torch.zeros(z.shape[0])
+        logdet = z.new_zeros(z.shape[0])
         x = z
         for k in reversed(range(len(self.nets))):
             if self.latent == 1:
-                cond, tr = torch.ones(z.shape[0], 1), x
+                cond, tr = z.new_ones(z.shape[0], 1), x
             elif k % 2 == 0:
                 cond, tr = x[:, :self.half], x[:, self.half:]
             else:
@@ -159,7 +160,7 @@ class VAE(nn.Module):
             return gauss_log_prob(x, out[..., 0], out[..., 1].clamp(min=-15))
         c = 2 * math.pi / 20
         y = x * c
-        logdet = torch.zeros(x.shape[0])
+        logdet = x.new_zeros(x.shape[0])
         for maf in self.mafs:
             y, ld = rq_spline(y, maf(y, z), math.pi)
             logdet = logdet + ld.sum(-1)
@@ -180,11 +181,13 @@ data = torch.from_numpy(np.load(data_path).astype(np.float32))
 data = (data - data.mean(0)) / data.std(0)
 n_train = int(round(0.95 * data.shape[0]))
 train = data[:n_train]
-model = VAE(data.shape[1], H, L, decoder_kind)
+device = torch.device(os.environ.get("TORCH_DEVICE", "cpu"))
+train = train.to(device)
+model = VAE(data.shape[1], H, L, decoder_kind).to(device)
 opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 rates = []
 for epoch in range(epochs):
-    perm = torch.randperm(n_train)
+    perm = torch.randperm(n_train, device=device)
     shuffled = train[perm]
     t0 = time.perf_counter()
     for b in range(0, n_train, 200):
@@ -192,5 +195,7 @@ for epoch in range(epochs):
         opt.zero_grad()
         total.backward()
         opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()  # the queue is asynchronous: time what it did
     rates.append(n_train / (time.perf_counter() - t0))
 print("samples/s %.0f" % (sorted(rates[1:])[len(rates[1:]) // 2] if len(rates) > 1 else rates[0]))

@@ -128,6 +128,12 @@ public:
      *   log message when native was asked for explicitly but cannot be used).
      * - "Precision": "single" or "double", the arithmetic of the native encoder (default "single";
      *   the TorchScript path always runs in double).
+     * - "WorkGroupSize" and "ThreadsPerOutput" (OpenCL and CUDA platforms; others ignore them): the
+     *   one work group that evaluates the CV has WorkGroupSize threads (a power of 2 up to 1024,
+     *   lowered to what the device and kernel allow; "auto": 512 on a GPU, 16 on a CPU device), and
+     *   each output of a dense layer is summed by at least ThreadsPerOutput threads (a power of 2;
+     *   "auto": 1, more where a layer has fewer outputs than threads). Tuning only: results agree
+     *   within rounding for every choice.
      * Throws OpenMMException for an unknown name or value. Takes effect for Contexts created afterwards.
      */
     void setProperty(const std::string& name, const std::string& value);

@@ -166,10 +166,12 @@ void VAECVForce::setProperty(const std::string& name, const std::string& value) 
     static const std::map<std::string, std::set<std::string>> allowed = {
         {"Implementation", {"native", "torchscript"}},
         {"Precision", {"single", "double"}},
+        {"WorkGroupSize", {"auto", "1", "2", "4", "8", "16", "32", "64", "128", "256", "512", "1024"}},
+        {"ThreadsPerOutput", {"auto", "1", "2", "4", "8", "16", "32", "64"}},
     };
     auto entry = allowed.find(name);
     if (entry == allowed.end())
-        throw OpenMMException("VAECVForce.setProperty: unknown property '" + name + "' (known: Implementation, Precision)");
+        throw OpenMMException("VAECVForce.setProperty: unknown property '" + name + "' (known: Implementation, Precision, WorkGroupSize, ThreadsPerOutput)");
     if (entry->second.count(value) == 0) {
         std::string options;
         for (const std::string& v : entry->second)

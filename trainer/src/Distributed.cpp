@@ -1,6 +1,8 @@
 #include "Distributed.h"
 
+#ifdef VAE_HAVE_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <cstdlib>
@@ -76,9 +78,22 @@ std::string differences(const nlohmann::json& a, const nlohmann::json& b) {
     return out;
 }
 
+#ifdef VAE_HAVE_GLOO
+struct DataParallelGroup::GlooGroup {
+    c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+#else
+struct DataParallelGroup::GlooGroup {};
+#endif
+
 DataParallelGroup::DataParallelGroup(const DistributedOptions& options, const nlohmann::json& settings)
     : options_(options),
       timeout_(std::chrono::milliseconds(static_cast<int64_t>(options.timeoutSeconds * 1000))) {
+#ifndef VAE_HAVE_GLOO
+    // LibTorch's own downloads (pip wheels, libtorch archives) ship without Gloo's headers; CMake said so.
+    throw std::runtime_error("multi-process training (RANK/WORLD_SIZE, --world-size) is not in this build: the LibTorch it was "
+                             "built against has no Gloo headers (gloo/algorithm.h; Debian: libgloo-dev)");
+#endif
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(options_.masterPort);
     so.isServer = options_.rank == 0;
@@ -96,6 +111,7 @@ DataParallelGroup::DataParallelGroup(const DistributedOptions& options, const nl
     }
     exchangeSettings(settings);
 
+#ifdef VAE_HAVE_GLOO
     auto go = c10d::ProcessGroupGloo::Options::create(timeout_);
     if (const char* iface = std::getenv("GLOO_SOCKET_IFNAME"))
         go->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(iface));
@@ -105,10 +121,12 @@ DataParallelGroup::DataParallelGroup(const DistributedOptions& options, const nl
         go->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     go->threads = 1;
     try {
-        group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, options_.rank, options_.worldSize, go);
+        group_ = std::make_unique<GlooGroup>();
+        group_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, options_.rank, options_.worldSize, go);
     } catch (const std::exception& e) {
         throw std::runtime_error(where() + ": cannot connect the Gloo process group: " + std::string(e.what()).substr(0, 300));
     }
+#endif
 }
 
 DataParallelGroup::~DataParallelGroup() = default;
@@ -150,7 +168,9 @@ void DataParallelGroup::requireSame(const std::string& name, const nlohmann::jso
 void DataParallelGroup::allReduceSum(torch::Tensor& tensor) {
     std::vector<at::Tensor> tensors{tensor};
     try {
-        group_->allreduce(tensors)->wait(timeout_);
+#ifdef VAE_HAVE_GLOO
+        group_->group->allreduce(tensors)->wait(timeout_);
+#endif
     } catch (const std::exception& e) {
         throw std::runtime_error(where() + ": all-reduce failed (a rank stopped, or none answered within " +
                                  seconds(timeout_) + "): " + std::string(e.what()).substr(0, 300));
@@ -159,7 +179,9 @@ void DataParallelGroup::allReduceSum(torch::Tensor& tensor) {
 
 void DataParallelGroup::barrier() {
     try {
-        group_->barrier()->wait(timeout_);
+#ifdef VAE_HAVE_GLOO
+        group_->group->barrier()->wait(timeout_);
+#endif
     } catch (const std::exception& e) {
         throw std::runtime_error(where() + ": barrier failed (a rank stopped, or none answered within " +
                                  seconds(timeout_) + "): " + std::string(e.what()).substr(0, 300));

@@ -27,7 +27,6 @@
 
 namespace c10d {
 class Store;
-class ProcessGroupGloo;
 }
 
 namespace VAEPlugin {
@@ -90,7 +89,8 @@ private:
     DistributedOptions options_;
     std::chrono::milliseconds timeout_;
     c10::intrusive_ptr<c10d::Store> store_;
-    c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
+    struct GlooGroup;  // the Gloo process group, where this LibTorch has Gloo's headers (Distributed.cpp)
+    std::unique_ptr<GlooGroup> group_;
 };
 
 /** The differences between two JSON objects as "key: a vs b; ..." (empty when equal). */

@@ -157,15 +157,26 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
     if (longForces)
         defines["USE_LONG_FORCES"] = "1";
     // One work group. On a GPU it needs many threads to keep enough weight loads in flight in the
-    // dense layers (512 is a guess, not yet tuned on a GPU); on a CPU device a work item is a loop
-    // iteration, so few. The kernel's own limit (registers) may be below the device's: then the
+    // dense layers (on an H200, 256-1024 threads with one per output tie and 128 is 45 % slower;
+    // several threads per output lose more to reductions: bench/README.md, GPU); on a CPU device a
+    // work item is a loop iteration, so few. The properties WorkGroupSize and ThreadsPerOutput
+    // override the defaults. The kernel's own limit (registers) may be below the device's: then the
     // program is compiled again for half as many threads.
     const std::string programSource = kinds.at(spec.featureKind) + CommonVAEKernelSources::vaeCVForce;
-    workGroupSize = cc.getIsCPU() ? 16 : 512;
+    const std::map<std::string, std::string>& properties = force.getProperties();
+    auto numericProperty = [&](const char* name) {
+        auto p = properties.find(name);
+        return p == properties.end() || p->second == "auto" ? 0 : std::stoi(p->second);
+    };
+    workGroupSize = numericProperty("WorkGroupSize");
+    if (workGroupSize == 0)
+        workGroupSize = cc.getIsCPU() ? 16 : 512;
+    const int threadsPerOutput = std::max(1, numericProperty("ThreadsPerOutput"));
     while (workGroupSize > cc.getMaxThreadBlockSize())
         workGroupSize /= 2;
     while (true) {
         defines["WORK_GROUP_SIZE"] = std::to_string(workGroupSize);
+        defines["MIN_THREADS_PER_OUTPUT"] = std::to_string(std::min(threadsPerOutput, workGroupSize));
         kernel = cc.compileProgram(programSource, defines)->createKernel("computeVAECV");
         if (kernel->getMaxBlockSize() >= workGroupSize || workGroupSize == 1)
             break;

@@ -19,6 +19,8 @@
 #include "openmm/VerletIntegrator.h"
 #include <gtest/gtest.h>
 #include <cmath>
+#include <cstdlib>
+#include <iostream>
 #include <memory>
 #include <sstream>
 
@@ -27,7 +29,7 @@ using namespace VAEPlugin;
 
 namespace {
 
-/** Empty if an OpenCL Context can be created here, else why not. */
+/** Empty if an OpenCL Context can be created here, else why not. Names the device once. */
 std::string whyNoOpenCL() {
     VAETest::loadPlugins();
     try {
@@ -35,6 +37,10 @@ std::string whyNoOpenCL() {
         system.addParticle(1.0);
         VerletIntegrator integrator(0.001);
         Context context(system, integrator, Platform::getPlatformByName("OpenCL"));
+        static bool named = false;
+        if (!named)
+            std::cout << "OpenCL device: " << context.getPlatform().getPropertyValue(context, "DeviceName") << std::endl;
+        named = true;
         return "";
     }
     catch (const std::exception& e) {
@@ -42,11 +48,15 @@ std::string whyNoOpenCL() {
     }
 }
 
-#define SKIP_WITHOUT_OPENCL()                   \
-    do {                                        \
-        std::string why = whyNoOpenCL();        \
-        if (!why.empty())                       \
-            GTEST_SKIP() << why;                \
+// OPENMMVAE_REQUIRE_OPENCL=1 (the GPU machine's check) turns a missing platform into a failure.
+#define SKIP_WITHOUT_OPENCL()                           \
+    do {                                                \
+        std::string why = whyNoOpenCL();                \
+        if (!why.empty()) {                             \
+            if (std::getenv("OPENMMVAE_REQUIRE_OPENCL")) \
+                FAIL() << why;                          \
+            GTEST_SKIP() << why;                        \
+        }                                               \
     } while (0)
 
 double tolerance(const std::string& precision) {
@@ -174,6 +184,26 @@ TEST_P(OpenCLVAECVForce, MatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Precisions, OpenCLVAECVForce, ::testing::Values("single", "mixed", "double"));
+
+// The tuning properties change how the work group shares the dense layers (a 64-thread group, 8 or
+// 64 threads per output, several passes over the 300-wide layers), not the results.
+TEST(OpenCLVAECVForceSingle, WorkGroupPropertiesKeepResults) {
+    SKIP_WITHOUT_OPENCL();
+    for (const char* threadsPerOutput : {"8", "64"}) {
+        SCOPED_TRACE(std::string("ThreadsPerOutput ") + threadsPerOutput);
+        TestSystem test;
+        for (VAECVForce* force : test.forces()) {
+            force->setProperty("WorkGroupSize", "64");
+            force->setProperty("ThreadsPerOutput", threadsPerOutput);
+        }
+        PlatformContext openCL(test.system, "single"), reference(test.system, "");
+        setPositions({openCL.context.get(), reference.context.get()}, VAETest::randomPositions(8, 21));
+        expectAgree(test, *openCL.context, *reference.context, tolerance("single"));
+    }
+    TestSystem test;
+    EXPECT_THROW(test.xy->setProperty("WorkGroupSize", "48"), OpenMMException);
+    EXPECT_THROW(test.xy->setProperty("ThreadsPerOutput", "0"), OpenMMException);
+}
 
 TEST(OpenCLVAECVForceDouble, ForcesMatchFiniteDifferences) {
     SKIP_WITHOUT_OPENCL();

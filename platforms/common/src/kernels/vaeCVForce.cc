@@ -7,20 +7,22 @@
 // not arithmetic, would dominate.
 //
 // Compile-time sizes: NUM_ATOMS, NUM_FEATURES, NUM_NONPERIODIC, NUM_PERIODIC, NUM_INPUTS, HIDDEN1,
-// HIDDEN2, LATENT, WORK_GROUP_SIZE (a power of 2), PADDED_NUM_ATOMS; offsets into the arrays
+// HIDDEN2, LATENT, WORK_GROUP_SIZE (a power of 2), MIN_THREADS_PER_OUTPUT (a power of 2, at most
+// WORK_GROUP_SIZE), PADDED_NUM_ATOMS; offsets into the arrays
 // (network: W1T W1 B1 W2T W2 B2 W3T W3 B3; work: INPUT PRE1 PRE2 DEDZ GRAD2 GRAD1 GRADIN;
 // featureWork: POSITIONS FEATURES STANDARDIZED DFEATURES DPOSITIONS).
 
 /**
  * out[o] = bias[o] + sum_i w[i*numOut+o] * x_i for o < numOut, where x_i = in[i], or 0 where a gate
  * is given and gate[i] <= 0 (ReLU: forward with gate = in; backward with gate = the preactivation).
- * w is stored input-major so neighbouring threads read neighbouring weights. Narrow layers give
- * each output a group of T threads (a power of 2) whose partial sums are reduced in local memory.
+ * w is stored input-major so neighbouring threads read neighbouring weights. Each output gets a
+ * group of T threads (a power of 2, at least MIN_THREADS_PER_OUTPUT, more for narrow layers) whose
+ * partial sums are reduced in local memory.
  * Every thread of the work group must call it; it ends with a barrier.
  */
 DEVICE void denseLayer(GLOBAL const real* RESTRICT w, GLOBAL const real* RESTRICT bias, GLOBAL const real* RESTRICT in,
         GLOBAL const real* RESTRICT gate, GLOBAL real* RESTRICT out, int numIn, int numOut, LOCAL_ARG real* RESTRICT partial) {
-    int threadsPerOutput = 1;
+    int threadsPerOutput = MIN_THREADS_PER_OUTPUT;
     while (2*threadsPerOutput*numOut <= WORK_GROUP_SIZE)
         threadsPerOutput *= 2;
     const int lane = LOCAL_ID%threadsPerOutput;
