@@ -132,6 +132,8 @@ public:
 protected:
     void initialize(OpenMM::ContextImpl& context);
     void cleanup();
+    /** Context checkpoints carry, after the Langevin part, the move generator, the steps since the
+     *  last round of moves and the move statistics, so a restored run continues bit for bit. */
     void createCheckpoint(std::ostream& stream) const;
     void loadCheckpoint(std::istream& stream);
 private:

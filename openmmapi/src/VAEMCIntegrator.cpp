@@ -384,19 +384,29 @@ void VAEMCIntegrator::attemptMoves(int n) {
     }
 }
 
+// Marks the integrator's part of a Context checkpoint and its layout ("VAEMC" 2: with the move
+// statistics); a checkpoint of the first layout is refused by name instead of misread.
+static const long long kCheckpointTag = 0x5641454d4302LL;
+
 void VAEMCIntegrator::createCheckpoint(std::ostream& stream) const {
     LangevinMiddleIntegrator::createCheckpoint(stream);
     moves->discardDraws();  // not stored: the run that goes on and the one loaded later draw alike
     torch::Tensor state = moves->generator.get_state().contiguous();
     long long size = state.numel();
+    stream.write(reinterpret_cast<const char*>(&kCheckpointTag), sizeof(kCheckpointTag));
     stream.write(reinterpret_cast<const char*>(&moves->stepsSinceMoves), sizeof(moves->stepsSinceMoves));
     stream.write(reinterpret_cast<const char*>(&size), sizeof(size));
     stream.write(reinterpret_cast<const char*>(state.data_ptr<uint8_t>()), size);
+    moves->statistics.write(stream);
 }
 
 void VAEMCIntegrator::loadCheckpoint(std::istream& stream) {
     LangevinMiddleIntegrator::loadCheckpoint(stream);
-    long long steps = 0, size = 0;
+    long long tag = 0, steps = 0, size = 0;
+    stream.read(reinterpret_cast<char*>(&tag), sizeof(tag));
+    if (!stream || tag != kCheckpointTag)
+        throw OpenMMException(std::string(kName) + ": the checkpoint holds no VAEMCIntegrator state of this version "
+                              "(written by another integrator or an older openmm-vae)");
     stream.read(reinterpret_cast<char*>(&steps), sizeof(steps));
     stream.read(reinterpret_cast<char*>(&size), sizeof(size));
     if (!stream || size <= 0 || size > (1 << 20))
@@ -405,8 +415,12 @@ void VAEMCIntegrator::loadCheckpoint(std::istream& stream) {
     stream.read(reinterpret_cast<char*>(state.data_ptr<uint8_t>()), size);
     if (!stream)
         throw OpenMMException(std::string(kName) + ": the checkpoint ends inside the move generator state");
+    VaeMcStatistics statistics;
+    if (!statistics.read(stream))
+        throw OpenMMException(std::string(kName) + ": the checkpoint ends inside the move statistics");
     moves->generator.set_state(state);
     moves->stepsSinceMoves = steps;
+    moves->statistics = statistics;
     moves->discardDraws();
 }
 

@@ -6,6 +6,7 @@
 #include <limits>
 #include <mutex>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 namespace VAEPlugin {
@@ -270,5 +271,21 @@ VaeMcTermStats VaeMcStatistics::term(int k) const {
 }
 
 VaeMcTermStats VaeMcStatistics::total() const { return total_.stats(); }
+
+// Counts and sums are plain numbers, so the object's bytes are the whole state.
+static_assert(std::is_trivially_copyable<VaeMcStatistics>::value, "VaeMcStatistics is written as bytes");
+
+void VaeMcStatistics::write(std::ostream& stream) const {
+    stream.write(reinterpret_cast<const char*>(this), sizeof(*this));
+}
+
+bool VaeMcStatistics::read(std::istream& stream) {
+    VaeMcStatistics loaded;
+    stream.read(reinterpret_cast<char*>(&loaded), sizeof(loaded));
+    if (!stream)
+        return false;
+    *this = loaded;
+    return true;
+}
 
 } // namespace VAEPlugin

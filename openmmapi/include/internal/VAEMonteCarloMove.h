@@ -23,6 +23,8 @@
 
 #include <array>
 #include <cstdint>
+#include <istream>
+#include <ostream>
 #include <string>
 
 namespace VAEPlugin {
@@ -162,6 +164,10 @@ public:
     VaeMcTermStats term(int k) const;  ///< k in [0, kVaeMcNumTerms)
     VaeMcTermStats total() const;      ///< of ln alpha itself
     void reset() { *this = VaeMcStatistics(); }
+    /** Every count and sum as bytes, for Context checkpoints (same build and machine, as OpenMM's own). */
+    void write(std::ostream& stream) const;
+    /** What write() wrote; false (and unchanged) if the stream ends first. */
+    bool read(std::istream& stream);
 private:
     struct Sums {
         double sum = 0, sumSq = 0;

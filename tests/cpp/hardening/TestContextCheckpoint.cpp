@@ -2,7 +2,7 @@
 // latent space and a VAEMCIntegrator making VAE moves) on Reference: after createCheckpoint /
 // loadCheckpoint (in the same Context, and in a fresh Context with a fresh integrator, as a restarted
 // job does) the run continues bit-identically: positions, velocities, energies, and the move
-// statistics gathered after the checkpoint.
+// statistics (counts and term means, restored to their values at the checkpoint).
 
 #include "TestHelpers.h"  // tests/trainer/metrics: poorBundle, setUpThreads
 #include "TestModels.h"   // tests/cpp/common: archiveBytes, loadPlugins
@@ -17,6 +17,7 @@
 #include <cmath>
 #include <memory>
 #include <sstream>
+#include <vector>
 
 using namespace OpenMM;
 using namespace VAEPlugin;
@@ -69,6 +70,8 @@ struct Continuation {
     std::vector<Vec3> positions, velocities;
     double potential = 0, kinetic = 0;
     long long attempted = 0, accepted = 0, invalid = 0;
+    long long totalAttempted = 0, totalAccepted = 0;  // since construction, the checkpoint's counts included
+    std::vector<double> termMeans, termStds;
 };
 
 Continuation continueRun(Context& context, VAEMCIntegrator& integrator) {
@@ -84,6 +87,10 @@ Continuation continueRun(Context& context, VAEMCIntegrator& integrator) {
     c.attempted = integrator.getNumAttempted() - a0;
     c.accepted = integrator.getNumAccepted() - c0;
     c.invalid = integrator.getNumRejectedInvalid() - i0;
+    c.totalAttempted = integrator.getNumAttempted();
+    c.totalAccepted = integrator.getNumAccepted();
+    c.termMeans = integrator.getTermMeans();
+    c.termStds = integrator.getTermStds();
     return c;
 }
 
@@ -95,6 +102,10 @@ void expectIdentical(const Continuation& a, const Continuation& b) {
     EXPECT_EQ(a.attempted, b.attempted);
     EXPECT_EQ(a.accepted, b.accepted);
     EXPECT_EQ(a.invalid, b.invalid);
+    EXPECT_EQ(a.totalAttempted, b.totalAttempted);
+    EXPECT_EQ(a.totalAccepted, b.totalAccepted);
+    EXPECT_EQ(a.termMeans, b.termMeans);
+    EXPECT_EQ(a.termStds, b.termStds);
 }
 
 TEST(ContextCheckpoint, ForceAndIntegratorContinueBitIdentically) {
@@ -106,6 +117,7 @@ TEST(ContextCheckpoint, ForceAndIntegratorContinueBitIdentically) {
     context.setVelocitiesToTemperature(kTemperature, 1);
     integrator->step(33);  // mid-way between two rounds of moves
     ASSERT_GT(integrator->getNumAttempted(), 0);
+    const long long attemptedAtCheckpoint = integrator->getNumAttempted();
     std::stringstream checkpoint;
     context.createCheckpoint(checkpoint);
 
@@ -115,6 +127,7 @@ TEST(ContextCheckpoint, ForceAndIntegratorContinueBitIdentically) {
     EXPECT_LT(first.accepted, first.attempted);
     EXPECT_EQ(first.attempted, 10 * 2 + 7);
     EXPECT_NE(first.positions[0], Vec3(-3.2, -2.7, 0.0));
+    EXPECT_EQ(first.totalAttempted, attemptedAtCheckpoint + first.attempted);
 
     // Same Context, restored.
     checkpoint.seekg(0);
@@ -127,8 +140,10 @@ TEST(ContextCheckpoint, ForceAndIntegratorContinueBitIdentically) {
     std::unique_ptr<VAEMCIntegrator> integrator2 = makeIntegrator(77, 78);
     Context context2(*system2, *integrator2, Platform::getPlatformByName("Reference"));
     context2.setPositions({Vec3(-2.0, -2.0, 0.0)});
+    ASSERT_EQ(integrator2->getNumAttempted(), 0);
     checkpoint.seekg(0);
     context2.loadCheckpoint(checkpoint);
+    EXPECT_EQ(integrator2->getNumAttempted(), attemptedAtCheckpoint);
     expectIdentical(first, continueRun(context2, *integrator2));
 }
 
@@ -142,9 +157,12 @@ TEST(ContextCheckpoint, TruncatedCheckpointIsRefused) {
     std::stringstream checkpoint;
     context.createCheckpoint(checkpoint);
     std::string bytes = checkpoint.str();
-    // Cut inside the integrator's move generator state (the last bytes of the checkpoint).
-    std::stringstream cut(bytes.substr(0, bytes.size() - 20));
-    EXPECT_THROW(context.loadCheckpoint(cut), OpenMMException);
+    // Cut inside the move statistics (the last bytes of the checkpoint), then inside the move
+    // generator state before them (a 64-bit Mersenne Twister: kilobytes).
+    for (size_t cutBytes : {20, 1000}) {
+        std::stringstream cut(bytes.substr(0, bytes.size() - cutBytes));
+        EXPECT_THROW(context.loadCheckpoint(cut), OpenMMException) << cutBytes << " bytes cut";
+    }
 }
 
 } // namespace
