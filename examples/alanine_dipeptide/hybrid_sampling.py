@@ -135,6 +135,9 @@ def main(argv=None):
     p.add_argument("--reference", help="long plain-MD data set (openmmvae.simulate output folder)")
     p.add_argument("--cpu-seconds", type=float, default=120.0, help="CPU time of each run (default 120)")
     p.add_argument("--interval", type=int, default=50, help="steps between saved frames (default 50)")
+    p.add_argument("--hybrid-interval", type=int, default=0,
+                   help="steps between saved frames of the hybrid run (default: --interval); with many moves per "
+                        "step, frames every round of moves keep short visits of a basin from being missed")
     p.add_argument("--steps-between-moves", type=int, default=50)
     p.add_argument("--moves-per-attempt", type=int, default=1)
     p.add_argument("--proposal-batch-size", type=int, default=0,
@@ -164,7 +167,7 @@ def main(argv=None):
         hybrid.setProposalBatchSize(a.proposal_batch_size)
     hybrid.setRandomNumberSeed(a.seed)
     hybrid.setMoveRandomNumberSeed(a.seed)
-    phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, a.interval, positions, a.seed)
+    phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, a.hybrid_interval or a.interval, positions, a.seed)
     result["hybrid"] = summarize("VAE-MC + MD", phi, psi, cpu, steps, a.blocks, reference)
     result["hybrid"]["moves_attempted"] = hybrid.getNumAttempted()
     result["hybrid"]["moves_accepted"] = hybrid.getNumAccepted()

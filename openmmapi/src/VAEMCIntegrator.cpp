@@ -3,6 +3,7 @@
 #include "internal/VAEMCIntegratorTestAccess.h"
 #include "internal/VAEModelBundle.h"
 #include "internal/VAEMonteCarloMove.h"
+#include "internal/VaeMcNativeDensities.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/System.h"
 #include "openmm/internal/ContextImpl.h"
@@ -38,6 +39,12 @@ std::string kindOf(const VAEModelBundle& bundle, torch::jit::Module& module) {
     return "";
 }
 
+/** The values of a [B] tensor as doubles (one copy per batch, so a move reads plain numbers). */
+std::vector<double> hostDoubles(const torch::Tensor& t) {
+    torch::Tensor c = t.to(torch::kFloat64).contiguous();
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
 } // namespace
 
 /** Everything of the move that is not a plain parameter: the bundle, the generator, statistics. */
@@ -57,14 +64,29 @@ public:
     bool haveState = false;
     VaeMcState state;                 // [1, n, 3] positions, features, ln J
     VaeMcRefresh refresh;             // refreshed z's of `state`, used from nextRefresh on
+    std::vector<double> refreshQ, refreshPrior, refreshDecoder;  // its terms, read once per batch
     int64_t nextRefresh = 0, numRefresh = 0;
+    int64_t refreshBatch = 0;         // rows of the last refresh of `state` (0: none yet)
+    // native state-side densities (null: the bundle's TorchScript methods, batched as above)
+    std::unique_ptr<VaeMcNativeDensities> native;
+    bool nativeAllowed = true;        // tests only (VAEMCIntegratorTestAccess)
+    bool encoded = false;             // native: mu, logvar of `state` computed and its features set
+    std::vector<double> mu, logvar;
     VaeMcProposalBatch proposals;     // state-independent proposals, used from nextProposal on
     torch::Tensor proposalsDrawnOn;   // [1, n, 3] the reference they were built on
+    std::vector<double> proposalQ, proposalPrior, proposalDecoder, proposalLogJacobian;  // read once per batch
+    std::vector<char> proposalAdmissible;
     int64_t nextProposal = 0, numProposals = 0;
     /** Forget everything drawn (proposals, refreshed latents) and the remembered configuration. */
     void discardDraws() {
         haveState = false;
-        numRefresh = nextRefresh = numProposals = nextProposal = 0;
+        forgetRefresh();
+        numProposals = nextProposal = 0;
+    }
+    /** The z's drawn for `state` are void (it changed). */
+    void forgetRefresh() {
+        numRefresh = nextRefresh = refreshBatch = 0;
+        encoded = false;
     }
 };
 
@@ -210,6 +232,7 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
         moves->hasVirtualSites = moves->hasVirtualSites || system.isVirtualSite(i);
     LangevinMiddleIntegrator::initialize(contextRef);
     moves->module = moves->bundle->createModule();
+    moves->native = moves->nativeAllowed ? VaeMcNativeDensities::tryCreate(moves->module) : nullptr;
     uint64_t seed = moves->seed != 0 ? static_cast<uint64_t>(static_cast<uint32_t>(moves->seed))
                                      : (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()();
     moves->generator = at::detail::createCPUGenerator(seed);
@@ -221,6 +244,7 @@ void VAEMCIntegrator::cleanup() {
     LangevinMiddleIntegrator::cleanup();
     moves->discardDraws();
     moves->module = torch::jit::Module();
+    moves->native.reset();
 }
 
 void VAEMCIntegrator::step(int steps) {
@@ -274,7 +298,7 @@ void VAEMCIntegrator::attemptMoves(int n) {
     if (!mv.haveState || !torch::equal(x, mv.state.positions)) {
         // a new configuration (dynamics, setPositions): its features; the refreshed z's of the old one are void
         mv.haveState = false;
-        mv.numRefresh = mv.nextRefresh = 0;
+        mv.forgetRefresh();
         try {
             mv.state = vaeMcState(mv.module, x);
         }
@@ -292,16 +316,48 @@ void VAEMCIntegrator::attemptMoves(int n) {
     for (int m = 0; m < n; m++) {
         // z ~ q(z|x) first, then the proposal: with a batch size of 1 the random numbers come in the
         // order of proposeVaeMcMove
+        double logQCurrent = 0, logPriorCurrent = 0, logDecoderCurrent = 0;
         try {
-            if (mv.nextRefresh == mv.numRefresh) {
-                mv.numRefresh = std::min<int64_t>(proposalBatchSize, n - m);
+            if (mv.native) {
+                // native: one z per move, no batch to waste; the encoder once per configuration
+                if (!mv.encoded) {
+                    auto enc = mv.module.get_method("encode")({mv.state.features}).toTuple();
+                    mv.mu = hostDoubles(enc->elements()[0].toTensor());
+                    mv.logvar = hostDoubles(enc->elements()[1].toTensor());
+                    mv.native->setFeatures(hostDoubles(mv.state.features).data());
+                    mv.encoded = true;
+                }
+                const std::vector<double> eps = hostDoubles(torch::randn({1, (int64_t) mv.mu.size()}, mv.generator, opts));
+                std::vector<double> z(eps.size());
+                for (size_t i = 0; i < z.size(); i++) z[i] = mv.mu[i] + std::exp(0.5 * mv.logvar[i]) * eps[i];
+                logQCurrent = mv.native->encoderLogProb(z.data(), mv.mu.data(), mv.logvar.data());
+                logPriorCurrent = mv.native->priorLogProb(z.data());
+                logDecoderCurrent = mv.native->decoderLogProb(z.data());
+            }
+            else if (mv.nextRefresh == mv.numRefresh) {
+                // z's for a state are drawn in batches: first about as many as the moves a state lasts at
+                // the acceptance rate so far (each call costs milliseconds, each row ~50 us), then twice
+                // as many as the last batch, up to the proposal batch size
+                const double acceptance = (mv.statistics.accepted() + 1.0) / (mv.statistics.attempted() + 2.0);
+                const int64_t first = std::max<int64_t>(2, static_cast<int64_t>(std::ceil(1.5 / acceptance)));
+                mv.refreshBatch = std::min<int64_t>(proposalBatchSize, mv.refreshBatch == 0 ? first : 2 * mv.refreshBatch);
+                mv.numRefresh = std::min<int64_t>(mv.refreshBatch, n - m);
                 mv.refresh = refreshVaeMcLatents(mv.module, mv.state.features.expand({mv.numRefresh, -1}), mv.generator);
+                mv.refreshQ = hostDoubles(mv.refresh.logQCurrent);
+                mv.refreshPrior = hostDoubles(mv.refresh.logPriorCurrent);
+                mv.refreshDecoder = hostDoubles(mv.refresh.logDecoderCurrent);
                 mv.nextRefresh = 0;
             }
             if (mv.nextProposal == mv.numProposals) {
                 mv.numProposals = proposalBatchSize;
                 mv.proposalsDrawnOn = mv.state.positions;
                 mv.proposals = drawVaeMcProposals(mv.module, mv.state.positions.expand({mv.numProposals, -1, -1}), mv.generator);
+                mv.proposalQ = hostDoubles(mv.proposals.logQProposal);
+                mv.proposalPrior = hostDoubles(mv.proposals.logPriorProposal);
+                mv.proposalDecoder = hostDoubles(mv.proposals.logDecoderProposal);
+                mv.proposalLogJacobian = hostDoubles(mv.proposals.state.logJacobian);
+                torch::Tensor admissible = mv.proposals.admissible.contiguous();
+                mv.proposalAdmissible.assign(admissible.data_ptr<bool>(), admissible.data_ptr<bool>() + admissible.numel());
                 mv.nextProposal = 0;
             }
         }
@@ -310,24 +366,22 @@ void VAEMCIntegrator::attemptMoves(int n) {
             throw OpenMMException(std::string(kName) + ": a VAE move with the model from " + source + " failed: " +
                                   VAEModelBundle::summarizeError(e));
         }
-        const int64_t r = mv.nextRefresh++, k = mv.nextProposal++;
+        if (!mv.native) {
+            const int64_t r = mv.nextRefresh++;
+            logQCurrent = mv.refreshQ[r];
+            logPriorCurrent = mv.refreshPrior[r];
+            logDecoderCurrent = mv.refreshDecoder[r];
+        }
+        const int64_t k = mv.nextProposal++;
         const VaeMcProposalBatch& b = mv.proposals;
-        VaeMcProposal p;
-        p.logQCurrent = mv.refresh.logQCurrent.narrow(0, r, 1);
-        p.logPriorCurrent = mv.refresh.logPriorCurrent.narrow(0, r, 1);
-        p.logDecoderCurrent = mv.refresh.logDecoderCurrent.narrow(0, r, 1);
-        p.logQProposal = b.logQProposal.narrow(0, k, 1);
-        p.logPriorProposal = b.logPriorProposal.narrow(0, k, 1);
-        p.logDecoderProposal = b.logDecoderProposal.narrow(0, k, 1);
-        p.admissible = b.admissible.narrow(0, k, 1);
-        p.state.features = b.state.features.narrow(0, k, 1);
-        p.state.logJacobian = b.state.logJacobian.narrow(0, k, 1);
         // U(x') from the Context; a proposal that is not a configuration is never set
+        const bool admissible = mv.proposalAdmissible[k];
         double proposalEnergy = std::nan("");
         bool positionsSet = false;
-        if (p.admissible[0].item<bool>()) {
+        torch::Tensor proposalPositions;
+        if (admissible) {
             try {
-                p.state.positions = placeVaeMcProposal(mv.module, b, k, mv.proposalsDrawnOn, mv.state.positions);
+                proposalPositions = placeVaeMcProposal(mv.module, b, k, mv.proposalsDrawnOn, mv.state.positions);
             }
             catch (const std::exception& e) {
                 mv.discardDraws();
@@ -335,8 +389,8 @@ void VAEMCIntegrator::attemptMoves(int n) {
                                       VAEModelBundle::summarizeError(e));
             }
         }
-        if (p.state.positions.defined() && torch::isfinite(p.state.positions).all().item<bool>()) {
-            auto xp = p.state.positions.accessor<double, 3>();
+        if (proposalPositions.defined() && torch::isfinite(proposalPositions).all().item<bool>()) {
+            auto xp = proposalPositions.accessor<double, 3>();
             for (int a = 0; a < nAtoms; a++)
                 trial[moves->atoms[a]] = Vec3(xp[0][a][0], xp[0][a][1], xp[0][a][2]);
             context->setPositions(trial);
@@ -351,14 +405,22 @@ void VAEMCIntegrator::attemptMoves(int n) {
                 throw;
             }
         }
-        VaeMcLogAlpha a = vaeMcLogAlpha(mv.state, p, torch::full({1}, energy, opts), torch::full({1}, proposalEnergy, opts),
-                                        beta, moves->termWeights);
-        torch::Tensor accepted = acceptMoves(a, torch::rand({1}, moves->generator, opts));
+        VaeMcLogAlphaValue a = vaeMcLogAlphaValue(energy, proposalEnergy, logQCurrent, mv.proposalQ[k], logPriorCurrent,
+                                                  mv.proposalPrior[k], logDecoderCurrent, mv.proposalDecoder[k],
+                                                  mv.state.logJacobian.item<double>(), mv.proposalLogJacobian[k], beta,
+                                                  moves->termWeights);
+        a.valid = a.valid && admissible;
+        const double uniform = torch::rand({1}, moves->generator, opts).item<double>();
+        const bool accepted = a.valid && std::log(uniform) < a.total;
         moves->statistics.add(a, accepted);
-        if (accepted[0].item<bool>()) {
+        if (accepted) {
             anyAccepted = true;
-            mv.state = p.state;  // the refreshed z's of the old state are void
-            mv.numRefresh = mv.nextRefresh = 0;
+            VaeMcState next;
+            next.positions = proposalPositions;
+            next.features = b.state.features.narrow(0, k, 1);
+            next.logJacobian = b.state.logJacobian.narrow(0, k, 1);
+            mv.state = next;  // the refreshed z's of the old state are void
+            mv.forgetRefresh();
             energy = proposalEnergy;
             positions = trial;
         }
@@ -426,4 +488,15 @@ void VAEMCIntegrator::loadCheckpoint(std::istream& stream) {
 
 void VAEMCIntegratorTestAccess::setTermWeights(VAEMCIntegrator& integrator, const std::array<double, kVaeMcNumTerms>& weights) {
     integrator.moves->termWeights = weights;
+}
+
+void VAEMCIntegratorTestAccess::setNativeDensities(VAEMCIntegrator& integrator, bool allowed) {
+    VAEMCIntegrator::Moves& mv = *integrator.moves;
+    mv.nativeAllowed = allowed;
+    mv.discardDraws();
+    mv.native = allowed && integrator.context != nullptr ? VaeMcNativeDensities::tryCreate(mv.module) : nullptr;
+}
+
+bool VAEMCIntegratorTestAccess::usesNativeDensities(const VAEMCIntegrator& integrator) {
+    return integrator.moves->native != nullptr;
 }

@@ -78,22 +78,38 @@ private:
 
 } // namespace
 
+VaeMcLogAlphaValue vaeMcLogAlphaValue(double uC, double uP, double qC, double qP, double pC, double pP, double xC,
+                                      double xP, double jC, double jP, double beta,
+                                      const std::array<double, kVaeMcNumTerms>& w) {
+    VaeMcLogAlphaValue a;
+    a.terms = {-beta * (uP - uC), qP - qC, pC - pP, xC - xP, jP - jC};
+    a.total = 0;
+    for (int k = 0; k < kVaeMcNumTerms; k++) a.total += w[k] * a.terms[k];
+    a.valid = std::isfinite(uP) && std::isfinite(qP) && std::isfinite(pP) && std::isfinite(xP) && std::isfinite(jP) &&
+              !std::isnan(a.total);
+    return a;
+}
+
 VaeMcLogAlpha vaeMcLogAlpha(const VaeMcTerms& t, double beta, const std::array<double, kVaeMcNumTerms>& w) {
-    Tensor uC = d(t.energyCurrent), uP = d(t.energyProposal);
-    Tensor qC = d(t.logQCurrent), qP = d(t.logQProposal);
-    Tensor pC = d(t.logPriorCurrent), pP = d(t.logPriorProposal);
-    Tensor xC = d(t.logDecoderCurrent), xP = d(t.logDecoderProposal);
-    Tensor jC = d(t.logJacobianCurrent), jP = d(t.logJacobianProposal);
+    const std::array<Tensor, 10> in = {d(t.energyCurrent), d(t.energyProposal), d(t.logQCurrent), d(t.logQProposal),
+                                       d(t.logPriorCurrent), d(t.logPriorProposal), d(t.logDecoderCurrent),
+                                       d(t.logDecoderProposal), d(t.logJacobianCurrent), d(t.logJacobianProposal)};
+    const int64_t n = in[0].numel();
+    for (const Tensor& v : in)
+        if (v.numel() != n) throw std::invalid_argument("vaeMcLogAlpha: the terms of ln alpha differ in length");
+    std::array<Tensor, 10> c;
+    for (int i = 0; i < 10; i++) c[i] = in[i].contiguous();
     VaeMcLogAlpha a;
-    a.terms[0] = -beta * (uP - uC);
-    a.terms[1] = qP - qC;
-    a.terms[2] = pC - pP;
-    a.terms[3] = xC - xP;
-    a.terms[4] = jP - jC;
-    a.total = torch::zeros_like(uC);
-    for (int k = 0; k < kVaeMcNumTerms; k++) a.total = a.total + w[k] * a.terms[k];
-    a.valid = torch::isfinite(uP) & torch::isfinite(qP) & torch::isfinite(pP) & torch::isfinite(xP) &
-              torch::isfinite(jP) & ~torch::isnan(a.total);
+    for (int k = 0; k < kVaeMcNumTerms; k++) a.terms[k] = torch::empty({n}, torch::kFloat64);
+    a.total = torch::empty({n}, torch::kFloat64);
+    a.valid = torch::empty({n}, torch::kBool);
+    for (int64_t r = 0; r < n; r++) {
+        auto v = [&](int i) { return c[i].data_ptr<double>()[r]; };
+        VaeMcLogAlphaValue one = vaeMcLogAlphaValue(v(0), v(1), v(2), v(3), v(4), v(5), v(6), v(7), v(8), v(9), beta, w);
+        for (int k = 0; k < kVaeMcNumTerms; k++) a.terms[k].data_ptr<double>()[r] = one.terms[k];
+        a.total.data_ptr<double>()[r] = one.total;
+        a.valid.data_ptr<bool>()[r] = one.valid;
+    }
     return a;
 }
 
@@ -101,15 +117,11 @@ double vaeMcLogAlpha(double energyCurrent, double energyProposal, double logQCur
                      double logPriorCurrent, double logPriorProposal, double logDecoderCurrent,
                      double logDecoderProposal, double logJacobianCurrent, double logJacobianProposal, double beta,
                      std::array<double, kVaeMcNumTerms>* terms) {
-    auto s = [](double v) { return torch::full({1}, v, torch::kFloat64); };
-    VaeMcTerms t{s(energyCurrent),     s(energyProposal),     s(logQCurrent),       s(logQProposal),
-                 s(logPriorCurrent),   s(logPriorProposal),   s(logDecoderCurrent), s(logDecoderProposal),
-                 s(logJacobianCurrent), s(logJacobianProposal)};
-    VaeMcLogAlpha a = vaeMcLogAlpha(t, beta);
-    if (terms)
-        for (int k = 0; k < kVaeMcNumTerms; k++) (*terms)[k] = a.terms[k].item<double>();
-    if (!a.valid.item<bool>()) return -std::numeric_limits<double>::infinity();
-    return a.total.item<double>();
+    VaeMcLogAlphaValue a = vaeMcLogAlphaValue(energyCurrent, energyProposal, logQCurrent, logQProposal, logPriorCurrent,
+                                              logPriorProposal, logDecoderCurrent, logDecoderProposal,
+                                              logJacobianCurrent, logJacobianProposal, beta);
+    if (terms) *terms = a.terms;
+    return a.valid ? a.total : -std::numeric_limits<double>::infinity();
 }
 
 Tensor acceptMoves(const VaeMcLogAlpha& a, const Tensor& uniform) {
@@ -241,11 +253,11 @@ VaeMcLogAlpha vaeMcLogAlpha(const VaeMcState& current, const VaeMcProposal& p, c
     return a;
 }
 
-void VaeMcStatistics::Sums::add(const Tensor& values) {
-    Tensor v = values.masked_select(torch::isfinite(values));
-    finite += v.numel();
-    sum += v.sum().item<double>();
-    sumSq += (v * v).sum().item<double>();
+void VaeMcStatistics::Sums::add(double value) {
+    if (!std::isfinite(value)) return;
+    finite++;
+    sum += value;
+    sumSq += value * value;
 }
 
 VaeMcTermStats VaeMcStatistics::Sums::stats() const {
@@ -257,12 +269,26 @@ VaeMcTermStats VaeMcStatistics::Sums::stats() const {
     return s;
 }
 
-void VaeMcStatistics::add(const VaeMcLogAlpha& a, const Tensor& accepted) {
-    attempted_ += a.total.numel();
-    accepted_ += accepted.sum().item<int64_t>();
-    rejectedNonFinite_ += (~a.valid).sum().item<int64_t>();
+void VaeMcStatistics::add(const VaeMcLogAlphaValue& a, bool accepted) {
+    attempted_++;
+    accepted_ += accepted;
+    rejectedNonFinite_ += !a.valid;
     for (int k = 0; k < kVaeMcNumTerms; k++) terms_[k].add(a.terms[k]);
     total_.add(a.total);
+}
+
+void VaeMcStatistics::add(const VaeMcLogAlpha& a, const Tensor& accepted) {
+    const Tensor total = a.total.to(torch::kFloat64).contiguous(), valid = a.valid.to(torch::kBool).contiguous(),
+                 acc = accepted.to(torch::kBool).reshape({-1}).contiguous();
+    std::array<Tensor, kVaeMcNumTerms> terms;
+    for (int k = 0; k < kVaeMcNumTerms; k++) terms[k] = a.terms[k].to(torch::kFloat64).contiguous();
+    for (int64_t r = 0; r < total.numel(); r++) {
+        VaeMcLogAlphaValue one;
+        for (int k = 0; k < kVaeMcNumTerms; k++) one.terms[k] = terms[k].data_ptr<double>()[r];
+        one.total = total.data_ptr<double>()[r];
+        one.valid = valid.data_ptr<bool>()[r];
+        add(one, acc.data_ptr<bool>()[r]);
+    }
 }
 
 VaeMcTermStats VaeMcStatistics::term(int k) const {

@@ -62,7 +62,25 @@ struct VaeMcLogAlpha {
 VaeMcLogAlpha vaeMcLogAlpha(const VaeMcTerms& t, double beta = 1.0,
                             const std::array<double, kVaeMcNumTerms>& termWeights = {1, 1, 1, 1, 1});
 
-/** Scalar convenience form of vaeMcLogAlpha (same implementation); returns total, NaN-free: -inf when invalid. */
+/** ln alpha of one move: the terms, their weighted sum and whether the move may be accepted. */
+struct VaeMcLogAlphaValue {
+    std::array<double, kVaeMcNumTerms> terms;
+    double total;
+    bool valid;
+};
+
+/**
+ * The acceptance rule itself, for one move (the batched vaeMcLogAlpha applies it row by row): terms
+ * as in VaeMcLogAlpha::terms, their weighted sum, and valid unless a proposal-side input is not
+ * finite or the sum is NaN.
+ */
+VaeMcLogAlphaValue vaeMcLogAlphaValue(double energyCurrent, double energyProposal, double logQCurrent, double logQProposal,
+                                      double logPriorCurrent, double logPriorProposal, double logDecoderCurrent,
+                                      double logDecoderProposal, double logJacobianCurrent, double logJacobianProposal,
+                                      double beta = 1.0,
+                                      const std::array<double, kVaeMcNumTerms>& termWeights = {1, 1, 1, 1, 1});
+
+/** Scalar convenience form of vaeMcLogAlphaValue; returns total, NaN-free: -inf when invalid. */
 double vaeMcLogAlpha(double energyCurrent, double energyProposal, double logQCurrent, double logQProposal,
                      double logPriorCurrent, double logPriorProposal, double logDecoderCurrent,
                      double logDecoderProposal, double logJacobianCurrent, double logJacobianProposal,
@@ -158,6 +176,8 @@ class VaeMcStatistics {
 public:
     /** Record a batch of attempted moves and which were accepted. */
     void add(const VaeMcLogAlpha& a, const torch::Tensor& accepted);
+    /** Record one attempted move. */
+    void add(const VaeMcLogAlphaValue& a, bool accepted);
     int64_t attempted() const { return attempted_; }
     int64_t accepted() const { return accepted_; }
     int64_t rejectedNonFinite() const { return rejectedNonFinite_; }
@@ -172,7 +192,7 @@ private:
     struct Sums {
         double sum = 0, sumSq = 0;
         int64_t finite = 0;
-        void add(const torch::Tensor& values);
+        void add(double value);
         VaeMcTermStats stats() const;
     };
     int64_t attempted_ = 0, accepted_ = 0, rejectedNonFinite_ = 0;

@@ -626,3 +626,45 @@ TEST(VAEMCIntegrator, OtherPlatformsAgreeWithReference) {
     }
     if (tested == 0) GTEST_SKIP() << "neither CPU nor OpenCL available";
 }
+
+TEST(VAEMCIntegrator, NativeStateDensitiesGiveTheTorchScriptRun) {
+    // The state-side ln q(z|x), ln P(z), ln P(x|z) of each move are evaluated natively when the bundle
+    // allows it. With one proposal per batch both paths draw the same random numbers, so the runs
+    // agree move for move: a condind bundle (L = 1, Mueller) and an autoregressive one (L = 2,
+    // periodic theta, beltway).
+    TrainedSystem& mueller = setupFor("mueller");
+    static TrainedSystem beltway;
+    if (beltway.bundle.empty()) {
+        beltway.system = makeSystem("beltway-rtheta");
+        beltway.data = beltway.system->sample(4000, 11);
+        torch::jit::Module bundle = poorBundle("polar", beltway.data, 200, 11, 2, "autoregressive");
+        beltway.bundle = VAETest::archiveBytes(bundle, metadata("polar", 2));
+    }
+    for (TrainedSystem* s : {&mueller, &beltway}) {
+        const std::string name = s == &mueller ? "mueller" : "beltway";
+        SCOPED_TRACE(name);
+        std::unique_ptr<System> system(particleSystem(name));
+        VAEMCIntegrator native(kTemperature, 5.0, 0.004, s->bundle, 5, 3), script(kTemperature, 5.0, 0.004, s->bundle, 5, 3),
+            probe(kTemperature, 5.0, 0.004, s->bundle, 5, 3);
+        {
+            Context c(*system, probe, Platform::getPlatformByName("Reference"));
+            EXPECT_TRUE(VAEMCIntegratorTestAccess::usesNativeDensities(probe));
+            VAEMCIntegratorTestAccess::setNativeDensities(probe, false);
+            EXPECT_FALSE(VAEMCIntegratorTestAccess::usesNativeDensities(probe));
+        }
+        for (VAEMCIntegrator* i : {&native, &script}) {
+            i->setProposalBatchSize(1);
+            i->setRandomNumberSeed(3);
+            i->setMoveRandomNumberSeed(17);
+        }
+        VAEMCIntegratorTestAccess::setNativeDensities(script, false);
+        // one Context after the other: the Reference platform's Langevin noise is one stream per process
+        RunResult a = runFrom(*system, native, positionOf(*s, 0), 100, 0), b = runFrom(*system, script, positionOf(*s, 0), 100, 0);
+        EXPECT_EQ(native.getNumAttempted(), 60);
+        EXPECT_GT(native.getNumAccepted(), 3);
+        EXPECT_EQ(native.getNumAccepted(), script.getNumAccepted());
+        EXPECT_LT((a.positions[0] - b.positions[0]).dot(a.positions[0] - b.positions[0]), 1e-18);
+        for (int k = 0; k < kVaeMcNumTerms; k++)
+            EXPECT_NEAR(native.getTermMeans()[k], script.getTermMeans()[k], 1e-9) << vaeMcTermNames()[k];
+    }
+}
