@@ -14,7 +14,9 @@ block-averaged standard errors, the basin transitions per CPU-second (``openmmva
 cores; the C7eq/C5 <-> alpha_R ones also split by whether the chain was last in C7eq or C5),
 and, with ``--reference DIR`` (a long plain-MD data set written by ``python3 -m openmmvae.simulate``),
 the z-scores of both runs' populations against it. Writes ``hybrid.json`` and ``hybrid.png`` to
-``--out``.
+``--out``. With ``--frame-every-move`` the hybrid's frames come after every move (and every round of
+dynamics) instead of every ``--interval`` steps: a visit of alpha_R made by a move often lasts one or
+two moves, and frames of whole rounds would miss it.
 
     /usr/bin/python3 examples/alanine_dipeptide/hybrid_sampling.py --bundle bat/beta-1/model.pt \\
         --reference ala-data --cpu-seconds 300 --out hybrid
@@ -34,13 +36,23 @@ from openmm import unit
 from openmmvae import alanine_dipeptide, ramachandran
 
 
-def run(integrator, platform, cpu_seconds, interval, positions, seed, chunk_frames=10):
-    """(phi, psi) every `interval` steps for `cpu_seconds` of this process's CPU time; returns arrays and counts."""
+def run(integrator, platform, cpu_seconds, interval, positions, seed, moves_per_round=0, chunk_frames=10):
+    """(phi, psi) every `interval` steps for `cpu_seconds` of this process's CPU time; returns arrays and counts.
+
+    With `moves_per_round` > 0 (a VAEMCIntegrator whose own rounds are off), every `interval` steps are
+    followed by that many VAE moves, each with a frame: the chain the integrator makes with
+    movesPerAttempt = moves_per_round, seen after every move (a rejected move repeats the frame).
+    """
     system = alanine_dipeptide.create_system()
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(platform))
     context.setPositions(positions)
     context.applyConstraints(1e-8)
     context.setVelocitiesToTemperature(300 * unit.kelvin, seed)
+
+    def current_angles():
+        pos = context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+        return alanine_dipeptide.phi_psi(pos)
+
     angles = []
     start = time.process_time()
     steps = 0
@@ -49,8 +61,11 @@ def run(integrator, platform, cpu_seconds, interval, positions, seed, chunk_fram
         for _ in range(chunk_frames):
             integrator.step(interval)
             steps += interval
-            pos = context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-            angles.append(alanine_dipeptide.phi_psi(pos))
+            angles.append(current_angles())
+            for _ in range(moves_per_round):
+                accepted = integrator.getNumAccepted()
+                integrator.attemptMoves(1)
+                angles.append(current_angles() if integrator.getNumAccepted() != accepted else angles[-1])
         if time.time() - shown > 10:
             shown = time.time()
             sys.stderr.write("  %s: %.0f / %.0f CPU s, %d steps\n" % (type(integrator).__name__, time.process_time() - start,
@@ -138,6 +153,9 @@ def main(argv=None):
     p.add_argument("--hybrid-interval", type=int, default=0,
                    help="steps between saved frames of the hybrid run (default: --interval); with many moves per "
                         "step, frames every round of moves keep short visits of a basin from being missed")
+    p.add_argument("--frame-every-move", action="store_true",
+                   help="hybrid frames after every move and every round of dynamics (a visit of alpha_R by a move "
+                        "often lasts one or two moves); the script makes the rounds, the chain is the same")
     p.add_argument("--steps-between-moves", type=int, default=50)
     p.add_argument("--moves-per-attempt", type=int, default=1)
     p.add_argument("--proposal-batch-size", type=int, default=0,
@@ -162,12 +180,17 @@ def main(argv=None):
         phi, psi, cpu, steps = run(md, a.platform, a.cpu_seconds, a.interval, positions, a.seed)
         result["md"] = summarize("plain MD", phi, psi, cpu, steps, a.blocks, reference)
         runs.append(("plain MD", phi, psi))
-    hybrid = openmmvae.VAEMCIntegrator(temperature, friction, dt, a.bundle, a.steps_between_moves, a.moves_per_attempt)
+    hybrid = openmmvae.VAEMCIntegrator(temperature, friction, dt, a.bundle, a.steps_between_moves,
+                                       0 if a.frame_every_move else a.moves_per_attempt)
     if a.proposal_batch_size > 0:
         hybrid.setProposalBatchSize(a.proposal_batch_size)
     hybrid.setRandomNumberSeed(a.seed)
     hybrid.setMoveRandomNumberSeed(a.seed)
-    phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, a.hybrid_interval or a.interval, positions, a.seed)
+    if a.frame_every_move:
+        phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, a.steps_between_moves, positions, a.seed,
+                                   moves_per_round=a.moves_per_attempt)
+    else:
+        phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, a.hybrid_interval or a.interval, positions, a.seed)
     result["hybrid"] = summarize("VAE-MC + MD", phi, psi, cpu, steps, a.blocks, reference)
     result["hybrid"]["moves_attempted"] = hybrid.getNumAttempted()
     result["hybrid"]["moves_accepted"] = hybrid.getNumAccepted()

@@ -1,5 +1,6 @@
 """The example script and the main README's Python snippet run."""
 
+import math
 import os
 import pathlib
 import re
@@ -82,3 +83,39 @@ print(force.getCollectiveVariableValues(context))
     assert file.startswith(str(site))
     assert plugins == str(prefix / "lib" / "openmmvae" / "plugins") or plugins.startswith(str(prefix))
     assert values == "[0.5]"
+
+
+@pytest.mark.processes
+def test_enrich_basin_appends_frames_inside_the_box(tmp_path):
+    sys.path.insert(0, str(REPO / "examples" / "alanine_dipeptide"))
+    import enrich_basin
+    from acceptance import read_dcd
+    from openmmvae import alanine_dipeptide
+    from openmmvae.simulate import simulate
+
+    simulate(str(tmp_path / "data"), frames=20, interval=10, equilibrate=0, plot=False, progress=False)
+    result = run([str(REPO / "examples" / "alanine_dipeptide" / "enrich_basin.py"), "--data", str(tmp_path / "data"),
+                  "--out", str(tmp_path / "out"), "--frames", "15", "--interval", "20", "--equilibrate", "200"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    frames = read_dcd(str(tmp_path / "out" / "trajectory.dcd"))
+    assert frames.shape == (35, 22, 3)
+    data = read_dcd(str(tmp_path / "data" / "trajectory.dcd"))
+    assert abs(frames[:20] - data).max() < 1e-5
+    assert all(enrich_basin.inside(*alanine_dipeptide.phi_psi(x)) for x in frames[20:])
+    # the walls are zero inside the box and push back outside it
+    import openmm
+    system = openmm.System()
+    for _ in range(4):
+        system.addParticle(1.0)
+    wall = enrich_basin.torsion_walls([((0, 1, 2, 3), (-60.0, 60.0))])
+    system.addForce(wall)
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+
+    def energy(angle_deg):
+        a = math.radians(angle_deg)
+        context.setPositions([(1, 0, 0), (0, 0, 0), (0, 0, 1), (math.cos(a), math.sin(a), 1)])
+        return context.getState(getEnergy=True).getPotentialEnergy()._value
+
+    assert energy(0.0) == 0.0 and energy(55.0) == 0.0 and energy(-55.0) == 0.0
+    assert energy(70.0) == pytest.approx(500.0 * math.radians(10.0) ** 2, rel=1e-6)
+    assert energy(-170.0) == pytest.approx(500.0 * math.radians(110.0) ** 2, rel=1e-6)
