@@ -62,10 +62,12 @@ def run(integrator, platform, cpu_seconds, interval, positions, seed, moves_per_
             integrator.step(interval)
             steps += interval
             angles.append(current_angles())
+            accepted = integrator.getNumAccepted() if moves_per_round else 0
             for _ in range(moves_per_round):
-                accepted = integrator.getNumAccepted()
                 integrator.attemptMoves(1)
-                angles.append(current_angles() if integrator.getNumAccepted() != accepted else angles[-1])
+                now = integrator.getNumAccepted()
+                angles.append(current_angles() if now != accepted else angles[-1])
+                accepted = now
         if time.time() - shown > 10:
             shown = time.time()
             sys.stderr.write("  %s: %.0f / %.0f CPU s, %d steps\n" % (type(integrator).__name__, time.process_time() - start,
