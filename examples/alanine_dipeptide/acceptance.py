@@ -56,6 +56,16 @@ def read_dcd(path):
     return frames * 0.1  # Angstrom -> nm
 
 
+def write_dcd(path, topology, frames, dt_ps=0.2):
+    """Frames [n, atoms, 3] in nm as a DCD (openmm.app.DCDFile), written to a temporary file first so
+    that an interrupted run leaves no partial `path`."""
+    with open(path + ".tmp", "wb") as f:
+        writer = openmm.app.DCDFile(f, topology, dt_ps * unit.picoseconds)
+        for x in frames:
+            writer.writeModel(x * unit.nanometer)
+    os.replace(path + ".tmp", path)
+
+
 def align(frames, reference):
     """Each frame rigidly moved onto `reference` (Kabsch, all atoms, equal weights)."""
     ref = reference - reference.mean(0)

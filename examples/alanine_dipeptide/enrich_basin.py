@@ -29,7 +29,7 @@ from openmm import app, unit
 from openmmvae import alanine_dipeptide
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptance import read_dcd  # noqa: E402
+from acceptance import read_dcd, write_dcd  # noqa: E402
 
 # Box around alpha_R (degrees): wider than the transition core of openmmvae.ramachandran.
 PHI_RANGE = (-140.0, -30.0)
@@ -99,13 +99,8 @@ def main(argv=None):
 
     os.makedirs(a.out, exist_ok=True)
     shutil.copy(os.path.join(a.data, "topology.pdb"), os.path.join(a.out, "topology.pdb"))
-    topology = app.PDBFile(os.path.join(a.data, "topology.pdb")).topology
-    path = os.path.join(a.out, "trajectory.dcd")
-    with open(path + ".tmp", "wb") as f:
-        writer = app.DCDFile(f, topology, 0.002 * unit.picoseconds)
-        for x in np.concatenate([frames, basin]):
-            writer.writeModel(x * 10.0 * unit.angstrom)
-    os.replace(path + ".tmp", path)
+    write_dcd(os.path.join(a.out, "trajectory.dcd"), app.PDBFile(os.path.join(a.data, "topology.pdb")).topology,
+              np.concatenate([frames, basin]))
     info = {"data": os.path.abspath(a.data), "data_frames": len(frames), "data_frames_in_box": int(in_box.sum()),
             "basin_frames": len(basin), "frames_outside_box_dropped": outside,
             "box_deg": {"phi": PHI_RANGE, "psi": PSI_RANGE}, "interval_steps": a.interval, "seed": a.seed}

@@ -188,11 +188,10 @@ def main(argv=None):
         hybrid.setProposalBatchSize(a.proposal_batch_size)
     hybrid.setRandomNumberSeed(a.seed)
     hybrid.setMoveRandomNumberSeed(a.seed)
-    if a.frame_every_move:
-        phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, a.steps_between_moves, positions, a.seed,
-                                   moves_per_round=a.moves_per_attempt)
-    else:
-        phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, a.hybrid_interval or a.interval, positions, a.seed)
+    # with --frame-every-move run() makes the rounds: one per steps_between_moves steps
+    interval = a.steps_between_moves if a.frame_every_move else (a.hybrid_interval or a.interval)
+    phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, interval, positions, a.seed,
+                               moves_per_round=a.moves_per_attempt if a.frame_every_move else 0)
     result["hybrid"] = summarize("VAE-MC + MD", phi, psi, cpu, steps, a.blocks, reference)
     result["hybrid"]["moves_attempted"] = hybrid.getNumAttempted()
     result["hybrid"]["moves_accepted"] = hybrid.getNumAccepted()

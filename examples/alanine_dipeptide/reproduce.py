@@ -30,11 +30,10 @@ import numpy as np
 
 import openmm
 import openmm.app
-from openmm import unit
 from openmmvae import alanine_dipeptide
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptance import align, chains_f_acc, read_dcd  # noqa: E402
+from acceptance import align, chains_f_acc, read_dcd, write_dcd  # noqa: E402
 
 REDUCED = dict(frames=20000, epochs=10, anneal=3, prior_epochs=20, learning_rate=5e-4)
 PAPER = dict(frames=100000, epochs=300, anneal=40, prior_epochs=100, learning_rate=1e-4)
@@ -60,12 +59,7 @@ def prepare(data, out, frames_kept):
     dcd = os.path.join(out, "subset.dcd")
     aligned_path = os.path.join(out, "aligned.npy")
     if not (os.path.exists(dcd) and os.path.exists(aligned_path)):
-        topology = openmm.app.PDBFile(os.path.join(data, "topology.pdb")).topology
-        with open(dcd + ".tmp", "wb") as f:
-            writer = openmm.app.DCDFile(f, topology, 0.2 * unit.picoseconds)
-            for x in keep:
-                writer.writeModel(x * unit.nanometer)
-        os.replace(dcd + ".tmp", dcd)
+        write_dcd(dcd, openmm.app.PDBFile(os.path.join(data, "topology.pdb")).topology, keep)
         np.save(aligned_path + ".tmp.npy", align(keep, keep[0]).reshape(len(keep), -1))
         os.replace(aligned_path + ".tmp.npy", aligned_path)
     return keep, np.load(aligned_path).reshape(len(keep), -1, 3)

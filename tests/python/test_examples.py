@@ -114,7 +114,7 @@ def test_enrich_basin_appends_frames_inside_the_box(tmp_path):
     def energy(angle_deg):
         a = math.radians(angle_deg)
         context.setPositions([(1, 0, 0), (0, 0, 0), (0, 0, 1), (math.cos(a), math.sin(a), 1)])
-        return context.getState(getEnergy=True).getPotentialEnergy()._value
+        return context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole)
 
     assert energy(0.0) == 0.0 and energy(55.0) == 0.0 and energy(-55.0) == 0.0
     assert energy(70.0) == pytest.approx(500.0 * math.radians(10.0) ** 2, rel=1e-6)
