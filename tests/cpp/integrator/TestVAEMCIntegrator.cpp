@@ -8,9 +8,10 @@
 #include "Dataset.h"
 #include "MolecularFeatures.h"
 #include "VAEModelBuilder.h"
-#include "internal/VAEMonteCarloMove.h"
+#include "VAEMCProposals.h"
+#include "VAEMCStatistics.h"
 #include "VAEMCIntegrator.h"
-#include "internal/VAEMCIntegratorTestAccess.h"
+#include "VAEMCIntegratorTestAccess.h"
 #include "openmm/Context.h"
 #include "openmm/CustomExternalForce.h"
 #include "openmm/OpenMMException.h"
@@ -122,7 +123,7 @@ Vec3 positionOf(const TrainedSystem& s, int row) {
  * Samples are independent, so chi2 against the exact histogram has its nominal distribution when
  * the move keeps exp(-BU) invariant, and is large when it does not (the chains move: acceptance > 0).
  */
-double pureMonteCarlo(const std::string& name, const std::array<double, kVaeMcNumTerms>& weights, int chains,
+double pureMonteCarlo(const std::string& name, const std::array<double, kVAEMCNumTerms>& weights, int chains,
                       int moves, int* dof, double* acceptance, int batchSize = 0) {
     TrainedSystem& s = setupFor(name);
     std::unique_ptr<System> system(particleSystem(name));
@@ -147,7 +148,7 @@ double pureMonteCarlo(const std::string& name, const std::array<double, kVaeMcNu
               << "," << weights[3] << "," << weights[4] << "} batch " << integrator.getProposalBatchSize() << ", " << chains << " chains x " << moves << " moves in "
               << secs << " s: acceptance " << *acceptance << " rejected invalid " << integrator.getNumRejectedInvalid()
               << " chi2 " << chi2 << " dof " << *dof << "\n";
-    for (int k = 0; k < kVaeMcNumTerms; k++)
+    for (int k = 0; k < kVAEMCNumTerms; k++)
         std::cout << "    term " << VAEMCIntegrator::getTermNames()[k] << ": mean " << integrator.getTermMeans()[k]
                   << " std " << integrator.getTermStds()[k] << "\n";
     return chi2;
@@ -443,19 +444,19 @@ TEST(VAEMCIntegrator, BatProposalsArePlacedByARigidMotion) {
         return m.get_method("positions_from_features")({features, reference}).toTensor();
     };
     torch::Tensor drawnOn = torch::randn({1, 22, 3}, torch::kFloat64), current = torch::randn({1, 22, 3}, torch::kFloat64);
-    VaeMcProposalBatch batch;
+    VAEMCProposalBatch batch;
     batch.decoded = f;
-    batch.state = vaeMcState(m, build(f, drawnOn.expand({count, -1, -1})));
+    batch.state = vaeMCState(m, build(f, drawnOn.expand({count, -1, -1})));
     for (int k = 0; k < count; k++) {
-        torch::Tensor placed = placeVaeMcProposal(m, batch, k, drawnOn, current);
+        torch::Tensor placed = placeVAEMCProposal(m, batch, k, drawnOn, current);
         torch::Tensor expected = build(f.narrow(0, k, 1), current);
         EXPECT_LT((placed - expected).abs().max().item<double>(), 1e-12) << "proposal " << k;
-        VaeMcState moved = vaeMcState(m, placed);
+        VAEMCState moved = vaeMCState(m, placed);
         EXPECT_LT((moved.features - batch.state.features.narrow(0, k, 1)).abs().max().item<double>(), 1e-10);
         ASSERT_TRUE(std::isfinite(moved.logJacobian.item<double>()));
         EXPECT_NEAR(moved.logJacobian.item<double>(), batch.state.logJacobian[k].item<double>(), 1e-10);
         // on the configuration it was drawn on, a proposal is used as drawn
-        EXPECT_TRUE(torch::equal(placeVaeMcProposal(m, batch, k, drawnOn, drawnOn), batch.state.positions.narrow(0, k, 1)));
+        EXPECT_TRUE(torch::equal(placeVAEMCProposal(m, batch, k, drawnOn, drawnOn), batch.state.positions.narrow(0, k, 1)));
     }
 }
 
@@ -664,7 +665,7 @@ TEST(VAEMCIntegrator, NativeStateDensitiesGiveTheTorchScriptRun) {
         EXPECT_GT(native.getNumAccepted(), 3);
         EXPECT_EQ(native.getNumAccepted(), script.getNumAccepted());
         EXPECT_LT((a.positions[0] - b.positions[0]).dot(a.positions[0] - b.positions[0]), 1e-18);
-        for (int k = 0; k < kVaeMcNumTerms; k++)
-            EXPECT_NEAR(native.getTermMeans()[k], script.getTermMeans()[k], 1e-9) << vaeMcTermNames()[k];
+        for (int k = 0; k < kVAEMCNumTerms; k++)
+            EXPECT_NEAR(native.getTermMeans()[k], script.getTermMeans()[k], 1e-9) << vaeMCTermNames()[k];
     }
 }

@@ -6,7 +6,7 @@
 #include "Dataset.h"
 #include "MolecularFeatures.h"
 #include "NativeFeatureMap.h"
-#include "internal/VAEModelBundle.h"
+#include "VAEModelBundle.h"
 #include "TestModels.h"
 #include "VAECVForce.h"
 #include "VAEModelBuilder.h"

@@ -100,10 +100,10 @@ TEST(TrainedModel, DetailedBalanceMuellerWithGoodBundleAndStageLosses) {
     bundle.eval();
     auto sys = makeSystem("mueller");
     torch::Tensor data = sys->sample(5000, 1);
-    VaeMcOptions o;
+    VAEMCOptions o;
     o.moves = 60;
     o.seed = 5;
-    VaeMcResult r = runVaeMc(bundle, *sys, data.slice(0, 0, 3000), o);
+    VAEMCResult r = runVAEMC(bundle, *sys, data.slice(0, 0, 3000), o);
     int dof = 0;
     double chi2 = chiSquare(r.finalFeatures, [&](double x, double y) { return -sys->energy(x, y); }, -1.5, 1.2, 12,
                             -0.5, 2.0, 12, &dof);

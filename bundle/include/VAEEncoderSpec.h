@@ -1,6 +1,7 @@
 #ifndef OPENMM_VAE_ENCODER_SPEC_H_
 #define OPENMM_VAE_ENCODER_SPEC_H_
 
+#include "BundleSchema.h"
 #include <torch/script.h>
 #include <string>
 #include <vector>
@@ -10,9 +11,9 @@ namespace VAEPlugin {
 /**
  * What a native (non-TorchScript) implementation needs to evaluate a bundle's CV, the encoder
  * mean of the featurised positions: the feature map, the standardisation and the encoder's dense
- * layers. Read from a bundle written by the trainer (module attributes feature_kind,
- * feature_mean, feature_scale, model.periodic and the parameters of model.encoder); shared by the
- * CPU and GPU kernels so the architecture is described in one place.
+ * layers. Read from a bundle written by the trainer (the attributes of BundleSchema::Attribute and the
+ * encoder of BundleSchema::Model); shared by the native and GPU kernels so the architecture is read in
+ * one place.
  */
 struct VAEEncoderSpec {
     /** One dense layer y = W x + b, optionally followed by ReLU. */
@@ -22,7 +23,7 @@ struct VAEEncoderSpec {
         std::vector<double> bias;    ///< [outputs]
         bool relu;
     };
-    std::string featureKind;         ///< xy | polar | positions | cartesian | bat
+    FeatureKind featureKind = FeatureKind::XY;
     int numAtoms = 0, numFeatures = 0, latent = 0;
     std::vector<bool> periodic;      ///< per feature; periodic features enter the encoder as (cos, sin)
     std::vector<double> mean, scale; ///< standardisation, per feature (periodic: 0 and 1)
@@ -31,7 +32,7 @@ struct VAEEncoderSpec {
     std::vector<double> reference;
     /**
      * bat: the tree of the bundle (List[int] attributes bat_root, bat_i, bat_j, bat_k, bat_l,
-     * bat_torsion_reference, bat_free_rows; positions in the selection; see trainer/src/Bundle.h).
+     * bat_torsion_reference, bat_free_rows; positions in the selection; see the feature maps of bundle/).
      * Features: [r0-r1, r1-r2, bonds i-j of the free rows, angle r0-r1-r2, angles i-j-k, torsions
      * i-j-k-l, minus the torsion of the reference row where that is another row, wrapped].
      */

@@ -1,5 +1,5 @@
-#include "TorchScriptCVEvaluator.h"
-#include "internal/VAEModelBundle.h"
+#include "internal/TorchScriptCVEvaluator.h"
+#include "internal/BundleChecks.h"
 #include "openmm/OpenMMException.h"
 
 using namespace VAEPlugin;
@@ -14,7 +14,7 @@ void TorchScriptCVEvaluator::evaluate(const std::vector<double>& positions, std:
     std::unique_ptr<torch::NoGradGuard> noGrad;
     if (!withGradient)
         noGrad.reset(new torch::NoGradGuard());
-    latent = VAEModelBundle::evaluate(module, positionsTensor, source).to(torch::kFloat64);
+    latent = reportingBundleErrors([&] { return VAEModelBundle::evaluate(module, positionsTensor, source); }).to(torch::kFloat64);
     torch::Tensor values = latent.detach().contiguous();
     z.assign(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
 }

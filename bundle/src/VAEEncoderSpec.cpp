@@ -1,7 +1,9 @@
-#include "internal/VAEEncoderSpec.h"
+#include "VAEEncoderSpec.h"
 #include <map>
 
 using namespace VAEPlugin;
+namespace A = BundleSchema::Attribute;
+namespace M = BundleSchema::Model;
 
 namespace {
 
@@ -36,47 +38,48 @@ std::vector<int> VAEEncoderSpec::periodicFeatures() const {
 }
 
 bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec& spec, std::string& whyNot) {
-    for (const char* name : {"feature_kind", "feature_mean", "feature_scale", "num_atoms", "model"})
+    for (const char* name : {A::kFeatureKind, A::kFeatureMean, A::kFeatureScale, A::kNumAtoms, A::kModel})
         if (!bundle.hasattr(name)) {
             whyNot = std::string("the model is not a trainer bundle (no attribute '") + name + "')";
             return false;
         }
     spec = VAEEncoderSpec();
-    spec.featureKind = bundle.attr("feature_kind").toStringRef();
-    const std::string& kind = spec.featureKind;
-    if (kind != "xy" && kind != "polar" && kind != "positions" && kind != "cartesian" && kind != "bat") {
-        whyNot = "feature kind '" + kind + "' has no native implementation";
+    const std::string& kindName = bundle.attr(A::kFeatureKind).toStringRef();
+    std::optional<FeatureKind> kind = parseFeatureKind(kindName);
+    if (!kind) {
+        whyNot = "feature kind '" + kindName + "' has no native implementation";
         return false;
     }
-    spec.numAtoms = bundle.attr("num_atoms").toInt();
-    spec.mean = toVector(bundle.attr("feature_mean").toTensor());
-    spec.scale = toVector(bundle.attr("feature_scale").toTensor());
+    spec.featureKind = *kind;
+    spec.numAtoms = bundle.attr(A::kNumAtoms).toInt();
+    spec.mean = toVector(bundle.attr(A::kFeatureMean).toTensor());
+    spec.scale = toVector(bundle.attr(A::kFeatureScale).toTensor());
     spec.numFeatures = spec.mean.size();
-    int expectedFeatures = kind == "positions" || kind == "cartesian" ? 3 * spec.numAtoms : 2;
-    if (kind == "cartesian") {
-        if (!bundle.hasattr("reference")) {
-            whyNot = "the cartesian bundle has no 'reference' buffer";
+    int expectedFeatures = *kind == FeatureKind::Positions || *kind == FeatureKind::Cartesian ? 3 * spec.numAtoms : 2;
+    if (*kind == FeatureKind::Cartesian) {
+        if (!bundle.hasattr(A::kReference)) {
+            whyNot = std::string("the cartesian bundle has no '") + A::kReference + "' buffer";
             return false;
         }
-        spec.reference = toVector(bundle.attr("reference").toTensor());
+        spec.reference = toVector(bundle.attr(A::kReference).toTensor());
         if ((int) spec.reference.size() != 3 * spec.numAtoms) {
             whyNot = "the cartesian reference does not match the atom count";
             return false;
         }
     }
-    if (kind == "bat") {
-        for (const char* name : {"bat_root", "bat_i", "bat_j", "bat_k", "bat_l", "bat_torsion_reference", "bat_free_rows"})
+    if (*kind == FeatureKind::Bat) {
+        for (const char* name : {A::kBatRoot, A::kBatI, A::kBatJ, A::kBatK, A::kBatL, A::kBatTorsionReference, A::kBatFreeRows})
             if (!bundle.hasattr(name)) {
                 whyNot = std::string("the bat bundle has no attribute '") + name + "'";
                 return false;
             }
-        spec.batRoot = intList(bundle, "bat_root");
-        spec.batI = intList(bundle, "bat_i");
-        spec.batJ = intList(bundle, "bat_j");
-        spec.batK = intList(bundle, "bat_k");
-        spec.batL = intList(bundle, "bat_l");
-        spec.batTorsionReference = intList(bundle, "bat_torsion_reference");
-        spec.batFreeRows = intList(bundle, "bat_free_rows");
+        spec.batRoot = intList(bundle, A::kBatRoot);
+        spec.batI = intList(bundle, A::kBatI);
+        spec.batJ = intList(bundle, A::kBatJ);
+        spec.batK = intList(bundle, A::kBatK);
+        spec.batL = intList(bundle, A::kBatL);
+        spec.batTorsionReference = intList(bundle, A::kBatTorsionReference);
+        spec.batFreeRows = intList(bundle, A::kBatFreeRows);
         int rows = spec.batI.size();
         bool valid = spec.batRoot.size() == 3 && (int) spec.batJ.size() == rows && (int) spec.batK.size() == rows &&
                      (int) spec.batL.size() == rows && (int) spec.batTorsionReference.size() == rows;
@@ -99,12 +102,12 @@ bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec
         whyNot = "the standardisation does not match the feature kind";
         return false;
     }
-    torch::jit::Module model = bundle.attr("model").toModule();
-    if (!model.hasattr("periodic") || !model.hasattr("encoder")) {
+    torch::jit::Module model = bundle.attr(A::kModel).toModule();
+    if (!model.hasattr(M::kPeriodic) || !model.hasattr(M::kEncoder)) {
         whyNot = "the bundle's model has no 'periodic' flags or 'encoder'";
         return false;
     }
-    for (const c10::IValue& flag : model.attr("periodic").toListRef())
+    for (const c10::IValue& flag : model.attr(M::kPeriodic).toListRef())
         spec.periodic.push_back(flag.toBool());
     if ((int) spec.periodic.size() != spec.numFeatures) {
         whyNot = "the number of periodic flags does not match the features";
@@ -112,17 +115,17 @@ bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec
     }
     // The encoder must consist of exactly the layers of the architecture in science.md.
     std::map<std::string, torch::Tensor> parameters;
-    for (const auto& p : model.attr("encoder").toModule().named_parameters(true))
+    for (const auto& p : model.attr(M::kEncoder).toModule().named_parameters(true))
         parameters[p.name] = p.value;
-    const std::vector<std::pair<std::string, bool>> layers = {{"hidden1", true}, {"hidden2", true}, {"mean", false}};
+    const std::vector<std::pair<std::string, bool>> layers = {{M::kHidden1, true}, {M::kHidden2, true}, {M::kMean, false}};
     std::size_t expectedParameters = 2 * (layers.size() + 1);  // + the log-variance head
-    if (parameters.size() != expectedParameters || !parameters.count("logvar_weight")) {
+    if (parameters.size() != expectedParameters || !parameters.count(std::string(M::kLogVar) + M::kWeightSuffix)) {
         whyNot = "the encoder has parameters other than hidden1, hidden2, mean and logvar";
         return false;
     }
     int inputs = spec.numFeatures + (int) spec.periodicFeatures().size();
     for (const auto& layer : layers) {
-        auto w = parameters.find(layer.first + "_weight"), b = parameters.find(layer.first + "_bias");
+        auto w = parameters.find(layer.first + M::kWeightSuffix), b = parameters.find(layer.first + M::kBiasSuffix);
         if (w == parameters.end() || b == parameters.end() || w->second.dim() != 2 || w->second.size(1) != inputs ||
             b->second.dim() != 1 || b->second.size(0) != w->second.size(0)) {
             whyNot = "encoder layer '" + layer.first + "' is missing or has unexpected shape";

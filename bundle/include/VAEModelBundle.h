@@ -1,20 +1,25 @@
 #ifndef OPENMM_VAE_MODEL_BUNDLE_H_
 #define OPENMM_VAE_MODEL_BUNDLE_H_
 
+#include "BundleSchema.h"
 #include <nlohmann/json.hpp>
 #include <torch/script.h>
 #include <memory>
-
-namespace OpenMM {
-class System;
-}
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace VAEPlugin {
 
+/** What the bundle floor throws for a file or model it cannot use; the plugin reports it as an OpenMMException. */
+class BundleError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 /**
- * A model bundle held in memory: the bytes of a TorchScript archive plus its parsed metadata
+ * The one reader of model bundles (design.md): a model bundle held in memory: the bytes of a TorchScript archive plus its parsed metadata
  * (the extra file "metadata.json" written by the trainer; absent for foreign models).
  * Loading validates that the bytes are a TorchScript archive with a forward method.
  */
@@ -37,28 +42,21 @@ public:
     int getMetadataLatentSize() const;
     /** Atom indices from the metadata (empty if it does not say). */
     std::vector<int> getMetadataAtoms() const;
-    /**
-     * Check that the bundle fits a System, throwing OpenMMException (messages start with `user`,
-     * e.g. "VAECVForce") naming the atoms and values at fault:
-     *  - every bundle atom index is < system.getNumParticles();
-     *  - for `bat` features: the System's constraints between bundle atoms are exactly the
-     *    metadata's features.constrained_bonds ([[i, j, length_nm], ...], System indices), with
-     *    lengths equal within 1e-4 nm, and no constraint joins a bundle atom to an atom outside the
-     *    bundle (a move would break it).
-     * Bundles without metadata (foreign models) are not checked.
-     */
-    void checkSystem(const OpenMM::System& system, const std::string& user) const;
-    /**
-     * As above, with the bundle's atoms placed at the System indices `atoms` (in the bundle's atom
-     * order; e.g. VAECVForce::setAtoms) instead of the metadata's "atoms"; constrained_bonds
-     * are mapped through the metadata's atoms to these.
-     */
-    void checkSystem(const OpenMM::System& system, const std::string& user, const std::vector<int>& atoms) const;
+    /** The feature kind named by the metadata, or none (no metadata, or a kind this build does not know). */
+    std::optional<FeatureKind> getFeatureKind() const;
+    /** A bond the BAT features leave out because the training System constrained it (metadata, System indices). */
+    struct ConstrainedBond {
+        int atom1, atom2;
+        double length;       ///< nm
+        std::string entry;   ///< the metadata entry as written, for messages
+    };
+    /** The constrained bonds of a `bat` bundle's metadata (empty for other kinds); BundleError if malformed. */
+    std::vector<ConstrainedBond> getConstrainedBonds() const;
     /** A fresh module in double precision, in eval mode, independent of any other copy. */
     torch::jit::Module createModule() const;
     /**
      * Evaluate forward on a deterministic probe configuration of nAtoms atoms and return the
-     * latent size; throws OpenMMException naming the problem if forward fails or returns
+     * latent size; throws BundleError naming the problem if forward fails or returns
      * something other than a 1-D tensor.
      */
     int probeLatentSize(int nAtoms) const;

@@ -1,7 +1,7 @@
 // The native state-side densities of a VAE move equal the bundle's TorchScript methods for every
 // decoder they cover, and are refused (null) for the rest.
 #include "TestHelpers.h"
-#include "internal/VaeMcNativeDensities.h"
+#include "VAEMCNativeDensities.h"
 
 #include <gtest/gtest.h>
 
@@ -18,7 +18,7 @@ double column(torch::jit::Module& m, const char* method, std::vector<c10::IValue
 
 } // namespace
 
-TEST(VaeMcNativeDensities, EqualTheBundleMethods) {
+TEST(VAEMCNativeDensities, EqualTheBundleMethods) {
     for (const char* systemName : {"mueller", "beltway-rtheta"})
         for (const char* decoder : {"mse", "condind", "autoregressive"})
             for (int latent : {1, 2}) {
@@ -26,7 +26,7 @@ TEST(VaeMcNativeDensities, EqualTheBundleMethods) {
                 auto system = makeSystem(systemName);
                 torch::Tensor data = system->sample(2000, 5);
                 torch::jit::Module bundle = poorBundle(system->featureKind(), data, 30, 5, latent, decoder);
-                auto native = VaeMcNativeDensities::tryCreate(bundle);
+                auto native = VAEMCNativeDensities::tryCreate(bundle);
                 ASSERT_TRUE(native != nullptr);
                 ASSERT_EQ(native->latentSize(), latent);
                 torch::manual_seed(3);
@@ -52,12 +52,12 @@ TEST(VaeMcNativeDensities, EqualTheBundleMethods) {
             }
 }
 
-TEST(VaeMcNativeDensities, RefusedForTheFlowDecoderAndForeignModules) {
+TEST(VAEMCNativeDensities, RefusedForTheFlowDecoderAndForeignModules) {
     auto system = makeSystem("mueller");
     torch::Tensor data = system->sample(500, 5);
     torch::jit::Module flow = poorBundle(system->featureKind(), data, 0, 5, 1, "flow");
-    EXPECT_TRUE(VaeMcNativeDensities::tryCreate(flow) == nullptr);
+    EXPECT_TRUE(VAEMCNativeDensities::tryCreate(flow) == nullptr);
     torch::jit::Module foreign("Foreign");
     foreign.define("def forward(self, x: Tensor) -> Tensor:\n    return x\n");
-    EXPECT_TRUE(VaeMcNativeDensities::tryCreate(foreign) == nullptr);
+    EXPECT_TRUE(VAEMCNativeDensities::tryCreate(foreign) == nullptr);
 }

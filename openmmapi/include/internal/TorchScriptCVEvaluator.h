@@ -1,7 +1,7 @@
 #ifndef OPENMM_VAE_TORCHSCRIPT_CV_EVALUATOR_H_
 #define OPENMM_VAE_TORCHSCRIPT_CV_EVALUATOR_H_
 
-#include "internal/CVEvaluator.h"
+#include "CVEvaluator.h"
 #include <torch/script.h>
 #include <torch/csrc/autograd/autograd.h>
 

@@ -1,7 +1,7 @@
 #ifndef OPENMM_VAE_NATIVE_FEATURE_MAP_H_
 #define OPENMM_VAE_NATIVE_FEATURE_MAP_H_
 
-#include "internal/VAEEncoderSpec.h"
+#include "VAEEncoderSpec.h"
 #include <Eigen/Dense>
 #include <vector>
 
@@ -11,12 +11,12 @@ namespace VAEPlugin {
  * The bundle's featurize method in native code (double precision), with its analytic backward
  * pass: xy, polar, positions, cartesian (Kabsch fit onto the reference, gradient through the
  * rotation) and bat (bonds, angles, torsions over the bundle's tree). Definitions match the
- * TorchScript source in trainer/src/Bundle.cpp; tests compare them.
+ * TorchScript feature maps of bundle/; tests compare them.
  */
 class NativeFeatureMap {
 public:
     explicit NativeFeatureMap(const VAEEncoderSpec& spec);
-    /** Out of line: Eigen's heap buffers must be freed by code compiled with the allocating flags (-march). */
+    /** Out of line: Eigen's heap buffers must be freed by code compiled with the allocating flags (one set of flags per library). */
     ~NativeFeatureMap();
     NativeFeatureMap(const NativeFeatureMap&) = delete;
     NativeFeatureMap& operator=(const NativeFeatureMap&) = delete;
@@ -32,11 +32,11 @@ private:
     void backwardCartesian(const std::vector<double>& dEdFeatures, std::vector<double>& dEdPositions);
     void evaluateBat(std::vector<double>& features);
     void backwardBat(const std::vector<double>& dEdFeatures, std::vector<double>& dEdPositions);
-    std::string kind;
+    FeatureKind kind;
     int numAtoms, numFeatures;
     std::vector<double> positions;
-    // cartesian (unaligned fixed-size members: the layout must not depend on -march, since
-    // VAENativeCPU is compiled for the host's instruction set and its users may not be)
+    // cartesian (unaligned fixed-size members: the layout must not depend on the instruction set its
+    // users are compiled for)
     using Matrix3 = Eigen::Matrix<double, 3, 3, Eigen::DontAlign>;
     using Vector3 = Eigen::Matrix<double, 3, 1, Eigen::DontAlign>;
     Eigen::Matrix3Xd referenceCentered, centered;

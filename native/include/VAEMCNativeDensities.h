@@ -23,11 +23,11 @@
 
 namespace VAEPlugin {
 
-class VaeMcNativeDensities {
+class VAEMCNativeDensities {
 public:
     /** The evaluator of `bundle` (a bundle module with the trainer's methods), or null (see above). */
-    static std::unique_ptr<VaeMcNativeDensities> tryCreate(torch::jit::Module& bundle);
-    ~VaeMcNativeDensities();
+    static std::unique_ptr<VAEMCNativeDensities> tryCreate(torch::jit::Module& bundle);
+    ~VAEMCNativeDensities();
     int latentSize() const;
     int numFeatures() const;
     /** The configuration of the following decoderLogProb calls: its features x (D values, unstandardised). */
@@ -40,7 +40,7 @@ public:
     double decoderLogProb(const double* z) const;
 private:
     class Impl;
-    explicit VaeMcNativeDensities(std::unique_ptr<Impl> impl);
+    explicit VAEMCNativeDensities(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl;
 };
 

@@ -31,7 +31,7 @@ double dihedral(const Eigen::Vector3d& a, const Eigen::Vector3d& b, const Eigen:
 NativeFeatureMap::NativeFeatureMap(const VAEEncoderSpec& spec)
     : kind(spec.featureKind), numAtoms(spec.numAtoms), numFeatures(spec.numFeatures), root(spec.batRoot), rowI(spec.batI),
       rowJ(spec.batJ), rowK(spec.batK), rowL(spec.batL), torsionReference(spec.batTorsionReference), freeRows(spec.batFreeRows) {
-    if (kind == "cartesian") {
+    if (kind == FeatureKind::Cartesian) {
         Eigen::Map<const Eigen::Matrix3Xd> reference(spec.reference.data(), 3, numAtoms);
         referenceCenter = reference.rowwise().mean();
         referenceCentered = reference.colwise() - referenceCenter;
@@ -53,18 +53,18 @@ void NativeFeatureMap::add(std::vector<double>& g, int i, const Vec3& v) const {
 void NativeFeatureMap::evaluate(const std::vector<double>& pos, std::vector<double>& features) {
     positions = pos;
     features.resize(numFeatures);
-    if (kind == "positions")
+    if (kind == FeatureKind::Positions)
         for (int i = 0; i < numFeatures; i++)
             features[i] = positions[i];
-    else if (kind == "xy") {
+    else if (kind == FeatureKind::XY) {
         features[0] = positions[0];
         features[1] = positions[1];
     }
-    else if (kind == "polar") {
+    else if (kind == FeatureKind::Polar) {
         features[0] = std::sqrt(positions[0] * positions[0] + positions[1] * positions[1]);
         features[1] = std::atan2(positions[1], positions[0]);
     }
-    else if (kind == "cartesian")
+    else if (kind == FeatureKind::Cartesian)
         evaluateCartesian(features);
     else
         evaluateBat(features);
@@ -72,18 +72,18 @@ void NativeFeatureMap::evaluate(const std::vector<double>& pos, std::vector<doub
 
 void NativeFeatureMap::backward(const std::vector<double>& dEdFeatures, std::vector<double>& dEdPositions) {
     dEdPositions.assign(3 * numAtoms, 0.0);
-    if (kind == "positions")
+    if (kind == FeatureKind::Positions)
         dEdPositions = dEdFeatures;
-    else if (kind == "xy") {
+    else if (kind == FeatureKind::XY) {
         dEdPositions[0] = dEdFeatures[0];
         dEdPositions[1] = dEdFeatures[1];
     }
-    else if (kind == "polar") {
+    else if (kind == FeatureKind::Polar) {
         double x = positions[0], y = positions[1], r2 = x * x + y * y, r = std::sqrt(r2);
         dEdPositions[0] = dEdFeatures[0] * x / r - dEdFeatures[1] * y / r2;
         dEdPositions[1] = dEdFeatures[0] * y / r + dEdFeatures[1] * x / r2;
     }
-    else if (kind == "cartesian")
+    else if (kind == FeatureKind::Cartesian)
         backwardCartesian(dEdFeatures, dEdPositions);
     else
         backwardBat(dEdFeatures, dEdPositions);

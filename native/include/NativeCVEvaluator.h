@@ -1,9 +1,9 @@
 #ifndef OPENMM_VAE_NATIVE_CV_EVALUATOR_H_
 #define OPENMM_VAE_NATIVE_CV_EVALUATOR_H_
 
-#include "internal/CVEvaluator.h"
+#include "CVEvaluator.h"
 #include "NativeFeatureMap.h"
-#include "internal/VAEEncoderSpec.h"
+#include "VAEEncoderSpec.h"
 #include <Eigen/Dense>
 #include <memory>
 
