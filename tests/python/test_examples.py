@@ -90,8 +90,8 @@ def test_enrich_basin_appends_frames_inside_the_box(tmp_path):
     sys.path.insert(0, str(REPO / "examples" / "alanine_dipeptide"))
     import enrich_basin
     from acceptance import read_dcd
-    from openmmvae import alanine_dipeptide
-    from openmmvae.simulate import simulate
+    from openmmvae.apps import alanine_dipeptide
+    from openmmvae.apps.simulate import simulate
 
     simulate(str(tmp_path / "data"), frames=20, interval=10, equilibrate=0, plot=False, progress=False)
     result = run([str(REPO / "examples" / "alanine_dipeptide" / "enrich_basin.py"), "--data", str(tmp_path / "data"),

@@ -1,10 +1,10 @@
-"""openmmvae.ramachandran: region assignment, block-averaged populations and core transitions."""
+"""openmmvae.apps.ramachandran: region assignment, block-averaged populations and core transitions."""
 import math
 
 import numpy as np
 import pytest
 
-from openmmvae import ramachandran as rama
+from openmmvae.apps import ramachandran as rama
 
 
 def test_regions_of_the_minima():

@@ -1,4 +1,4 @@
-"""openmmvae.simulate: alanine dipeptide training data (DCD + PDB + energies) from plain Langevin MD."""
+"""openmmvae.apps.simulate: alanine dipeptide training data (DCD + PDB + energies) from plain Langevin MD."""
 import csv
 import json
 import os
@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from openmmvae import alanine_dipeptide, simulate
+from openmmvae.apps import alanine_dipeptide, simulate
 
 
 def _dcd_frames(path, n_atoms):
@@ -89,10 +89,10 @@ def test_bad_arguments_are_refused(tmp_path):
 @pytest.mark.processes
 def test_command_line(tmp_path):
     out = tmp_path / "cli"
-    ok = subprocess.run([sys.executable, "-m", "openmmvae.simulate", "--out", str(out), "--frames", "4",
+    ok = subprocess.run([sys.executable, "-m", "openmmvae.apps.simulate", "--out", str(out), "--frames", "4",
                          "--interval", "10", "--equilibrate", "0"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "frame 4/4" in ok.stderr and (out / "trajectory.dcd").exists()
-    bad = subprocess.run([sys.executable, "-m", "openmmvae.simulate", "--out", str(out), "--interval", "0"],
+    bad = subprocess.run([sys.executable, "-m", "openmmvae.apps.simulate", "--out", str(out), "--interval", "0"],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "interval" in bad.stderr
