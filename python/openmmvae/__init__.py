@@ -29,7 +29,8 @@ from .metadynamics import LatentMetadynamics
 from .opes import OPES
 from . import wham
 
-__all__ = ["LatentGrid", "LatentMetadynamics", "OPES", "VAECVForce", "VAEMCIntegrator", "pluginDirectory", "pluginLoadedLibNames"]
+__all__ = ["LatentGrid", "LatentMetadynamics", "OPES", "VAECVForce", "VAEMCIntegrator", "wham", "pluginDirectory",
+           "pluginLoadedLibNames"]
 
 
 def _load_plugins():

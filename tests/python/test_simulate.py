@@ -52,6 +52,21 @@ def test_writes_trajectory_topology_and_energies(tmp_path):
     assert info["constraints"] == "hbonds" and info["timestep_fs"] == 2.0 and info["platform"] == "Reference"
 
 
+def test_create_simulation_runs_the_papers_dynamics():
+    from openmm import unit
+    system = alanine_dipeptide.create_system()
+    simulation = alanine_dipeptide.create_simulation(system, seed=2)
+    integrator = simulation.integrator
+    assert integrator.getTemperature() == alanine_dipeptide.TEMPERATURE * unit.kelvin
+    assert integrator.getStepSize() == 0.002 * unit.picoseconds
+    assert integrator.getFriction() == 1.0 / unit.picosecond
+    simulation.step(20)
+    positions = simulation.context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    for k in range(system.getNumConstraints()):
+        i, j, d = system.getConstraintParameters(k)
+        assert np.linalg.norm(positions[i] - positions[j]) == pytest.approx(d.value_in_unit(unit.nanometer), abs=1e-5)
+
+
 def test_hbonds_are_constrained_in_the_frames(tmp_path):
     """Bonds to hydrogen keep the AMBER99SB constraint lengths in every saved frame (read back from the PDB)."""
     import openmm
