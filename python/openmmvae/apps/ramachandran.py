@@ -25,7 +25,7 @@ CORES = {
     "alpha_L": [(30.0, 110.0, -100.0, 80.0)],
 }
 
-__all__ = ["REGIONS", "CORES", "regions", "populations", "core_sequence", "count_transitions", "compare"]
+__all__ = ["REGIONS", "CORES", "regions", "populations", "free_energy_map", "core_sequence", "count_transitions", "compare"]
 
 
 def _wrap(angle):
@@ -66,6 +66,17 @@ def populations(phi, psi, blocks=20, weights=None):
         means = np.array([hit[a:b].sum() / max(w[a:b].sum(), 1e-300) for a, b in zip(edges[:-1], edges[1:])])
         result[name] = (float(total), float(means.std(ddof=1) / math.sqrt(blocks)))
     return result
+
+
+def free_energy_map(phi, psi, bins=60, weights=None):
+    """F / kT on a bins x bins grid over the plane: -ln of the (weighted) 2-D histogram of the frames,
+    min 0, NaN for empty bins. Returns (edges in degrees, F indexed [phi bin, psi bin])."""
+    edges = np.linspace(-180.0, 180.0, bins + 1)
+    h, _, _ = np.histogram2d(_wrap(phi), _wrap(psi), bins=(edges, edges), weights=weights)
+    with np.errstate(divide="ignore"):
+        free = -np.log(h / h.sum())
+    free -= free[np.isfinite(free)].min()
+    return edges, np.where(np.isfinite(free), free, np.nan)
 
 
 def core_sequence(phi, psi):

@@ -1,7 +1,7 @@
 """The main job of openmm-vae, end to end on a particle on the Mueller surface, with no input files.
 
     ./scripts/demo [--out demo] [--quick]          # (installs and builds first), or
-    /usr/bin/python3 -m openmmvae.demo --out demo [--quick]
+    /usr/bin/python3 -m openmmvae.apps.demo --out demo [--quick]
 
 1. trains a VAE on Boltzmann samples of the Mueller potential (science.md section 4):
    `openmm-vae train --system mueller --decoder autoregressive --latent 1 --betas 1`;
@@ -32,8 +32,8 @@ import numpy as np
 import openmm
 from openmm import unit
 
-from . import VAECVForce, VAEMCIntegrator
-from .wham import wham
+from .. import VAECVForce, VAEMCIntegrator
+from ..wham import wham
 from .mueller import PLANE, START, exact_density, exact_free_energy_along_latent, kT, mueller_energy, mueller_system
 
 TEMPERATURE = 300.0  # K; the bundle is in kT units, the System carries kT(300 K) * U

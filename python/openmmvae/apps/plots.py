@@ -1,6 +1,6 @@
 """PNG figures of an `openmm-vae sweep` output folder (matplotlib, Agg backend: no display needed).
 
-    /usr/bin/python3 -m openmmvae.plots sweep OUT [--dpi 80] [--replica 0]
+    /usr/bin/python3 -m openmmvae.apps.plots sweep OUT [--dpi 80] [--replica 0]
 
 reads OUT/sweep.json, OUT/table.csv and, beside every bundle OUT/<decoder>/replica-<r>/beta-<b>/,
 data.npy (a subsample of the data set, raw features) and latent_mean.npy (the encoder means of those
@@ -13,12 +13,11 @@ rows), and writes into OUT/figures/:
 - latent_colouring.png: the data coloured by the first latent mean, per decoder and beta (one replica;
   (r, theta) data are drawn in the (x, y) plane).
 
-`python3 -m openmmvae.plots summary OUT` prints, per bundle, the number of latent populations (modes
+`python3 -m openmmvae.apps.plots summary OUT` prints, per bundle, the number of latent populations (modes
 of the histogram of the encoder means, L = 1) and |Spearman correlation| of z0 with the radius.
 
-This file imports only numpy and matplotlib, so it also runs as a script from the source tree
-(`python3 python/openmmvae/plots.py sweep OUT`), which `openmm-vae sweep` does when the openmmvae
-package is not importable.
+`openmm-vae sweep` runs `python3 -m openmmvae.apps.plots sweep OUT` at its end. The module itself
+imports only numpy and matplotlib (no OpenMM objects are needed to draw a sweep).
 """
 
 import argparse
@@ -111,60 +110,60 @@ def plot_metrics_vs_beta(settings, rows, path, dpi):
     plt.close(fig)
 
 
-def plot_latent_histograms(settings, out, path, dpi):
+def _plot_panels(settings, path, dpi, row_height, title, draw):
+    """A decoders x betas grid of panels, draw(ax, decoder, beta) in each, labelled by beta (columns)
+    and decoder (rows)."""
     decoders, betas = settings["decoders"], [str(b) for b in settings["betas"]]
-    fig, axes = plt.subplots(len(decoders), len(betas), figsize=(2.3 * len(betas), 1.9 * len(decoders)),
+    fig, axes = plt.subplots(len(decoders), len(betas), figsize=(2.3 * len(betas), row_height * len(decoders)),
                              squeeze=False)
     for i, decoder in enumerate(decoders):
         for j, beta in enumerate(betas):
             ax = axes[i][j]
-            for r in range(settings["replicas"]):
-                _, mu = _load_latents(out, decoder, r, beta)
-                if mu is None:
-                    continue
-                if mu.shape[1] == 1:
-                    ax.hist(mu[:, 0], bins=60, histtype="step", density=True)
-                else:
-                    ax.hist2d(mu[:, 0], mu[:, 1], bins=50, cmap="viridis")
-                    break
-            ax.tick_params(labelsize=6)
+            draw(ax, decoder, beta)
             if i == 0:
                 ax.set_title("beta %s" % beta, fontsize=9)
             if j == 0:
                 ax.set_ylabel(decoder, fontsize=9)
-    fig.suptitle("%s: P(z), histogram of the encoder means (one outline per replica)" % settings["system"])
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
+
+
+def plot_latent_histograms(settings, out, path, dpi):
+    def draw(ax, decoder, beta):
+        for r in range(settings["replicas"]):
+            _, mu = _load_latents(out, decoder, r, beta)
+            if mu is None:
+                continue
+            if mu.shape[1] == 1:
+                ax.hist(mu[:, 0], bins=60, histtype="step", density=True)
+            else:
+                ax.hist2d(mu[:, 0], mu[:, 1], bins=50, cmap="viridis")
+                break
+        ax.tick_params(labelsize=6)
+
+    _plot_panels(settings, path, dpi, 1.9, "%s: P(z), histogram of the encoder means (one outline per replica)"
+                 % settings["system"], draw)
 
 
 def plot_latent_colouring(settings, out, path, dpi, replica=0):
-    decoders, betas = settings["decoders"], [str(b) for b in settings["betas"]]
-    fig, axes = plt.subplots(len(decoders), len(betas), figsize=(2.3 * len(betas), 2.2 * len(decoders)),
-                             squeeze=False)
-    for i, decoder in enumerate(decoders):
-        for j, beta in enumerate(betas):
-            ax = axes[i][j]
-            data, mu = _load_latents(out, decoder, replica, beta)
-            if data is not None:
-                x, y = _plane(settings["system"], data)
-                # Colour range: 2 standard deviations of the means, at least +-1 (the prior's scale),
-                # so that an unused latent (nearly constant means) shows as one colour.
-                z = mu[:, 0]
-                half = 2.0 * max(float(np.std(z)), 0.5)
-                centre = float(np.mean(z))
-                ax.scatter(x, y, c=z, s=1.5, cmap="coolwarm", vmin=centre - half, vmax=centre + half,
-                           rasterized=True, linewidths=0)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title("beta %s" % beta, fontsize=9)
-            if j == 0:
-                ax.set_ylabel(decoder, fontsize=9)
-    fig.suptitle("%s: data coloured by the latent mean z0 (replica %d)" % (settings["system"], replica))
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    def draw(ax, decoder, beta):
+        data, mu = _load_latents(out, decoder, replica, beta)
+        if data is not None:
+            x, y = _plane(settings["system"], data)
+            # Colour range: 2 standard deviations of the means, at least +-1 (the prior's scale),
+            # so that an unused latent (nearly constant means) shows as one colour.
+            z = mu[:, 0]
+            half = 2.0 * max(float(np.std(z)), 0.5)
+            centre = float(np.mean(z))
+            ax.scatter(x, y, c=z, s=1.5, cmap="coolwarm", vmin=centre - half, vmax=centre + half,
+                       rasterized=True, linewidths=0)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    _plot_panels(settings, path, dpi, 2.2, "%s: data coloured by the latent mean z0 (replica %d)"
+                 % (settings["system"], replica), draw)
 
 
 def count_populations(z, bins=80, smooth=1.5, min_height=0.05, dip=0.7):
@@ -238,7 +237,7 @@ def plot_sweep(out, dpi=80, replica=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="openmmvae.plots", description="PNG figures of openmm-vae outputs")
+    parser = argparse.ArgumentParser(prog="python3 -m openmmvae.apps.plots", description="PNG figures of openmm-vae outputs")
     sub = parser.add_subparsers(dest="command", required=True)
     sweep = sub.add_parser("sweep", help="figures of an openmm-vae sweep output folder")
     sweep.add_argument("out", help="the sweep's --out folder")
@@ -257,7 +256,7 @@ def main(argv=None):
             return 0
         paths = plot_sweep(args.out, args.dpi, args.replica)
     except (OSError, ValueError, KeyError) as e:
-        print("openmmvae.plots: error: %s" % e, file=sys.stderr)
+        print("openmmvae.apps.plots: error: %s" % e, file=sys.stderr)
         return 1
     for p in paths:
         print("wrote %s" % p)

@@ -103,6 +103,26 @@ def create_system(constraints="hbonds"):
                            constraints=app.HBonds if constraints == "hbonds" else None)
 
 
+TEMPERATURE = 300.0  # K, the paper's
+
+
+def create_simulation(system, platform="Reference", seed=1, temperature=TEMPERATURE):
+    """An openmm.app.Simulation of `system` (a System of this molecule, possibly biased) with the paper's
+    Langevin middle dynamics (1/ps, 2 fs) at `temperature` (K), started from build_positions() with the
+    constraints applied and velocities drawn; on the CPU platform one thread (tiny system: more threads
+    cost more than they give)."""
+    import openmm
+    from openmm import app, unit
+    integrator = openmm.LangevinMiddleIntegrator(temperature * unit.kelvin, 1.0 / unit.picosecond, 0.002 * unit.picoseconds)
+    integrator.setRandomNumberSeed(seed)
+    properties = {"Threads": "1"} if platform == "CPU" else {}
+    simulation = app.Simulation(topology(), system, integrator, openmm.Platform.getPlatformByName(platform), properties)
+    simulation.context.setPositions(build_positions())
+    simulation.context.applyConstraints(1e-8)
+    simulation.context.setVelocitiesToTemperature(temperature * unit.kelvin, seed)
+    return simulation
+
+
 def dihedral(p0, p1, p2, p3):
     """Torsion angle in degrees of four points (numpy arrays)."""
     b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2

@@ -1,11 +1,11 @@
 """Training data for alanine dipeptide: plain Langevin MD with Debian's OpenMM (science.md section 4).
 
-    /usr/bin/python3 -m openmmvae.simulate --out ala2-data            # 10^5 frames, every 100 steps
-    /usr/bin/python3 -m openmmvae.simulate --out small --frames 2000 --interval 50
+    /usr/bin/python3 -m openmmvae.apps.simulate --out ala2-data            # 10^5 frames, every 100 steps
+    /usr/bin/python3 -m openmmvae.apps.simulate --out small --frames 2000 --interval 50
 
 The paper's model: AMBER99SB (``amber99sb.xml``, shipped with OpenMM), vacuum, no cutoff, bonds to
 hydrogen constrained, Langevin middle integrator at 300 K, 1/ps, 2 fs. The starting structure is
-built by ``openmmvae.alanine_dipeptide`` from standard internal coordinates (C7eq region) and
+built by ``openmmvae.apps.alanine_dipeptide`` from standard internal coordinates (C7eq region) and
 energy-minimised, or read from ``--pdb``. Writes to OUT:
 
 - ``topology.pdb``: the topology (with CONECT records) at the first saved frame;
@@ -163,7 +163,7 @@ def _plot_ramachandran(phipsi, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python3 -m openmmvae.simulate", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python3 -m openmmvae.apps.simulate", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--frames", type=int, default=100000, help="frames to save (default 100000, the paper's)")
     p.add_argument("--interval", type=int, default=100, help="MD steps between frames (default 100 = 0.2 ps)")
