@@ -1,6 +1,6 @@
 // f_acc and detailed balance with models trained by the real training protocol (train()), and the
 // per-stage final losses of metrics.json.
-#include "Bundle.h"
+#include "BundleReader.h"
 #include "MetricsCommand.h"
 #include "TestHelpers.h"
 #include "Training.h"
@@ -42,7 +42,7 @@ std::string trainRun(const fs::path& out, const std::string& system, const std::
     TrainConfig c;
     c.system = system;
     c.samples = samples;
-    c.decoder = decoder;
+    c.decoder = *parseDecoderKind(decoder);
     c.betas = std::move(betas);
     c.epochs = epochs;
     c.anneal = 5;
