@@ -62,6 +62,37 @@ constexpr const char* kEncoderActivation = "encoder_activation";
 constexpr const char* kDecoderActivation = "decoder_activation";
 } // namespace Architecture
 
+/** Keys of metadata.json's "provenance" object (written by the trainer, read by `openmm-vae metrics`). */
+namespace Provenance {
+constexpr const char* kSystem = "system";                ///< built-in system of the data, if any
+constexpr const char* kSamples = "samples";              ///< size of its generated data set
+constexpr const char* kDataSeed = "data_seed";           ///< seed it was generated with
+constexpr const char* kData = "data";                    ///< absolute path of external data
+constexpr const char* kSeed = "seed";
+constexpr const char* kReplica = "replica";
+constexpr const char* kEpochs = "epochs";
+constexpr const char* kAnneal = "anneal";
+constexpr const char* kFromBeta = "from_beta";
+constexpr const char* kFreshModel = "fresh_model";
+constexpr const char* kPriorEpochs = "prior_epochs";
+constexpr const char* kFinalLosses = "final_losses";     ///< object: the keys of namespace Loss
+constexpr const char* kFinalPriorLoss = "final_prior_loss";  ///< object: kLoss, kValLoss
+constexpr const char* kDate = "date";
+constexpr const char* kTrainer = "trainer";
+} // namespace Provenance
+
+/** Keys of the loss objects of "provenance" (nats per sample, raw feature units). */
+namespace Loss {
+constexpr const char* kTotal = "total";
+constexpr const char* kRecon = "recon";
+constexpr const char* kKl = "kl";
+constexpr const char* kValTotal = "val_total";
+constexpr const char* kValRecon = "val_recon";
+constexpr const char* kValKl = "val_kl";
+constexpr const char* kLoss = "loss";                    ///< prior fit: -ln P(z)
+constexpr const char* kValLoss = "val_loss";
+} // namespace Loss
+
 /** Attributes and buffers of the bundle module itself. */
 namespace Attribute {
 constexpr const char* kModel = "model";                  ///< the VAE (submodule)
@@ -97,6 +128,8 @@ constexpr const char* kNonPeriodicIndex = "nonperiodic_index";
 constexpr const char* kFixedVariance = "fixed_variance";
 constexpr const char* kDist = "dist";
 constexpr const char* kFlow = "flow";
+constexpr const char* kDecoderKind = "decoder_kind";     ///< str: decoderKindName
+constexpr const char* kFlowHidden = "flow_hidden";
 // dense layers: <name>_weight [out, in], <name>_bias [out]
 constexpr const char* kWeightSuffix = "_weight";
 constexpr const char* kBiasSuffix = "_bias";

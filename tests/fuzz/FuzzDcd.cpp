@@ -1,7 +1,7 @@
 // DCD reader (trainer --trajectory): readDcd must return [frames, atoms, 3] float64 values or throw
 // std::runtime_error naming the file.
 
-#include "DcdWriter.h"  // tests/trainer/train
+#include "DcdWriter.h"  // tests/trainer/data
 #include "FuzzHarness.h"
 #include "Trajectory.h"
 

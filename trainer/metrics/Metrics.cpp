@@ -1,5 +1,7 @@
 #include "Metrics.h"
 
+#include "BundleSchema.h"
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -11,7 +13,7 @@ namespace {
 using torch::Tensor;
 
 std::pair<Tensor, Tensor> encodeAll(torch::jit::Module& bundle, const Tensor& x) {
-    auto out = bundle.get_method("encode")({x}).toTuple();
+    auto out = bundle.get_method(BundleSchema::Method::kEncode)({x}).toTuple();
     return {out->elements()[0].toTensor().to(torch::kFloat64), out->elements()[1].toTensor().to(torch::kFloat64)};
 }
 
@@ -22,8 +24,10 @@ Tensor call1(torch::jit::Module& bundle, const char* name, const Tensor& a) {
 } // namespace
 
 int64_t bundleNumFeatures(torch::jit::Module& bundle) {
-    if (!bundle.hasattr("model")) throw std::invalid_argument("not a VAE model bundle (no submodule 'model')");
-    return bundle.attr("model").toModule().attr("num_features").toInt();
+    using namespace BundleSchema;
+    if (!bundle.hasattr(Attribute::kModel))
+        throw std::invalid_argument(std::string("not a VAE model bundle (no submodule '") + Attribute::kModel + "')");
+    return bundle.attr(Attribute::kModel).toModule().attr(Model::kNumFeatures).toInt();
 }
 
 void checkFeatures(torch::jit::Module& bundle, const Tensor& features, const char* what) {
@@ -141,14 +145,14 @@ LatentMetrics computeLatentMetrics(torch::jit::Module& bundle, const Tensor& fea
 
     // aggregate posterior samples
     Tensor z = mu + torch::exp(0.5 * logvar) * torch::randn(mu.sizes(), gen, torch::kFloat64);
-    Tensor logQ = call1(bundle, "prior_log_prob", z).to(torch::kFloat64);
+    Tensor logQ = call1(bundle, BundleSchema::Method::kPriorLogProb, z).to(torch::kFloat64);
     Tensor zbar = z.mean(0, true);
     const double log2pi = std::log(2.0 * M_PI);
     Tensor logN = -0.5 * ((z - zbar) * (z - zbar)).sum(1) - 0.5 * L * log2pi;
     m.klQN = (logQ - logN).mean().item<double>();
     Tensor zn = zbar + torch::randn(z.sizes(), gen, torch::kFloat64);
     double entropyN = 0.5 * L * (log2pi + 1.0);
-    m.klNQ = -entropyN - call1(bundle, "prior_log_prob", zn).to(torch::kFloat64).mean().item<double>();
+    m.klNQ = -entropyN - call1(bundle, BundleSchema::Method::kPriorLogProb, zn).to(torch::kFloat64).mean().item<double>();
     m.jdPrior = 0.5 * (m.klQN + m.klNQ);
 
     m.totalCorrelation = totalCorrelation(z, logQ, options.bins, &m.marginalEntropies, &m.jointEntropy);

@@ -23,12 +23,12 @@ VAEMCResult runVAEMC(torch::jit::Module& bundle, const System2D& system, const T
     if (start.size(1) != 2)
         throw std::invalid_argument("VAE Monte Carlo on system '" + system.name() +
                                     "': the system has 2 features but the model has " + std::to_string(start.size(1)));
-    auto modelPeriodic = bundle.attr("model").toModule().attr("periodic").toBoolList();
+    auto modelPeriodic = bundle.attr(BundleSchema::Attribute::kModel).toModule().attr(BundleSchema::Model::kPeriodic).toBoolList();
     auto sysPeriodic = system.periodic();
     for (size_t i = 0; i < sysPeriodic.size(); i++)
         if (modelPeriodic.get(i) != sysPeriodic[i])
             throw std::invalid_argument("VAE Monte Carlo: the model's periodic features do not match system '" +
-                                        system.name() + "' (features " + system.featureKind() + ")");
+                                        system.name() + "' (features " + featureKindName(system.featureKind()) + ")");
     if (options.moves < 0) throw std::invalid_argument("VAE Monte Carlo: the number of moves must be >= 0");
     torch::NoGradGuard noGrad;
     at::Generator gen = at::detail::createCPUGenerator(options.seed);
@@ -36,7 +36,7 @@ VAEMCResult runVAEMC(torch::jit::Module& bundle, const System2D& system, const T
     const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
 
     // The chains' configurations: one particle each, z = 0; features canonicalised by the round trip.
-    Tensor positions = bundle.get_method("positions_from_features")({start.to(torch::kFloat64).contiguous(),
+    Tensor positions = bundle.get_method(BundleSchema::Method::kPositionsFromFeatures)({start.to(torch::kFloat64).contiguous(),
                                                                      torch::zeros({n, 1, 3}, opts)})
                            .toTensor();
     VAEMCState cur = vaeMCState(bundle, positions);

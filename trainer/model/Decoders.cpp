@@ -10,6 +10,8 @@
 namespace VAEPlugin {
 namespace model_detail {
 
+using namespace BundleSchema;
+
 namespace {
 
 // Per feature i: loc_i, logvar_i; per periodic feature also s (second location component).
@@ -199,12 +201,12 @@ void addMADE(Builder& b, torch::jit::Module& m, int64_t numFeatures, int64_t lat
     for (int64_t i = 0; i < numFeatures; ++i)
         inDeg[i] = i + 1;
     std::vector<int64_t> hDeg = madeHiddenDegrees(numFeatures, hidden);
-    addLinear(m, "made_hidden", numFeatures, hidden, b.init);
-    addLinear(m, "made_hidden_skip", latent, hidden, b.init, false);
-    addLinear(m, "made_out", hidden, outDeg.size(), b.init);
-    addLinear(m, "made_out_skip", latent, outDeg.size(), b.init, false);
-    m.register_buffer("made_hidden_mask", madeMask(inDeg, hDeg, false));
-    m.register_buffer("made_out_mask", madeMask(hDeg, outDeg, true));
+    addLinear(m, Model::kMadeHidden, numFeatures, hidden, b.init);
+    addLinear(m, Model::kMadeHiddenSkip, latent, hidden, b.init, false);
+    addLinear(m, Model::kMadeOut, hidden, outDeg.size(), b.init);
+    addLinear(m, Model::kMadeOutSkip, latent, outDeg.size(), b.init, false);
+    m.register_buffer(Model::kMadeHiddenMask, madeMask(inDeg, hDeg, false));
+    m.register_buffer(Model::kMadeOutMask, madeMask(hDeg, outDeg, true));
 }
 
 } // namespace
@@ -213,10 +215,10 @@ torch::jit::Module buildDist(Builder& b, const ModelConfig& config) {
     std::vector<int64_t> per, non;
     splitPeriodic(config, per, non);
     torch::jit::Module m = b.newModule("IndependentDist");
-    addIntAttr(m, "num_features", config.numFeatures);
-    addIntAttr(m, "num_periodic", per.size());
-    addIndexAttr(m, "periodic_index", per);
-    addIndexAttr(m, "nonperiodic_index", non);
+    addIntAttr(m, Model::kNumFeatures, config.numFeatures);
+    addIntAttr(m, Model::kNumPeriodic, per.size());
+    addIndexAttr(m, Model::kPeriodicIndex, per);
+    addIndexAttr(m, Model::kNonPeriodicIndex, non);
     torch::Tensor mask = torch::zeros({config.numFeatures}, torch::kFloat32);
     for (int64_t i : per)
         mask[i] = 1.0f;
@@ -233,28 +235,31 @@ torch::jit::Module buildDecoder(Builder& b, const ModelConfig& config) {
     std::vector<int64_t> per, non;
     splitPeriodic(config, per, non);
     const int64_t D = config.numFeatures, P = per.size(), L = config.latent, H = config.hidden;
-    const std::string& kind = config.decoder;
-    if (kind != "mse" && kind != "condind" && kind != "autoregressive" && kind != "flow")
-        throw std::invalid_argument("unknown decoder kind '" + kind + "' (expected mse, condind, autoregressive or flow)");
-    const bool fixedVariance = kind == "mse";
-    const int hiddenLayers = kind == "flow" ? 1 : 2;
+    const DecoderKind kind = config.decoder;
+    const bool fixedVariance = kind == DecoderKind::Mse;
+    const int hiddenLayers = kind == DecoderKind::Flow ? 1 : 2;
     const int64_t nOut = fixedVariance ? D + P : 2 * D + P;
 
-    torch::jit::Module m = b.newModule(kind == "mse" ? "MSEDecoder"
-                                       : kind == "condind" ? "CondIndDecoder"
-                                       : kind == "autoregressive" ? "AutoregressiveDecoder" : "FlowDecoder");
-    addIntAttr(m, "num_features", D);
-    addIntAttr(m, "num_periodic", P);
-    addBoolAttr(m, "fixed_variance", fixedVariance);
-    addLinear(m, "hidden1", L, H, b.init);
+    const char* className = "";
+    switch (kind) {
+    case DecoderKind::Mse: className = "MSEDecoder"; break;
+    case DecoderKind::Condind: className = "CondIndDecoder"; break;
+    case DecoderKind::Autoregressive: className = "AutoregressiveDecoder"; break;
+    case DecoderKind::Flow: className = "FlowDecoder"; break;
+    }
+    torch::jit::Module m = b.newModule(className);
+    addIntAttr(m, Model::kNumFeatures, D);
+    addIntAttr(m, Model::kNumPeriodic, P);
+    addBoolAttr(m, Model::kFixedVariance, fixedVariance);
+    addLinear(m, Model::kHidden1, L, H, b.init);
     if (hiddenLayers == 2)
-        addLinear(m, "hidden2", H, H, b.init);
-    addLinear(m, "out", H, nOut, b.init);
-    m.register_module("dist", buildDist(b, config));
+        addLinear(m, Model::kHidden2, H, H, b.init);
+    addLinear(m, Model::kOut, H, nOut, b.init);
+    m.register_module(Model::kDist, buildDist(b, config));
     std::string src = baseSource(hiddenLayers, fixedVariance);
-    if (kind == "mse" || kind == "condind") {
+    if (kind == DecoderKind::Mse || kind == DecoderKind::Condind) {
         src += kIndependentSource;
-    } else if (kind == "autoregressive") {
+    } else if (kind == DecoderKind::Autoregressive) {
         // output layout [loc (D), s (P), logvar (D)]; each output has its feature's degree
         std::vector<int64_t> outDeg;
         for (int64_t i = 0; i < D; ++i)
@@ -283,7 +288,7 @@ torch::jit::Module buildDecoder(Builder& b, const ModelConfig& config) {
         std::vector<torch::jit::Module> blocks;
         for (int k = 0; k < config.decoderFlowBlocks; ++k)
             blocks.push_back(buildMAFBlock(b, D, L, H, config.splineBins, k % 2 == 1));
-        m.register_module("flow", composeFlow(b, "DecoderFlow", blocks, true, D));
+        m.register_module(Model::kFlow, composeFlow(b, "DecoderFlow", blocks, true, D));
         torch::Tensor scale = torch::full({D}, static_cast<float>(2.0 * M_PI / 20.0), torch::kFloat32);
         for (int64_t i : per)
             scale[i] = 1.0f;

@@ -12,6 +12,8 @@
 namespace VAEPlugin {
 namespace model_detail {
 
+using namespace BundleSchema;
+
 namespace {
 
 // Monotone rational-quadratic spline of Durkan et al. (2019), elementwise. raw: [..., 3K - 1] =
@@ -151,11 +153,11 @@ def forward(self, u: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
 
 torch::jit::Module buildSpline(Builder& b, int64_t bins, double bound, double minBin, double minSlope) {
     torch::jit::Module m = b.newModule("RQSpline");
-    addIntAttr(m, "num_bins", bins);
-    addFloatAttr(m, "bound", bound);
-    addFloatAttr(m, "min_bin", minBin);
-    addFloatAttr(m, "min_slope", minSlope);
-    addFloatAttr(m, "span", 2.0 * bound - bins * minBin);
+    addIntAttr(m, Model::kNumBins, bins);
+    addFloatAttr(m, Model::kBound, bound);
+    addFloatAttr(m, Model::kMinBin, minBin);
+    addFloatAttr(m, Model::kMinSlope, minSlope);
+    addFloatAttr(m, Model::kSpan, 2.0 * bound - bins * minBin);
     m.define(kSplineSource);
     return m;
 }
@@ -166,14 +168,14 @@ torch::jit::Module buildCoupling(Builder& b, int64_t latent, int64_t hidden, int
     const int64_t split = latent / 2;
     const int64_t nT = constant ? 1 : (even ? latent - split : split);
     const int64_t nC = constant ? 1 : latent - nT;
-    addLinear(m, "hidden", nC, hidden, b.init);
-    addLinear(m, "out", hidden, nT * (3 * bins - 1), b.init);
-    addIntAttr(m, "num_bins", bins);
-    addIntAttr(m, "num_transformed", nT);
-    addIntAttr(m, "split", split);
-    addBoolAttr(m, "constant_input", constant);
-    addBoolAttr(m, "transform_second", even);
-    m.register_module("spline", buildSpline(b, bins, 10.0));
+    addLinear(m, Model::kHidden, nC, hidden, b.init);
+    addLinear(m, Model::kOut, hidden, nT * (3 * bins - 1), b.init);
+    addIntAttr(m, Model::kNumBins, bins);
+    addIntAttr(m, Model::kNumTransformed, nT);
+    addIntAttr(m, Model::kSplit, split);
+    addBoolAttr(m, Model::kConstantInput, constant);
+    addBoolAttr(m, Model::kTransformSecond, even);
+    m.register_module(Model::kSpline, buildSpline(b, bins, 10.0));
     m.define(kCouplingSource);
     return m;
 }
@@ -188,16 +190,16 @@ torch::jit::Module buildMAFBlock(Builder& b, int64_t numFeatures, int64_t latent
     for (int64_t o = 0; o < numFeatures * P; ++o)
         outDeg[o] = inDeg[o / P];
     std::vector<int64_t> hDeg = madeHiddenDegrees(numFeatures, hidden);
-    addLinear(m, "made_hidden", numFeatures, hidden, b.init);
-    addLinear(m, "made_hidden_skip", latent, hidden, b.init, false);
-    addLinear(m, "made_out", hidden, numFeatures * P, b.init);
-    addLinear(m, "made_out_skip", latent, numFeatures * P, b.init, false);
-    m.register_buffer("made_hidden_mask", madeMask(inDeg, hDeg, false));
-    m.register_buffer("made_out_mask", madeMask(hDeg, outDeg, true));
-    addIntAttr(m, "num_features", numFeatures);
-    addIntAttr(m, "num_bins", bins);
+    addLinear(m, Model::kMadeHidden, numFeatures, hidden, b.init);
+    addLinear(m, Model::kMadeHiddenSkip, latent, hidden, b.init, false);
+    addLinear(m, Model::kMadeOut, hidden, numFeatures * P, b.init);
+    addLinear(m, Model::kMadeOutSkip, latent, numFeatures * P, b.init, false);
+    m.register_buffer(Model::kMadeHiddenMask, madeMask(inDeg, hDeg, false));
+    m.register_buffer(Model::kMadeOutMask, madeMask(hDeg, outDeg, true));
+    addIntAttr(m, Model::kNumFeatures, numFeatures);
+    addIntAttr(m, Model::kNumBins, bins);
     addBoolAttr(m, "reversed", reversed);
-    m.register_module("spline", buildSpline(b, bins, M_PI));
+    m.register_module(Model::kSpline, buildSpline(b, bins, M_PI));
     m.define(kMAFSource);
     return m;
 }
@@ -206,9 +208,9 @@ torch::jit::Module composeFlow(Builder& b, const std::string& className, const s
                                bool context, int64_t dim) {
     torch::jit::Module m = b.newModule(className);
     for (size_t i = 0; i < blocks.size(); ++i)
-        m.register_module("block" + std::to_string(i), blocks[i]);
-    addIntAttr(m, "num_blocks", blocks.size());
-    addIntAttr(m, "dim", dim);
+        m.register_module(Model::kBlockPrefix + std::to_string(i), blocks[i]);
+    addIntAttr(m, Model::kNumBlocks, blocks.size());
+    addIntAttr(m, Model::kDim, dim);
     const std::string ctxArg = context ? ", ctx: Tensor" : "";
     const std::string ctx = context ? ", ctx" : "";
     std::string src;

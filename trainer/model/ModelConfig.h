@@ -1,7 +1,8 @@
 #ifndef OPENMM_VAE_MODEL_CONFIG_H_
 #define OPENMM_VAE_MODEL_CONFIG_H_
 
-#include <string>
+#include "BundleSchema.h"
+
 #include <vector>
 
 namespace VAEPlugin {
@@ -13,7 +14,7 @@ struct ModelConfig {
     int latent = 1;                   ///< L
     int hidden = 50;                  ///< H: encoder and decoder width (50 for 2-D systems, 300 for molecules)
     int flowHidden = 20;              ///< width of the prior's coupling conditioners
-    std::string decoder = "mse";      ///< mse | condind | autoregressive | flow
+    DecoderKind decoder = DecoderKind::Mse;
     int priorBlocks = 4;              ///< RealNVP coupling blocks of the prior (science.md: 4)
     int decoderFlowBlocks = 2;        ///< masked autoregressive spline blocks of the `flow` decoder (science.md: 2)
     int splineBins = 32;              ///< bins of every rational-quadratic spline (science.md: 32)

@@ -5,9 +5,12 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace VAEPlugin {
 namespace model_detail {
+
+using namespace BundleSchema;
 
 namespace {
 
@@ -82,14 +85,14 @@ torch::jit::Module buildEncoder(Builder& b, const ModelConfig& config) {
     splitPeriodic(config, per, non);
     torch::jit::Module m = b.newModule("Encoder");
     const int64_t inputs = config.numFeatures + per.size();
-    addLinear(m, "hidden1", inputs, config.hidden, b.init);
-    addLinear(m, "hidden2", config.hidden, config.hidden, b.init);
-    addLinear(m, "mean", config.hidden, config.latent, b.init);
-    addLinear(m, "logvar", config.hidden, config.latent, b.init);
-    addIntAttr(m, "num_features", config.numFeatures);
-    addIntAttr(m, "num_periodic", per.size());
-    addIndexAttr(m, "periodic_index", per);
-    addIndexAttr(m, "nonperiodic_index", non);
+    addLinear(m, Model::kHidden1, inputs, config.hidden, b.init);
+    addLinear(m, Model::kHidden2, config.hidden, config.hidden, b.init);
+    addLinear(m, Model::kMean, config.hidden, config.latent, b.init);
+    addLinear(m, Model::kLogVar, config.hidden, config.latent, b.init);
+    addIntAttr(m, Model::kNumFeatures, config.numFeatures);
+    addIntAttr(m, Model::kNumPeriodic, per.size());
+    addIndexAttr(m, Model::kPeriodicIndex, per);
+    addIndexAttr(m, Model::kNonPeriodicIndex, non);
     m.define(kEncoderSource);
     return m;
 }
@@ -100,18 +103,11 @@ namespace {
 
 void validate(const ModelConfig& c) {
     auto fail = [](const std::string& what) { throw std::invalid_argument("buildVAE: " + what); };
-    if (c.numFeatures < 1)
-        fail("numFeatures must be >= 1, got " + std::to_string(c.numFeatures));
-    if (c.latent < 1)
-        fail("latent must be >= 1, got " + std::to_string(c.latent));
-    if (c.hidden < 1)
-        fail("hidden must be >= 1, got " + std::to_string(c.hidden));
-    if (c.flowHidden < 1)
-        fail("flowHidden must be >= 1, got " + std::to_string(c.flowHidden));
-    if (c.priorBlocks < 1)
-        fail("priorBlocks must be >= 1, got " + std::to_string(c.priorBlocks));
-    if (c.decoderFlowBlocks < 1)
-        fail("decoderFlowBlocks must be >= 1, got " + std::to_string(c.decoderFlowBlocks));
+    const std::pair<const char*, int> sizes[] = {{"numFeatures", c.numFeatures}, {"latent", c.latent}, {"hidden", c.hidden},
+                                                 {"flowHidden", c.flowHidden}, {"priorBlocks", c.priorBlocks},
+                                                 {"decoderFlowBlocks", c.decoderFlowBlocks}};
+    for (const auto& [name, value] : sizes)
+        if (value < 1) fail(std::string(name) + " must be >= 1, got " + std::to_string(value));
     if (c.splineBins < 2)
         fail("splineBins must be >= 2, got " + std::to_string(c.splineBins));
     if (!c.periodic.empty() && static_cast<int>(c.periodic.size()) != c.numFeatures)
@@ -119,14 +115,13 @@ void validate(const ModelConfig& c) {
              std::to_string(c.numFeatures));
     if (c.splineBins * 0.01 >= 2.0 * M_PI)
         fail("splineBins = " + std::to_string(c.splineBins) + " too large for the minimum bin size 0.01");
-    if (c.decoder != "mse" && c.decoder != "condind" && c.decoder != "autoregressive" && c.decoder != "flow")
-        fail("unknown decoder kind '" + c.decoder + "' (expected mse, condind, autoregressive or flow)");
 }
 
 } // namespace
 
 torch::jit::Module buildVAE(const ModelConfig& config, uint64_t seed) {
     using namespace model_detail;
+    using namespace BundleSchema;
     validate(config);
     Builder b(seed);
     // Build order fixes the order of the random draws: encoder, prior, decoder.
@@ -135,18 +130,18 @@ torch::jit::Module buildVAE(const ModelConfig& config, uint64_t seed) {
     torch::jit::Module decoder = buildDecoder(b, config);
 
     torch::jit::Module m = b.newModule("VAE");
-    m.register_module("encoder", encoder);
-    m.register_module("prior", prior);
-    m.register_module("decoder", decoder);
-    addIntAttr(m, "latent", config.latent);
-    addIntAttr(m, "num_features", config.numFeatures);
-    addIntAttr(m, "hidden", config.hidden);
-    addIntAttr(m, "flow_hidden", config.flowHidden);
-    m.register_attribute("decoder_kind", c10::StringType::get(), config.decoder);
+    m.register_module(Model::kEncoder, encoder);
+    m.register_module(Model::kPrior, prior);
+    m.register_module(Model::kDecoder, decoder);
+    addIntAttr(m, Model::kLatent, config.latent);
+    addIntAttr(m, Model::kNumFeatures, config.numFeatures);
+    addIntAttr(m, Model::kHidden, config.hidden);
+    addIntAttr(m, Model::kFlowHidden, config.flowHidden);
+    m.register_attribute(Model::kDecoderKind, c10::StringType::get(), std::string(decoderKindName(config.decoder)));
     c10::List<bool> periodic;
     for (int i = 0; i < config.numFeatures; ++i)
         periodic.push_back(!config.periodic.empty() && config.periodic[i]);
-    m.register_attribute("periodic", c10::ListType::create(c10::BoolType::get()), periodic);
+    m.register_attribute(Model::kPeriodic, c10::ListType::create(c10::BoolType::get()), periodic);
     std::string src = kVAESource;
     replaceAll(src, "@L_LN2PI@", lit(0.5 * config.latent * std::log(2.0 * M_PI)));
     m.define(src);

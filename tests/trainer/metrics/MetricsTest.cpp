@@ -85,7 +85,7 @@ TEST(LatentMetrics, TotalCorrelationOfDuplicatedLatentsIsLarge) {
 TEST(LatentMetrics, BundleMetricsAreFiniteAndFast) {
     auto sys = makeSystem("gaussian");
     torch::Tensor data = sys->sample(100000, 5);
-    auto bundle = poorBundle("xy", data.slice(0, 0, 5000), 100, 5, 2);
+    auto bundle = poorBundle(FeatureKind::XY, data.slice(0, 0, 5000), 100, 5, 2);
     auto t0 = std::chrono::steady_clock::now();
     LatentMetrics m = computeLatentMetrics(bundle, data);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -104,7 +104,7 @@ TEST(LatentMetrics, BundleMetricsAreFiniteAndFast) {
 TEST(LatentMetrics, BadInputIsRefusedWithClearMessages) {
     auto sys = makeSystem("gaussian");
     torch::Tensor data = sys->sample(500, 1);
-    auto bundle = poorBundle("xy", data, 0, 1);
+    auto bundle = poorBundle(FeatureKind::XY, data, 0, 1);
     EXPECT_NE(thrownMessage([&] { computeLatentMetrics(bundle, torch::zeros({0, 2}, torch::kFloat64)); }).find("empty"),
               std::string::npos);
     std::string wrongD = thrownMessage([&] { computeLatentMetrics(bundle, torch::zeros({10, 3}, torch::kFloat64)); });

@@ -1,8 +1,9 @@
 #ifndef OPENMM_VAE_TESTS_METRICS_HELPERS_H_
 #define OPENMM_VAE_TESTS_METRICS_HELPERS_H_
 
-#include "Bundle.h"
+#include "BundleWriter.h"
 #include "Dataset.h"
+#include "Standardization.h"
 #include "Systems.h"
 #include "Training.h"
 #include "VAEModelBuilder.h"
@@ -25,10 +26,10 @@ inline int setUpThreads() {
 }
 
 /** A deliberately poor bundle: a few hundred Adam steps (float32, beta = 1) on `data` (raw features). */
-inline torch::jit::Module poorBundle(const std::string& kind, const torch::Tensor& data, int steps, uint64_t seed,
+inline torch::jit::Module poorBundle(FeatureKind kind, const torch::Tensor& data, int steps, uint64_t seed,
                                      int latent = 1, const std::string& decoder = "condind") {
     int D = static_cast<int>(data.size(1));
-    FeatureSpec spec = FeatureSpec::make(kind, D, kind == "polar" ? std::vector<int>{1} : std::vector<int>{}, {});
+    FeatureSpec spec = FeatureSpec::make(kind, D, kind == FeatureKind::Polar ? std::vector<int>{1} : std::vector<int>{}, {});
     Standardization st = Standardization::fit(data, spec.periodic);
     ModelConfig c;
     c.numFeatures = D;
@@ -36,7 +37,7 @@ inline torch::jit::Module poorBundle(const std::string& kind, const torch::Tenso
     c.latent = latent;
     c.hidden = 20;
     c.flowHidden = 10;
-    c.decoder = decoder;
+    c.decoder = *parseDecoderKind(decoder);
     c.splineBins = 8;
     torch::jit::Module model = buildVAE(c, seed);
     if (steps > 0) {
@@ -54,7 +55,7 @@ inline torch::jit::Module poorBundle(const std::string& kind, const torch::Tenso
             opt.step();
         }
     }
-    return makeBundle(model, spec, st);
+    return makeBundle(model, spec, st.mean, st.scale);
 }
 
 /**

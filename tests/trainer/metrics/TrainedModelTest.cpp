@@ -1,6 +1,6 @@
 // f_acc and detailed balance with models trained by the real training protocol (train()), and the
 // per-stage final losses of metrics.json.
-#include "Bundle.h"
+#include "VAEModelBundle.h"
 #include "MetricsCommand.h"
 #include "TestHelpers.h"
 #include "Training.h"
@@ -42,7 +42,7 @@ std::string trainRun(const fs::path& out, const std::string& system, const std::
     TrainConfig c;
     c.system = system;
     c.samples = samples;
-    c.decoder = decoder;
+    c.decoder = *parseDecoderKind(decoder);
     c.betas = std::move(betas);
     c.epochs = epochs;
     c.anneal = 5;
@@ -118,7 +118,7 @@ TEST(TrainedModel, DetailedBalanceMuellerWithGoodBundleAndStageLosses) {
     for (int k = 0; k < 2; k++) {
         EXPECT_EQ(stages[k]["stage"], names[k]);
         EXPECT_EQ(stages[k]["epochs"], 15);
-        nlohmann::json own = readBundleMetadata(out + "/beta-" + names[k] + "/model.pt")["provenance"]["final_losses"];
+        nlohmann::json own = VAEModelBundle::load(out + "/beta-" + names[k] + "/model.pt")->getMetadata()["provenance"]["final_losses"];
         for (const char* key : {"total", "recon", "kl", "val_total"})
             EXPECT_NEAR(stages[k][key].get<double>(), own[key].get<double>(), 1e-6 * (1 + std::abs(own[key].get<double>())))
                 << names[k] << " " << key;

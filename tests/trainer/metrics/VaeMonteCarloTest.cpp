@@ -48,7 +48,7 @@ double runAndTest(const std::string& name, const std::array<double, kVAEMCNumTer
     *fAcc = r.fAcc;
     const System2D& sys = *s.system;
     double chi2;
-    if (sys.featureKind() == "polar")
+    if (sys.featureKind() == FeatureKind::Polar)
         chi2 = chiSquare(r.finalFeatures, [&](double rr, double th) {
             return -sys.energy(rr * std::cos(th), rr * std::sin(th)) + std::log(rr);  // J = r
         }, 0.0, 3.2, 16, -M_PI, M_PI, 4, dof);
@@ -150,7 +150,7 @@ TEST(VaeMonteCarlo, RunIsReproducibleAndRejectsBadStarts) {
     EXPECT_THROW(runVAEMC(s.bundle, *s.system, bad, o), std::invalid_argument);
     // model and system of different feature dimension
     torch::Tensor pos = torch::randn({300, 3}, torch::kFloat64);
-    auto bundle3 = poorBundle("positions", pos, 0, 1);
+    auto bundle3 = poorBundle(FeatureKind::Positions, pos, 0, 1);
     try {
         runVAEMC(bundle3, *s.system, s.data.slice(0, 0, 10), o);
         FAIL() << "no exception";

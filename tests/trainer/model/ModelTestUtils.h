@@ -28,7 +28,7 @@ inline const bool kTestSettings = [] {
 inline ModelConfig makeConfig(const std::string& decoder, int numFeatures, int latent, int hidden,
                               std::vector<bool> periodic = {}) {
     ModelConfig c;
-    c.decoder = decoder;
+    c.decoder = *parseDecoderKind(decoder);
     c.numFeatures = numFeatures;
     c.latent = latent;
     c.hidden = hidden;

@@ -1,7 +1,11 @@
 // The model bundle: methods in raw units reproduce the trained model, metadata, Python loading.
-#include "Bundle.h"
+#include "AtomicFile.h"
+#include "VAEModelBundle.h"
+#include "BundleWriter.h"
 #include "Npy.h"
 #include "Training.h"
+
+#include "TestDirectory.h"
 
 #include <gtest/gtest.h>
 
@@ -13,12 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string tempDir(const std::string& name) {
-    auto dir = fs::temp_directory_path() / ("vae-bundle-test-" + std::to_string(::getpid())) / name;
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir.string();
-}
+std::string tempDir(const std::string& name) { return freshTestDirectory("bundle-test", name); }
 
 void expectClose(const torch::Tensor& a, const torch::Tensor& b, const std::string& what, double rtol = 1e-6) {
     ASSERT_EQ(a.sizes(), b.sizes()) << what;
@@ -41,7 +40,7 @@ Trained trainSmall(const std::string& name, const std::string& system, const std
     Trained t;
     t.config.system = system;
     t.config.samples = 2000;
-    t.config.decoder = decoder;
+    t.config.decoder = *parseDecoderKind(decoder);
     t.config.latent = latent;
     t.config.hidden = 16;
     t.config.betas = {"1"};
@@ -176,7 +175,9 @@ TEST(Bundle, SaveIsAtomic) {
     for (const auto& entry : fs::directory_iterator(dir))
         EXPECT_EQ(entry.path().string().find(".tmp-"), std::string::npos) << entry.path();
     // A failing save leaves neither the final name nor a temporary file.
-    EXPECT_THROW(saveBundle(t.bundle, t.meta, "/proc/version/model.pt"), std::runtime_error);
+    EXPECT_THROW(writeFileAtomically("/proc/version/model.pt",
+                                     [&](const std::string& tmp) { saveBundle(t.bundle, t.meta, tmp); }),
+                 std::runtime_error);
     EXPECT_FALSE(fs::exists("/proc/version/model.pt"));
-    EXPECT_EQ(readBundleMetadata(dir + "/model.pt")["latent"], 1);
+    EXPECT_EQ(VAEModelBundle::load(dir + "/model.pt")->getMetadata()["latent"], 1);
 }

@@ -1,5 +1,8 @@
 // Training protocol: schedule, determinism, resume, convergence on the 2-D Gaussian.
+#include "Stages.h"
 #include "Training.h"
+
+#include "TestDirectory.h"
 
 #include <gtest/gtest.h>
 
@@ -12,12 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string tempDir(const std::string& name) {
-    auto dir = fs::temp_directory_path() / ("vae-train-test-" + std::to_string(::getpid())) / name;
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir.string();
-}
+std::string tempDir(const std::string& name) { return freshTestDirectory("train-test", name); }
 
 std::string readText(const std::string& path) {
     std::ifstream in(path);
@@ -30,7 +28,7 @@ TrainConfig tinyConfig(const std::string& out) {
     TrainConfig c;
     c.system = "gaussian";
     c.samples = 1000;
-    c.decoder = "condind";
+    c.decoder = DecoderKind::Condind;
     c.hidden = 16;
     c.betas = {"0", "1", "2"};
     c.epochs = 3;

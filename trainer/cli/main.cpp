@@ -1,0 +1,5 @@
+#include "Cli.h"
+
+int main(int argc, char** argv) {
+    return VAEPlugin::runCli(argc, argv);
+}

@@ -1,0 +1,46 @@
+#ifndef OPENMM_VAE_TRAINER_DATA_TRAJECTORY_DATASET_H_
+#define OPENMM_VAE_TRAINER_DATA_TRAJECTORY_DATASET_H_
+
+#include "Dataset.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace VAEPlugin {
+
+/**
+ * What external data to read and how to featurise it (openmm-vae train --trajectory ...). The
+ * trajectory fields (path, topology, atomSelection, constraints) are used with --trajectory only;
+ * features, atoms and temperature describe --data columns too (TrainConfig::data).
+ */
+struct TrajectoryOptions {
+    std::string path;                     ///< DCD file (--trajectory)
+    std::string topology;                 ///< PDB file (--topology)
+    FeatureKind features = FeatureKind::Bat;  ///< cartesian | bat | positions (--features)
+    std::string atomSelection = "all";    ///< all | heavy (ignored when atoms is set)
+    std::vector<int> atoms;               ///< explicit System atom indices (--atoms)
+    std::string constraints = "hbonds";   ///< bat: hbonds | none (--constraints)
+    std::optional<double> temperature;    ///< kelvin (--temperature; metadata only)
+};
+
+/**
+ * Reads a DCD trajectory with its PDB topology and featurises the selected atoms with the bundle's
+ * own featurize method (FeatureMaps.h: one definition of each feature map). Bonds for the BAT tree
+ * are inferred from the distances in the trajectory's first frame (covalent radii) plus the PDB's
+ * CONECT records; constrained bond lengths are the mean over the first 10 frames; the cartesian
+ * reference is the mean of all frames after aligning each to the first. Throws
+ * std::invalid_argument / std::runtime_error naming the file, atom or index at fault.
+ */
+Dataset trajectoryDataset(const TrajectoryOptions& options);
+
+/** "cartesian, bat or positions": the kinds a trajectory can be featurised as (for messages). */
+std::string trajectoryFeatureKinds();
+
+/** The atoms that an --atoms value (all | heavy | comma-separated indices) selects among `elements`. */
+std::vector<int> selectAtoms(const std::string& selection, const std::vector<int>& explicitAtoms,
+                             const std::vector<std::string>& elements);
+
+} // namespace VAEPlugin
+
+#endif
