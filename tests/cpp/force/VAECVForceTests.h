@@ -2,11 +2,12 @@
 #define OPENMM_VAE_VAECVFORCE_TESTS_H_
 
 // The VAECVForce tests of every platform, written once (as OpenMM writes its own platform tests):
-// each platform's file (tests/cpp/platforms/<platform>) includes this header and instantiates
-// VAECVForcePlatformTest with its cases, one per precision, and the capability flags below. Bundles
-// are the small files of tests/data (tests/data/generate); results are checked against the
-// Reference platform's TorchScript evaluation in double precision, against finite differences and
-// against the restraint formula.
+// each platform's file (tests/cpp/platforms/<platform>) includes this header and names its cases,
+// one per precision, with the capability flags below: INSTANTIATE_VAECVFORCE_TESTS(Platform,
+// cases...) runs each suite for the cases that have its capability. Bundles are the small files of
+// tests/data (tests/data/generate); results are checked against the Reference platform's
+// TorchScript evaluation in double precision, against finite differences and against the
+// restraint formula.
 
 #include "AlanineBundles.h"
 #include "LatentGrid.h"
