@@ -2,11 +2,12 @@
 #define OPENMM_VAE_VAECVFORCE_TESTS_H_
 
 // The VAECVForce tests of every platform, written once (as OpenMM writes its own platform tests):
-// each platform's file (tests/cpp/platforms/<platform>) includes this header and instantiates
-// VAECVForcePlatformTest with its cases, one per precision, and the capability flags below. Bundles
-// are the small files of tests/data (tests/data/generate); results are checked against the
-// Reference platform's TorchScript evaluation in double precision, against finite differences and
-// against the restraint formula.
+// each platform's file (tests/cpp/platforms/<platform>) includes this header and names its cases,
+// one per precision, with the capability flags below: INSTANTIATE_VAECVFORCE_TESTS(Platform,
+// cases...) runs each suite for the cases that have its capability. Bundles are the small files of
+// tests/data (tests/data/generate); results are checked against the Reference platform's
+// TorchScript evaluation in double precision, against finite differences and against the
+// restraint formula.
 
 #include "AlanineBundles.h"
 #include "LatentGrid.h"
@@ -218,20 +219,27 @@ protected:
             GTEST_SKIP() << why;
         }
     }
-    /** Precision-independent tests run once per platform. */
-    bool skipUnlessPrimary() const {
-        return !GetParam().primary;
-    }
     OpenMM::Platform& platform() const {
         return OpenMM::Platform::getPlatformByName(GetParam().platform);
     }
 };
 
+// Each suite runs for the cases its capability selects (INSTANTIATE_VAECVFORCE_TESTS below), so
+// that no test process starts only to skip (each start loads LibTorch: ~1.5 s).
+class VAECVForceEveryCase : public VAECVForcePlatformTest {};        ///< every case
+class VAECVForceDoublePrecision : public VAECVForcePlatformTest {};  ///< double precision: finite differences
+class VAECVForcePrimary : public VAECVForcePlatformTest {};          ///< once per platform: precision-independent checks
+class VAECVForceWorkGroups : public VAECVForcePlatformTest {};       ///< once per platform, device kernels only
+class VAECVForceLongRuns : public VAECVForcePlatformTest {};         ///< 10 ps NVE runs (Reference)
+class VAECVForceMolecular : public VAECVForcePlatformTest {};        ///< native cartesian and bat features
+class VAECVForceMolecularDouble : public VAECVForcePlatformTest {};  ///< the same in double precision
+class VAECVForceTorchScript : public VAECVForcePlatformTest {};      ///< any TorchScript module, once per platform
+
 // ---- Trainer bundles: every platform ----
 
 // One Context per case (PoCL compiles every program on first use), so this test also covers
 // restraint parameters and updateParametersInContext.
-TEST_P(VAECVForcePlatformTest, BundlesMatchReference) {
+TEST_P(VAECVForceEveryCase, BundlesMatchReference) {
     using namespace OpenMM;
     const PlatformCase& c = GetParam();
     BundleSystem test(&c), reference(nullptr);
@@ -272,9 +280,7 @@ TEST_P(VAECVForcePlatformTest, BundlesMatchReference) {
     EXPECT_THROW(test.positions->updateParametersInContext(context), OpenMMException);
 }
 
-TEST_P(VAECVForcePlatformTest, BundleForcesMatchFiniteDifferences) {
-    if (!GetParam().doublePrecision())
-        GTEST_SKIP() << "central differences of single-precision energies are noise at h = 1e-5 nm";
+TEST_P(VAECVForceDoublePrecision, BundleForcesMatchFiniteDifferences) {
     BundleSystem test(&GetParam());
     PlatformContext onPlatform(test.system, GetParam());
     std::vector<OpenMM::Vec3> positions = randomPositions(8, 7);
@@ -287,10 +293,8 @@ TEST_P(VAECVForcePlatformTest, BundleForcesMatchFiniteDifferences) {
 // In a periodic System with a cutoff a platform may sort atoms in memory (identical molecules swap
 // slots) and wrap molecules into the box, storing whole-box offsets; the CV must still see the
 // positions the user set, as getState returns them.
-TEST_P(VAECVForcePlatformTest, ReorderedAndWrappedAtoms) {
+TEST_P(VAECVForcePrimary, ReorderedAndWrappedAtoms) {
     using namespace OpenMM;
-    if (skipUnlessPrimary())
-        GTEST_SKIP() << "precision-independent: runs for the platform's primary case";
     const PlatformCase& c = GetParam();
     const int numMolecules = 40;
     const double box = 2.0;
@@ -335,10 +339,8 @@ TEST_P(VAECVForcePlatformTest, ReorderedAndWrappedAtoms) {
 
 // Models the native and device kernels cannot evaluate: the Reference and CPU platforms evaluate
 // them with their TorchScript forward; the GPU platforms refuse them when the Context is created.
-TEST_P(VAECVForcePlatformTest, BundlesWithoutNativeCodeFallBackOrAreRefused) {
+TEST_P(VAECVForcePrimary, BundlesWithoutNativeCodeFallBackOrAreRefused) {
     using namespace OpenMM;
-    if (skipUnlessPrimary())
-        GTEST_SKIP() << "precision-independent: runs for the platform's primary case";
     const PlatformCase& c = GetParam();
     std::vector<int> atoms = {0, 1, 2, 3};
     std::string bytes = dataBytes("positions-4atoms.pt");
@@ -387,10 +389,8 @@ TEST_P(VAECVForcePlatformTest, BundlesWithoutNativeCodeFallBackOrAreRefused) {
 }
 
 // The grid bias is interpolated on the host (LatentGrid::evaluate); the device kernels refuse it.
-TEST_P(VAECVForcePlatformTest, GridBiasIsTheInterpolatedGridOrIsRefused) {
+TEST_P(VAECVForcePrimary, GridBiasIsTheInterpolatedGridOrIsRefused) {
     using namespace OpenMM;
-    if (skipUnlessPrimary())
-        GTEST_SKIP() << "precision-independent: runs for the platform's primary case";
     const PlatformCase& c = GetParam();
     std::unique_ptr<System> system(makeSystem(4));
     VAEPlugin::VAECVForce* force = new VAEPlugin::VAECVForce(dataPath("positions-4atoms.pt"));
@@ -415,10 +415,8 @@ TEST_P(VAECVForcePlatformTest, GridBiasIsTheInterpolatedGridOrIsRefused) {
 // The work-group tuning properties change how the device kernel shares the dense layers (a 16-thread
 // group with 4 or 16 threads per output: several passes over the 24-wide layers, and reductions
 // over more inputs than threads), not the results.
-TEST_P(VAECVForcePlatformTest, WorkGroupPropertiesKeepResults) {
+TEST_P(VAECVForceWorkGroups, WorkGroupPropertiesKeepResults) {
     const PlatformCase& c = GetParam();
-    if (!c.workGroupProperties || !c.primary)
-        GTEST_SKIP() << "the device kernels' properties, once per platform";
     for (const char* threadsPerOutput : {"4", "16"}) {
         SCOPED_TRACE(std::string("ThreadsPerOutput ") + threadsPerOutput);
         BundleSystem test(&c), reference(nullptr);
@@ -467,11 +465,9 @@ inline double nveDrift(OpenMM::Context& context, OpenMM::Integrator& integrator,
 
 // A bent 5-atom chain (bonds, angles) restrained along the 2-D latent of the raw positions of four
 // of its atoms: total energy conserved by Verlet over 10 ps.
-TEST_P(VAECVForcePlatformTest, NveEnergyIsConservedWithABundleRestraint) {
+TEST_P(VAECVForceLongRuns, NveEnergyIsConservedWithABundleRestraint) {
     using namespace OpenMM;
     const PlatformCase& c = GetParam();
-    if (!c.longRuns)
-        GTEST_SKIP() << "10 ps of dynamics: Reference only";
     const int n = 5;
     std::unique_ptr<System> system = bentChain(n);
     VAEPlugin::VAECVForce* force = new VAEPlugin::VAECVForce(dataPath("positions-4atoms.pt"));
@@ -522,10 +518,8 @@ inline std::unique_ptr<OpenMM::System> alanineSystem(const std::string& bundle, 
     return system;
 }
 
-TEST_P(VAECVForcePlatformTest, MolecularBundlesMatchReference) {
+TEST_P(VAECVForceMolecular, MolecularBundlesMatchReference) {
     const PlatformCase& c = GetParam();
-    if (!c.molecularFeatures)
-        GTEST_SKIP() << "no native cartesian / bat features on " << c.platform;
     auto conformations = randomAlanineConformations(3, 7);
     for (const std::string& bundle : alanineBundles()) {
         SCOPED_TRACE(bundle);
@@ -544,10 +538,8 @@ TEST_P(VAECVForcePlatformTest, MolecularBundlesMatchReference) {
     }
 }
 
-TEST_P(VAECVForcePlatformTest, MolecularBundleForcesMatchFiniteDifferences) {
+TEST_P(VAECVForceMolecularDouble, MolecularBundleForcesMatchFiniteDifferences) {
     const PlatformCase& c = GetParam();
-    if (!c.molecularFeatures || !c.doublePrecision())
-        GTEST_SKIP() << "native cartesian / bat features in double precision only";
     std::vector<OpenMM::Vec3> positions = alanineInSystem(randomAlanineConformations(1, 21)[0]);
     for (const std::string& bundle : alanineBundles()) {
         SCOPED_TRACE(bundle);
@@ -560,13 +552,8 @@ TEST_P(VAECVForcePlatformTest, MolecularBundleForcesMatchFiniteDifferences) {
 
 // ---- Any TorchScript module (Reference and CPU): analytic and MLP models written by the tests ----
 
-#define SKIP_UNLESS_TORCHSCRIPT_PRIMARY()                                                  \
-    if (!GetParam().torchScriptModels || !GetParam().primary)                              \
-    GTEST_SKIP() << "TorchScript modules: Reference and CPU, once per platform"
-
-TEST_P(VAECVForcePlatformTest, AnalyticModelForcesMatchFiniteDifferences) {
+TEST_P(VAECVForceTorchScript, AnalyticModelForcesMatchFiniteDifferences) {
     using namespace OpenMM;
-    SKIP_UNLESS_TORCHSCRIPT_PRIMARY();
     const int n = 5;
     std::unique_ptr<System> system(makeSystem(n));
     VAEPlugin::VAECVForce* force = new VAEPlugin::VAECVForce(analyticModel());
@@ -577,9 +564,8 @@ TEST_P(VAECVForcePlatformTest, AnalyticModelForcesMatchFiniteDifferences) {
     expectForcesMatchFiniteDifferences(*onPlatform.context, randomPositions(n, 3), 1e-5);
 }
 
-TEST_P(VAECVForcePlatformTest, MlpModelForcesMatchFiniteDifferences) {
+TEST_P(VAECVForceTorchScript, MlpModelForcesMatchFiniteDifferences) {
     using namespace OpenMM;
-    SKIP_UNLESS_TORCHSCRIPT_PRIMARY();
     const int n = 6;
     std::unique_ptr<System> system(makeSystem(n));
     VAEPlugin::VAECVForce* force = new VAEPlugin::VAECVForce(mlpModel(4, 3));
@@ -594,9 +580,8 @@ TEST_P(VAECVForcePlatformTest, MlpModelForcesMatchFiniteDifferences) {
     expectForcesMatchFiniteDifferences(*onPlatform.context, randomPositions(n, 5), 1e-5);
 }
 
-TEST_P(VAECVForcePlatformTest, EnergyModesAndContextParameters) {
+TEST_P(VAECVForceTorchScript, EnergyModesAndContextParameters) {
     using namespace OpenMM;
-    SKIP_UNLESS_TORCHSCRIPT_PRIMARY();
     const int n = 3;
     std::unique_ptr<System> system(makeSystem(n));
     VAEPlugin::VAECVForce* force = new VAEPlugin::VAECVForce(analyticModel());
@@ -635,9 +620,8 @@ TEST_P(VAECVForcePlatformTest, EnergyModesAndContextParameters) {
     EXPECT_DOUBLE_EQ(context.getParameter("cv_kappa0"), 1.0);
 }
 
-TEST_P(VAECVForcePlatformTest, ForceGroupsAndUpdateParametersInContext) {
+TEST_P(VAECVForceTorchScript, ForceGroupsAndUpdateParametersInContext) {
     using namespace OpenMM;
-    SKIP_UNLESS_TORCHSCRIPT_PRIMARY();
     const int n = 4;
     std::unique_ptr<System> system(makeSystem(n));
     VAEPlugin::VAECVForce* force = new VAEPlugin::VAECVForce(analyticModel());
@@ -663,9 +647,8 @@ TEST_P(VAECVForcePlatformTest, ForceGroupsAndUpdateParametersInContext) {
     EXPECT_THROW(force->updateParametersInContext(context), OpenMMException);
 }
 
-TEST_P(VAECVForcePlatformTest, NveEnergyConservationWithAnMlpRestraint) {
+TEST_P(VAECVForceTorchScript, NveEnergyConservationWithAnMlpRestraint) {
     using namespace OpenMM;
-    SKIP_UNLESS_TORCHSCRIPT_PRIMARY();
     // A bent 5-atom chain (bonds, angles) restrained along a 2-D latent of a random MLP.
     const int n = 5;
     std::unique_ptr<System> system = bentChain(n);
@@ -686,9 +669,8 @@ TEST_P(VAECVForcePlatformTest, NveEnergyConservationWithAnMlpRestraint) {
     EXPECT_GT(context.getState(State::Energy, false, 1 << force->getForceGroup()).getPotentialEnergy(), 0.0);
 }
 
-TEST_P(VAECVForcePlatformTest, InsideCustomCVForceMatchesBareForce) {
+TEST_P(VAECVForceTorchScript, InsideCustomCVForceMatchesBareForce) {
     using namespace OpenMM;
-    SKIP_UNLESS_TORCHSCRIPT_PRIMARY();
     const int n = 4;
     std::vector<Vec3> positions = randomPositions(n, 9);
     std::unique_ptr<System> bare(makeSystem(n)), wrapped(makeSystem(n));
@@ -710,9 +692,8 @@ TEST_P(VAECVForcePlatformTest, InsideCustomCVForceMatchesBareForce) {
             EXPECT_NEAR(s1.getForces()[i][d], s2.getForces()[i][d], 1e-10);
 }
 
-TEST_P(VAECVForcePlatformTest, NonFinitePositionsRaise) {
+TEST_P(VAECVForceTorchScript, NonFinitePositionsRaise) {
     using namespace OpenMM;
-    SKIP_UNLESS_TORCHSCRIPT_PRIMARY();
     const int n = 3;
     std::unique_ptr<System> system(makeSystem(n));
     system->addForce(new VAEPlugin::VAECVForce(analyticModel()));
@@ -729,6 +710,47 @@ TEST_P(VAECVForcePlatformTest, NonFinitePositionsRaise) {
     EXPECT_TRUE(std::isfinite(context.getState(State::Energy).getPotentialEnergy()));
 }
 
+/** The cases of `cases` that `keep` selects. */
+inline std::vector<PlatformCase> selectCases(const std::vector<PlatformCase>& cases, bool (*keep)(const PlatformCase&)) {
+    std::vector<PlatformCase> selected;
+    for (const PlatformCase& c : cases)
+        if (keep(c))
+            selected.push_back(c);
+    return selected;
+}
+
+inline std::string caseName(const ::testing::TestParamInfo<PlatformCase>& info) {
+    return info.param.name;
+}
+
+// A platform whose capabilities leave a suite without cases instantiates it with none.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(VAECVForceWorkGroups);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(VAECVForceLongRuns);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(VAECVForceMolecular);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(VAECVForceMolecularDouble);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(VAECVForceTorchScript);
+
 } // namespace VAETest
+
+/** Every suite of this file for one platform's cases (in the per-platform file, outside any namespace). */
+#define INSTANTIATE_VAECVFORCE_TESTS(platform, ...)                                                                                \
+    namespace VAETest {                                                                                                            \
+    static const std::vector<PlatformCase> platform##Cases = {__VA_ARGS__};                                                       \
+    INSTANTIATE_TEST_SUITE_P(platform, VAECVForceEveryCase, ::testing::ValuesIn(platform##Cases), caseName);                      \
+    INSTANTIATE_TEST_SUITE_P(platform, VAECVForceDoublePrecision,                                                                  \
+                             ::testing::ValuesIn(selectCases(platform##Cases, [](const PlatformCase& c) { return c.doublePrecision(); })), caseName); \
+    INSTANTIATE_TEST_SUITE_P(platform, VAECVForcePrimary,                                                                          \
+                             ::testing::ValuesIn(selectCases(platform##Cases, [](const PlatformCase& c) { return c.primary; })), caseName); \
+    INSTANTIATE_TEST_SUITE_P(platform, VAECVForceWorkGroups,                                                                       \
+                             ::testing::ValuesIn(selectCases(platform##Cases, [](const PlatformCase& c) { return c.primary && c.workGroupProperties; })), caseName); \
+    INSTANTIATE_TEST_SUITE_P(platform, VAECVForceLongRuns,                                                                         \
+                             ::testing::ValuesIn(selectCases(platform##Cases, [](const PlatformCase& c) { return c.longRuns; })), caseName); \
+    INSTANTIATE_TEST_SUITE_P(platform, VAECVForceMolecular,                                                                        \
+                             ::testing::ValuesIn(selectCases(platform##Cases, [](const PlatformCase& c) { return c.molecularFeatures; })), caseName); \
+    INSTANTIATE_TEST_SUITE_P(platform, VAECVForceMolecularDouble,                                                                  \
+                             ::testing::ValuesIn(selectCases(platform##Cases, [](const PlatformCase& c) { return c.molecularFeatures && c.doublePrecision(); })), caseName); \
+    INSTANTIATE_TEST_SUITE_P(platform, VAECVForceTorchScript,                                                                      \
+                             ::testing::ValuesIn(selectCases(platform##Cases, [](const PlatformCase& c) { return c.primary && c.torchScriptModels; })), caseName); \
+    }
 
 #endif

@@ -3,9 +3,4 @@
 
 #include "VAECVForceTests.h"
 
-namespace VAETest {
-
-INSTANTIATE_TEST_SUITE_P(CPU, VAECVForcePlatformTest, ::testing::Values(hostCase("CPU", "single"), hostCase("CPU", "double")),
-                         [](const ::testing::TestParamInfo<PlatformCase>& info) { return info.param.name; });
-
-} // namespace VAETest
+INSTANTIATE_VAECVFORCE_TESTS(CPU, hostCase("CPU", "single"), hostCase("CPU", "double"))

@@ -3,10 +3,4 @@
 
 #include "VAECVForceTests.h"
 
-namespace VAETest {
-
-INSTANTIATE_TEST_SUITE_P(CUDA, VAECVForcePlatformTest,
-                         ::testing::Values(deviceCase("CUDA", "single"), deviceCase("CUDA", "mixed"), deviceCase("CUDA", "double")),
-                         [](const ::testing::TestParamInfo<PlatformCase>& info) { return info.param.name; });
-
-} // namespace VAETest
+INSTANTIATE_VAECVFORCE_TESTS(CUDA, deviceCase("CUDA", "single"), deviceCase("CUDA", "mixed"), deviceCase("CUDA", "double"))

@@ -3,10 +3,4 @@
 
 #include "VAECVForceTests.h"
 
-namespace VAETest {
-
-INSTANTIATE_TEST_SUITE_P(OpenCL, VAECVForcePlatformTest,
-                         ::testing::Values(deviceCase("OpenCL", "single"), deviceCase("OpenCL", "mixed"), deviceCase("OpenCL", "double")),
-                         [](const ::testing::TestParamInfo<PlatformCase>& info) { return info.param.name; });
-
-} // namespace VAETest
+INSTANTIATE_VAECVFORCE_TESTS(OpenCL, deviceCase("OpenCL", "single"), deviceCase("OpenCL", "mixed"), deviceCase("OpenCL", "double"))

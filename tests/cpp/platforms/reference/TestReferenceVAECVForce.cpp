@@ -3,9 +3,4 @@
 
 #include "VAECVForceTests.h"
 
-namespace VAETest {
-
-INSTANTIATE_TEST_SUITE_P(Reference, VAECVForcePlatformTest, ::testing::Values(hostCase("Reference", "double"), hostCase("Reference", "single")),
-                         [](const ::testing::TestParamInfo<PlatformCase>& info) { return info.param.name; });
-
-} // namespace VAETest
+INSTANTIATE_VAECVFORCE_TESTS(Reference, hostCase("Reference", "double"), hostCase("Reference", "single"))
