@@ -12,6 +12,12 @@
  * - std::vector<int>/<double> arguments accept any sequence of numbers (lists, tuples, numpy
  *   arrays); returned vectors are Python lists. Unit quantities are stripped by the Python code
  *   in openmmvae/_util.py before they get here.
+ * - Units as in OpenMM's own wrapper: getters of physical parameters return openmm.unit
+ *   Quantities (force constants in kJ/mol per latent unit squared, i.e. kJ/mol since latent
+ *   coordinates are dimensionless; the integrator's temperature, friction and step size come from
+ *   openmm.LangevinMiddleIntegrator); their setters take Quantities or plain numbers in OpenMM
+ *   units. Latent coordinates and tabulated grid values stay plain floats, like the values of
+ *   OpenMM's tabulated functions.
  */
 %module(package="openmmvae", threads="1") openmmvae
 
@@ -118,6 +124,10 @@ static PyObject* vaeDoubleVectorToList(const std::vector<double>& v) {
 %include "std_except.i"
 
 %import(module="openmm") "openmm_base.i"
+
+%pythonbegin %{
+from openmm import unit
+%}
 
 %exception {
     try {
@@ -228,6 +238,20 @@ static PyObject* vaeDoubleVectorToList(const std::vector<double>& v) {
 
 /* ---- LatentGrid ---- */
 %ignore VAEPlugin::LatentGrid::evaluate;
+
+%feature("pythonappend") VAEPlugin::LatentGrid::getWallForceConstant %{
+    val = unit.Quantity(val, unit.kilojoule_per_mole)
+%}
+
+%feature("pythonprepend") VAEPlugin::LatentGrid::setWallForceConstant %{
+    from openmmvae import _util
+    k = _util.scalar(k, _util.KJ_PER_MOL, "wallForceConstant")
+%}
+
+%feature("pythonprepend") VAEPlugin::LatentGrid::addGaussian %{
+    from openmmvae import _util
+    height = _util.scalar(height, _util.KJ_PER_MOL, "height")
+%}
 #define OPENMM_EXPORT
 %include "LatentGrid.h"
 
@@ -248,7 +272,7 @@ static PyObject* vaeDoubleVectorToList(const std::vector<double>& v) {
 
     def __reduce__(self):
         return (_latent_grid_from_state, (self.getMins(), self.getMaxs(), self.getSizes(), self.getPeriodic(),
-                                          self.getValues(), self.getWallForceConstant()))
+                                          self.getValues(), self.getWallForceConstant().value_in_unit(unit.kilojoule_per_mole)))
 
     def __copy__(self):
         return _latent_grid_from_state(*self.__reduce__()[1])
@@ -303,6 +327,10 @@ def __init__(self, model, extra_files=None):
 %feature("pythonprepend") VAEPlugin::VAECVForce::useComponent %{
     from openmmvae import _util
     k = _util.index(k, "component index")
+%}
+
+%feature("pythonappend") VAEPlugin::VAECVForce::getForceConstants %{
+    val = unit.Quantity(val, unit.kilojoule_per_mole)
 %}
 
 /* A copy: the force's own grid is replaced by the next useGridBias. */

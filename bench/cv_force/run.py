@@ -30,7 +30,7 @@ import openmm.unit as unit
 import torch
 
 import openmmvae
-from openmmvae import alanine_dipeptide as ad
+from openmmvae.apps import alanine_dipeptide as ad
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

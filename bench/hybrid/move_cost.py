@@ -16,7 +16,7 @@ import time
 
 import openmm
 import openmmvae
-from openmmvae import alanine_dipeptide
+from openmmvae.apps import alanine_dipeptide
 
 
 def context_for(bundle, batch, steps_between, moves_per_attempt, seed):

@@ -20,159 +20,103 @@ constexpr int kFormatVersion = 1;
 /** The extra file of the TorchScript archive that holds the metadata. */
 constexpr const char* kMetadataFile = "metadata.json";
 
-/** Keys of metadata.json. */
+/**
+ * Keys of metadata.json: atoms (System atom indices, in the model's order), latent, features (an object
+ * with the keys of namespace Features), standardization and architecture (namespace Architecture),
+ * temperature (kelvin of the training data, or null), beta, provenance (namespace Provenance).
+ */
 namespace Metadata {
-constexpr const char* kFormatVersion = "format_version";
-constexpr const char* kAtoms = "atoms";                  ///< System atom indices, in the model's order
-constexpr const char* kLatent = "latent";
-constexpr const char* kFeatures = "features";            ///< object: the keys of namespace Features
-constexpr const char* kStandardization = "standardization";
-constexpr const char* kArchitecture = "architecture";
-constexpr const char* kTemperature = "temperature";      ///< kelvin of the training data, or null
-constexpr const char* kBeta = "beta";
-constexpr const char* kProvenance = "provenance";
+constexpr const char *kFormatVersion = "format_version", *kAtoms = "atoms", *kLatent = "latent", *kBeta = "beta";
+constexpr const char *kFeatures = "features", *kStandardization = "standardization", *kArchitecture = "architecture";
+constexpr const char *kTemperature = "temperature", *kProvenance = "provenance";
 } // namespace Metadata
 
-/** Keys of metadata.json's "features" object. */
+/**
+ * Keys of metadata.json's "features" object: the kind, per-feature periodic flags and names; cartesian:
+ * the reference positions and how they were aligned; bat: the constraints option, the constrained bonds
+ * ([[i, j, length_nm], ...], System indices), the tree (root and rows), torsion references and ln J.
+ */
 namespace Features {
-constexpr const char* kKind = "kind";
-constexpr const char* kPeriodic = "periodic";
-constexpr const char* kNames = "names";
-constexpr const char* kReference = "reference";
-constexpr const char* kReferencePositions = "reference_positions";
-constexpr const char* kAlignment = "alignment";
-constexpr const char* kConstraints = "constraints";
-constexpr const char* kConstrainedBonds = "constrained_bonds";  ///< [[i, j, length_nm], ...], System indices
-constexpr const char* kRoot = "root";
-constexpr const char* kTree = "tree";
-constexpr const char* kTorsionReference = "torsion_reference";
-constexpr const char* kLogJacobian = "log_jacobian";
+constexpr const char *kKind = "kind", *kPeriodic = "periodic", *kNames = "names";
+constexpr const char *kReference = "reference", *kReferencePositions = "reference_positions", *kAlignment = "alignment";
+constexpr const char *kConstraints = "constraints", *kConstrainedBonds = "constrained_bonds", *kLogJacobian = "log_jacobian";
+constexpr const char *kRoot = "root", *kTree = "tree", *kTorsionReference = "torsion_reference";
 } // namespace Features
 
-/** Keys of metadata.json's "standardization" and "architecture" objects. */
+/** Keys of metadata.json's "standardization" (mean, scale) and "architecture" objects. */
 namespace Architecture {
-constexpr const char* kMean = "mean";
-constexpr const char* kScale = "scale";
-constexpr const char* kHidden = "hidden";
-constexpr const char* kFlowHidden = "flow_hidden";
-constexpr const char* kDecoder = "decoder";
-constexpr const char* kNumFeatures = "num_features";
-constexpr const char* kLatent = "latent";
-constexpr const char* kEncoderActivation = "encoder_activation";
-constexpr const char* kDecoderActivation = "decoder_activation";
+constexpr const char *kMean = "mean", *kScale = "scale";
+constexpr const char *kHidden = "hidden", *kFlowHidden = "flow_hidden", *kDecoder = "decoder", *kLatent = "latent";
+constexpr const char *kNumFeatures = "num_features", *kEncoderActivation = "encoder_activation";
+constexpr const char *kDecoderActivation = "decoder_activation";
 } // namespace Architecture
 
-/** Keys of metadata.json's "provenance" object (written by the trainer, read by `openmm-vae metrics`). */
+/**
+ * Keys of metadata.json's "provenance" object (written by the trainer, read by `openmm-vae metrics`):
+ * the built-in system of the data (if any), the size of its generated data set and the seed it was
+ * generated with, or the absolute path of external data; the training run; final_losses (an object
+ * with the keys of namespace Loss) and final_prior_loss (kLoss, kValLoss).
+ */
 namespace Provenance {
-constexpr const char* kSystem = "system";                ///< built-in system of the data, if any
-constexpr const char* kSamples = "samples";              ///< size of its generated data set
-constexpr const char* kDataSeed = "data_seed";           ///< seed it was generated with
-constexpr const char* kData = "data";                    ///< absolute path of external data
-constexpr const char* kSeed = "seed";
-constexpr const char* kReplica = "replica";
-constexpr const char* kEpochs = "epochs";
-constexpr const char* kAnneal = "anneal";
-constexpr const char* kFromBeta = "from_beta";
-constexpr const char* kFreshModel = "fresh_model";
-constexpr const char* kPriorEpochs = "prior_epochs";
-constexpr const char* kFinalLosses = "final_losses";     ///< object: the keys of namespace Loss
-constexpr const char* kFinalPriorLoss = "final_prior_loss";  ///< object: kLoss, kValLoss
-constexpr const char* kDate = "date";
-constexpr const char* kTrainer = "trainer";
+constexpr const char *kSystem = "system", *kSamples = "samples", *kDataSeed = "data_seed", *kData = "data", *kSeed = "seed";
+constexpr const char *kReplica = "replica", *kEpochs = "epochs", *kAnneal = "anneal", *kFromBeta = "from_beta", *kDate = "date";
+constexpr const char *kFreshModel = "fresh_model", *kPriorEpochs = "prior_epochs", *kFinalLosses = "final_losses",
+                     *kFinalPriorLoss = "final_prior_loss", *kTrainer = "trainer";
 } // namespace Provenance
 
-/** Keys of the loss objects of "provenance" (nats per sample, raw feature units). */
+/** Keys of the loss objects of "provenance" (nats per sample, raw feature units; loss: the prior fit's -ln P(z)). */
 namespace Loss {
-constexpr const char* kTotal = "total";
-constexpr const char* kRecon = "recon";
-constexpr const char* kKl = "kl";
-constexpr const char* kValTotal = "val_total";
-constexpr const char* kValRecon = "val_recon";
-constexpr const char* kValKl = "val_kl";
-constexpr const char* kLoss = "loss";                    ///< prior fit: -ln P(z)
-constexpr const char* kValLoss = "val_loss";
+constexpr const char *kTotal = "total", *kRecon = "recon", *kKl = "kl";
+constexpr const char *kValTotal = "val_total", *kValRecon = "val_recon", *kValKl = "val_kl";
+constexpr const char *kLoss = "loss", *kValLoss = "val_loss";
 } // namespace Loss
 
-/** Attributes and buffers of the bundle module itself. */
+/**
+ * Attributes and buffers of the bundle module itself: the VAE (submodule "model"), the standardisation,
+ * sizes and the feature kind; cartesian: the reference [n, 3] (nm); bat: the tree's index lists, torsion
+ * offsets and constrained bond lengths (see FeatureMaps.h).
+ */
 namespace Attribute {
-constexpr const char* kModel = "model";                  ///< the VAE (submodule)
-constexpr const char* kFeatureMean = "feature_mean";
-constexpr const char* kFeatureScale = "feature_scale";
-constexpr const char* kLatent = "latent";
-constexpr const char* kNumAtoms = "num_atoms";
-constexpr const char* kNumFeatures = "num_features";
-constexpr const char* kFeatureKind = "feature_kind";
-constexpr const char* kReference = "reference";          ///< cartesian: [n, 3] nm
-constexpr const char* kBatRoot = "bat_root";
-constexpr const char* kBatI = "bat_i";
-constexpr const char* kBatJ = "bat_j";
-constexpr const char* kBatK = "bat_k";
-constexpr const char* kBatL = "bat_l";
-constexpr const char* kBatTorsionReference = "bat_torsion_reference";
-constexpr const char* kBatFreeRows = "bat_free_rows";
-constexpr const char* kBatTorsionOffset = "bat_torsion_offset";
-constexpr const char* kBatBondLength = "bat_bond_length";
+constexpr const char *kModel = "model", *kFeatureMean = "feature_mean", *kFeatureScale = "feature_scale";
+constexpr const char *kLatent = "latent", *kNumAtoms = "num_atoms", *kNumFeatures = "num_features", *kFeatureKind = "feature_kind";
+constexpr const char *kReference = "reference", *kBatRoot = "bat_root", *kBatFreeRows = "bat_free_rows";
+constexpr const char *kBatI = "bat_i", *kBatJ = "bat_j", *kBatK = "bat_k", *kBatL = "bat_l";
+constexpr const char *kBatTorsionReference = "bat_torsion_reference", *kBatTorsionOffset = "bat_torsion_offset", *kBatBondLength = "bat_bond_length";
 } // namespace Attribute
 
-/** Submodules and attributes of the VAE inside the bundle (trainer/model), as native readers see them. */
+/**
+ * Submodules and attributes of the VAE inside the bundle (trainer/model), as native readers see them:
+ * encoder, prior and decoder; periodic (List[bool] per feature); decoder_kind (decoderKindName).
+ */
 namespace Model {
-constexpr const char* kEncoder = "encoder";
-constexpr const char* kPrior = "prior";
-constexpr const char* kDecoder = "decoder";
-constexpr const char* kPeriodic = "periodic";            ///< List[bool] per feature
-constexpr const char* kLatent = "latent";
-constexpr const char* kNumFeatures = "num_features";
-constexpr const char* kNumPeriodic = "num_periodic";
-constexpr const char* kPeriodicIndex = "periodic_index";
-constexpr const char* kNonPeriodicIndex = "nonperiodic_index";
-constexpr const char* kFixedVariance = "fixed_variance";
-constexpr const char* kDist = "dist";
-constexpr const char* kFlow = "flow";
-constexpr const char* kDecoderKind = "decoder_kind";     ///< str: decoderKindName
-constexpr const char* kFlowHidden = "flow_hidden";
-// dense layers: <name>_weight [out, in], <name>_bias [out]
-constexpr const char* kWeightSuffix = "_weight";
-constexpr const char* kBiasSuffix = "_bias";
-constexpr const char* kHidden1 = "hidden1";
-constexpr const char* kHidden2 = "hidden2";
-constexpr const char* kMean = "mean";
-constexpr const char* kLogVar = "logvar";
-constexpr const char* kHidden = "hidden";
-constexpr const char* kOut = "out";
-constexpr const char* kMadeHidden = "made_hidden";
-constexpr const char* kMadeHiddenSkip = "made_hidden_skip";
-constexpr const char* kMadeOut = "made_out";
-constexpr const char* kMadeOutSkip = "made_out_skip";
-constexpr const char* kMadeHiddenMask = "made_hidden_mask";
-constexpr const char* kMadeOutMask = "made_out_mask";
-// prior flow: blocks block0..block<num_blocks-1>, each a coupling with a spline
-constexpr const char* kDim = "dim";
-constexpr const char* kNumBlocks = "num_blocks";
-constexpr const char* kBlockPrefix = "block";
-constexpr const char* kSpline = "spline";
-constexpr const char* kNumBins = "num_bins";
-constexpr const char* kBound = "bound";
-constexpr const char* kMinBin = "min_bin";
-constexpr const char* kMinSlope = "min_slope";
-constexpr const char* kSpan = "span";
-constexpr const char* kNumTransformed = "num_transformed";
-constexpr const char* kSplit = "split";
-constexpr const char* kConstantInput = "constant_input";
-constexpr const char* kTransformSecond = "transform_second";
+constexpr const char *kEncoder = "encoder", *kPrior = "prior", *kDecoder = "decoder", *kDist = "dist", *kFlow = "flow";
+constexpr const char *kPeriodic = "periodic", *kLatent = "latent", *kNumFeatures = "num_features", *kNumPeriodic = "num_periodic";
+constexpr const char *kPeriodicIndex = "periodic_index", *kNonPeriodicIndex = "nonperiodic_index", *kFixedVariance = "fixed_variance";
+constexpr const char *kDecoderKind = "decoder_kind", *kFlowHidden = "flow_hidden";
+} // namespace Model
+
+/** Dense layers of the VAE (trainer/model): parameters <name>_weight [out, in] and <name>_bias [out]. */
+namespace Model {
+constexpr const char *kWeightSuffix = "_weight", *kBiasSuffix = "_bias";
+constexpr const char *kHidden1 = "hidden1", *kHidden2 = "hidden2", *kMean = "mean", *kLogVar = "logvar", *kHidden = "hidden", *kOut = "out";
+constexpr const char *kMadeHidden = "made_hidden", *kMadeHiddenSkip = "made_hidden_skip", *kMadeHiddenMask = "made_hidden_mask";
+constexpr const char *kMadeOut = "made_out", *kMadeOutSkip = "made_out_skip", *kMadeOutMask = "made_out_mask";
+} // namespace Model
+
+/** The prior flow (trainer/model): blocks block0 .. block<num_blocks - 1>, each a coupling with a spline. */
+namespace Model {
+constexpr const char *kDim = "dim", *kNumBlocks = "num_blocks", *kBlockPrefix = "block", *kSpline = "spline";
+constexpr const char *kNumBins = "num_bins", *kBound = "bound", *kMinBin = "min_bin", *kMinSlope = "min_slope", *kSpan = "span";
+constexpr const char *kNumTransformed = "num_transformed", *kSplit = "split";
+constexpr const char *kConstantInput = "constant_input", *kTransformSecond = "transform_second";
 } // namespace Model
 
 /** Methods of the bundle module (design.md), in OpenMM units on the positions side. */
 namespace Method {
-constexpr const char* kForward = "forward";
-constexpr const char* kLatentMean = "latent_mean";
-constexpr const char* kFeaturize = "featurize";
-constexpr const char* kPositionsFromFeatures = "positions_from_features";
-constexpr const char* kEncode = "encode";
-constexpr const char* kEncoderLogProb = "encoder_log_prob";
-constexpr const char* kPriorLogProb = "prior_log_prob";
-constexpr const char* kPriorSample = "prior_sample";
-constexpr const char* kDecoderLogProb = "decoder_log_prob";
-constexpr const char* kDecoderSample = "decoder_sample";
+constexpr const char *kForward = "forward", *kLatentMean = "latent_mean", *kFeaturize = "featurize";
+constexpr const char *kPositionsFromFeatures = "positions_from_features", *kEncode = "encode", *kEncoderLogProb = "encoder_log_prob";
+constexpr const char *kPriorLogProb = "prior_log_prob", *kPriorSample = "prior_sample";
+constexpr const char *kDecoderLogProb = "decoder_log_prob", *kDecoderSample = "decoder_sample";
 } // namespace Method
 
 } // namespace BundleSchema

@@ -16,7 +16,7 @@ OpenMM Context (AMBER99SB, vacuum, 300 K).
   without constraints (the decoder does not know the X-H constraint lengths) and start from aligned
   training frames.
 
-    # after openmmvae.simulate --out ala-data and the two trainings printed by --prepare:
+    # after openmmvae.apps.simulate --out ala-data and the two trainings printed by --prepare:
     /usr/bin/python3 examples/alanine_dipeptide/acceptance.py --data ala-data --prepare aligned
     /usr/bin/python3 examples/alanine_dipeptide/acceptance.py --data ala-data \\
         --bat bat/beta-1/model.pt --cartesian cart/beta-1/model.pt --chains 20 --moves 50
@@ -32,7 +32,7 @@ import numpy as np
 import openmm
 import openmmvae
 from openmm import unit
-from openmmvae import alanine_dipeptide
+from openmmvae.apps import alanine_dipeptide
 
 
 def read_dcd(path):
@@ -97,7 +97,7 @@ def chains_f_acc(bundle, system, starts, moves, seed):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", required=True, help="openmmvae.simulate output folder (trajectory.dcd)")
+    p.add_argument("--data", required=True, help="openmmvae.apps.simulate output folder (trajectory.dcd)")
     p.add_argument("--prepare", help="write the aligned frames to this folder (aligned.npy) and exit")
     p.add_argument("--frames", type=int, default=20000, help="frames kept by --prepare (evenly spaced)")
     p.add_argument("--bat", help="BAT bundle")

@@ -26,12 +26,12 @@ import numpy as np
 
 import openmm
 from openmm import app, unit
-from openmmvae import alanine_dipeptide
+from openmmvae.apps import alanine_dipeptide
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptance import read_dcd, write_dcd  # noqa: E402
 
-# Box around alpha_R (degrees): wider than the transition core of openmmvae.ramachandran.
+# Box around alpha_R (degrees): wider than the transition core of openmmvae.apps.ramachandran.
 PHI_RANGE = (-140.0, -30.0)
 PSI_RANGE = (-100.0, 10.0)
 
@@ -83,7 +83,7 @@ def basin_frames(count, interval, equilibrate, seed, progress):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="openmmvae.simulate output folder (trajectory.dcd, topology.pdb)")
+    p.add_argument("--data", required=True, help="openmmvae.apps.simulate output folder (trajectory.dcd, topology.pdb)")
     p.add_argument("--out", required=True)
     p.add_argument("--frames", type=int, default=5000, help="basin frames to append")
     p.add_argument("--interval", type=int, default=50, help="MD steps between basin frames")

@@ -10,9 +10,9 @@ bat``), runs two simulations from the same starting structure on the same platfo
 
 each for ``--cpu-seconds`` of process CPU time, saving (phi, psi) every ``--interval`` steps. It
 reports the acceptance rate, the populations of the C7eq, C5, alpha_R and alpha_L regions with
-block-averaged standard errors, the basin transitions per CPU-second (``openmmvae.ramachandran``
+block-averaged standard errors, the basin transitions per CPU-second (``openmmvae.apps.ramachandran``
 cores; the C7eq/C5 <-> alpha_R ones also split by whether the chain was last in C7eq or C5),
-and, with ``--reference DIR`` (a long plain-MD data set written by ``python3 -m openmmvae.simulate``),
+and, with ``--reference DIR`` (a long plain-MD data set written by ``python3 -m openmmvae.apps.simulate``),
 the z-scores of both runs' populations against it. Writes ``hybrid.json`` and ``hybrid.png`` to
 ``--out``. With ``--frame-every-move`` the hybrid's frames come after every move (and every round of
 dynamics) instead of every ``--interval`` steps: a visit of alpha_R made by a move often lasts one or
@@ -33,7 +33,7 @@ import numpy as np
 import openmm
 import openmmvae
 from openmm import unit
-from openmmvae import alanine_dipeptide, ramachandran
+from openmmvae.apps import alanine_dipeptide, ramachandran
 
 
 def run(integrator, platform, cpu_seconds, interval, positions, seed, moves_per_round=0, chunk_frames=10):
@@ -149,7 +149,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bundle", required=True, help="BAT bundle of alanine dipeptide (model.pt)")
     p.add_argument("--out", default="hybrid")
-    p.add_argument("--reference", help="long plain-MD data set (openmmvae.simulate output folder)")
+    p.add_argument("--reference", help="long plain-MD data set (openmmvae.apps.simulate output folder)")
     p.add_argument("--cpu-seconds", type=float, default=120.0, help="CPU time of each run (default 120)")
     p.add_argument("--interval", type=int, default=50, help="steps between saved frames (default 50)")
     p.add_argument("--hybrid-interval", type=int, default=0,

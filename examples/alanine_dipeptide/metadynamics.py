@@ -35,22 +35,10 @@ import openmm
 import openmm.app
 import openmmvae
 from openmm import unit
-from openmmvae import alanine_dipeptide, ramachandran
+from openmmvae.apps import alanine_dipeptide, ramachandran
 from openmmvae.metadynamics import LatentMetadynamics
 
-TEMPERATURE = 300.0
-
-
-def simulation_for(system, platform, seed):
-    integrator = openmm.LangevinMiddleIntegrator(TEMPERATURE * unit.kelvin, 1.0 / unit.picosecond, 0.002 * unit.picoseconds)
-    integrator.setRandomNumberSeed(seed)
-    properties = {"Threads": "1"} if platform == "CPU" else {}
-    simulation = openmm.app.Simulation(alanine_dipeptide.topology(), system, integrator,
-                                       openmm.Platform.getPlatformByName(platform), properties)
-    simulation.context.setPositions(alanine_dipeptide.build_positions())
-    simulation.context.applyConstraints(1e-8)
-    simulation.context.setVelocitiesToTemperature(TEMPERATURE * unit.kelvin, seed)
-    return simulation
+TEMPERATURE = alanine_dipeptide.TEMPERATURE
 
 
 def latent_bounds(args):
@@ -63,7 +51,7 @@ def latent_bounds(args):
     force.useComponent(0)
     force.setForceGroup(1)
     system.addForce(force)
-    simulation = simulation_for(system, args.platform, args.seed)
+    simulation = alanine_dipeptide.create_simulation(system, args.platform, args.seed)
     samples = []
     for _ in range(20):
         simulation.step(250)
@@ -86,7 +74,7 @@ def c_of_t(meta, kT):
     kT ln[ sum exp(gamma V / ((gamma-1) kT)) / sum exp(V / ((gamma-1) kT)) ] over the grid, so that
     exp((V(z_t, t) - c(t)) / kT) reweights a frame of time t to the unbiased ensemble."""
     gamma = meta.biasFactor
-    v = meta.getBias().ravel() / kT
+    v = meta.getBias().value_in_unit(unit.kilojoule_per_mole).ravel() / kT
     a, b = gamma * v / (gamma - 1), v / (gamma - 1)
     return kT * ((a.max() + np.log(np.exp(a - a.max()).sum())) - (b.max() + np.log(np.exp(b - b.max()).sum())))
 
@@ -97,7 +85,7 @@ def run(args):
     system = alanine_dipeptide.create_system()
     bounds = latent_bounds(args)
     meta = make_metadynamics(system, args, bounds)
-    simulation = simulation_for(system, args.platform, args.seed)
+    simulation = alanine_dipeptide.create_simulation(system, args.platform, args.seed)
     frames = args.steps // args.interval
     angles, latent, reweight = np.empty((frames, 2)), np.empty((frames, 2)), np.empty(frames)
     start = time.time()
@@ -136,14 +124,10 @@ def plot_ramachandran(path, phi, psi, weights):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    bins = np.linspace(-180, 180, 61)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
     for ax, w, title in ((axes[0], None, "biased (raw)"), (axes[1], weights, "reweighted to the unbiased ensemble")):
-        h, _, _ = np.histogram2d(phi, psi, bins=(bins, bins), weights=w)
-        with np.errstate(divide="ignore"):
-            free = -np.log(h / h.sum())
-        free -= free[np.isfinite(free)].min()
-        image = ax.pcolormesh(bins, bins, np.where(np.isfinite(free), free, np.nan).T, cmap="viridis", vmax=8)
+        edges, free = ramachandran.free_energy_map(phi, psi, weights=w)
+        image = ax.pcolormesh(edges, edges, free.T, cmap="viridis", vmax=8)
         ax.set_xlabel("phi (deg)")
         ax.set_ylabel("psi (deg)")
         ax.set_title(title)
@@ -165,12 +149,12 @@ def time_steps(simulation, advance, steps, blocks):
 
 def bench(args):
     rows = []
-    plain = simulation_for(alanine_dipeptide.create_system(), args.platform, args.seed)
+    plain = alanine_dipeptide.create_simulation(alanine_dipeptide.create_system(), args.platform, args.seed)
     rows.append(("plain MD", time_steps(plain, lambda s, n: s.step(n), args.bench_steps, args.blocks)))
     bounds = latent_bounds(args)
     system = alanine_dipeptide.create_system()
     meta = make_metadynamics(system, args, bounds)
-    biased = simulation_for(system, args.platform, args.seed)
+    biased = alanine_dipeptide.create_simulation(system, args.platform, args.seed)
     rows.append(("LatentMetadynamics (1 VAECVForce, GridBias)", time_steps(biased, meta.step, args.bench_steps, args.blocks)))
     # openmm.app.Metadynamics: one VAECVForce component per latent dimension.
     system = alanine_dipeptide.create_system()
@@ -182,7 +166,7 @@ def bench(args):
     app_meta = openmm.app.Metadynamics(system, variables, TEMPERATURE * unit.kelvin, args.bias_factor,
                                        args.height * unit.kilojoule_per_mole, args.frequency)
     try:
-        app_sim = simulation_for(system, args.platform, args.seed)
+        app_sim = alanine_dipeptide.create_simulation(system, args.platform, args.seed)
         rows.append(("app.Metadynamics (2 VAECVForce components in CustomCVForce)",
                      time_steps(app_sim, app_meta.step, args.bench_steps, args.blocks)))
     except openmm.OpenMMException as e:

@@ -30,7 +30,7 @@ import numpy as np
 
 import openmm
 import openmm.app
-from openmmvae import alanine_dipeptide
+from openmmvae.apps import alanine_dipeptide
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptance import align, chains_f_acc, read_dcd, write_dcd  # noqa: E402
@@ -127,7 +127,7 @@ def f_acc(model, kind, starts, moves, seed, cache):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", required=True, help="openmmvae.simulate output (trajectory.dcd, topology.pdb)")
+    p.add_argument("--data", required=True, help="openmmvae.apps.simulate output (trajectory.dcd, topology.pdb)")
     p.add_argument("--out", default="repro")
     p.add_argument("--paper", action="store_true", help="the paper's settings (10^5 frames, 300 epochs/beta, lr 1e-4)")
     p.add_argument("--frames", type=int, help="training frames (default: 20000, paper 100000)")

@@ -2,7 +2,7 @@
 """Umbrella sampling of alanine dipeptide along a learned latent coordinate with VAECVForce.
 
 Given a bundle trained on alanine dipeptide data (``openmm-vae train --trajectory ... --features bat``
-or ``cartesian``) and the plain-MD data set it was trained on (``python3 -m openmmvae.simulate``):
+or ``cartesian``) and the plain-MD data set it was trained on (``python3 -m openmmvae.apps.simulate``):
 
 1. computes the encoder mean z of reference frames and places ``--windows`` harmonic windows along
    z_d (``--dimension``) between its 1st and 99th percentiles, the force constant chosen so that
@@ -27,16 +27,15 @@ import time
 
 import numpy as np
 
-import openmm
 import openmmvae
 from openmm import unit
-from openmmvae import alanine_dipeptide, ramachandran
+from openmmvae.apps import alanine_dipeptide, ramachandran
 from openmmvae.wham import wham
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptance import read_dcd  # noqa: E402  (the DCD reader of the examples)
 
-TEMPERATURE = 300.0
+TEMPERATURE = alanine_dipeptide.TEMPERATURE
 
 
 def latent_of_frames(bundle_path, frames):
@@ -54,7 +53,7 @@ def latent_of_frames(bundle_path, frames):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bundle", required=True, help="alanine dipeptide bundle (bat or cartesian features)")
-    p.add_argument("--reference", required=True, help="openmmvae.simulate output folder (trajectory.dcd)")
+    p.add_argument("--reference", required=True, help="openmmvae.apps.simulate output folder (trajectory.dcd)")
     p.add_argument("--dimension", type=int, default=0, help="latent dimension to bias")
     p.add_argument("--windows", type=int, default=12)
     p.add_argument("--steps", type=int, default=20000, help="MD steps sampled per window (2 fs)")
@@ -88,10 +87,8 @@ def main(argv=None):
     kappas[a.dimension] = kappa
     force.useHarmonicRestraint([0.0] * latent, kappas)
     system.addForce(force)
-    integrator = openmm.LangevinMiddleIntegrator(TEMPERATURE * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtoseconds)
-    integrator.setRandomNumberSeed(a.seed)
-    properties = {"Threads": "1"} if a.platform == "CPU" else {}
-    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(a.platform), properties)
+    simulation = alanine_dipeptide.create_simulation(system, a.platform, a.seed)
+    context, integrator = simulation.context, simulation.integrator
     print("VAECVForce implementation: %s; %d windows along z%d in [%.3f, %.3f], kappa %.1f kJ/mol"
           % (force.getImplementationInContext(context), a.windows, a.dimension, low, high, kappa), flush=True)
     center_name = force.getCenterParameterName(a.dimension)
@@ -169,13 +166,8 @@ def plot(path, dimension, result, reference_free, angles_ref, zd, angles_all, we
     ax.set(xlabel="phi (deg)", ylabel="psi (deg)", xlim=(-180, 180), ylim=(-180, 180),
            title="reference frames coloured by z%d" % dimension)
     ax = axes[2]
-    h, xe, ye = np.histogram2d(angles_all[:, 0], angles_all[:, 1], bins=60, range=((-180, 180), (-180, 180)),
-                               weights=weights)
-    with np.errstate(divide="ignore"):
-        f = -np.log(h / h.sum())
-    f -= f[np.isfinite(f)].min()
-    im = ax.imshow(np.where(np.isfinite(f), f, np.nan).T, origin="lower", extent=(-180, 180, -180, 180),
-                   vmax=8, cmap="magma_r", aspect="auto")
+    _, f = ramachandran.free_energy_map(angles_all[:, 0], angles_all[:, 1], weights=weights)
+    im = ax.imshow(f.T, origin="lower", extent=(-180, 180, -180, 180), vmax=8, cmap="magma_r", aspect="auto")
     fig.colorbar(im, ax=ax, label="F (kT)")
     ax.set(xlabel="phi (deg)", ylabel="psi (deg)", title="umbrella frames reweighted (WHAM)")
     fig.tight_layout()

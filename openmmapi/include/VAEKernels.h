@@ -18,8 +18,11 @@ public:
     }
     CalcVAECVForceKernel(std::string name, const OpenMM::Platform& platform) : OpenMM::KernelImpl(name, platform) {
     }
-    /** Prepare the kernel: load the model and check it against the System. */
-    virtual void initialize(const OpenMM::System& system, const VAECVForce& force) = 0;
+    /**
+     * Prepare the kernel: load the model and check that the kernel can evaluate it. atoms: the System
+     * indices the CV reads, already resolved and checked against the System and the bundle by VAECVForceImpl.
+     */
+    virtual void initialize(const OpenMM::System& system, const VAECVForce& force, const std::vector<int>& atoms) = 0;
     /** Add forces (if includeForces) and return the energy (if includeEnergy) in kJ/mol. */
     virtual double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) = 0;
     /** The latent mean z for the Context's current positions. */
@@ -28,8 +31,8 @@ public:
     virtual std::string getImplementation() const = 0;
     /** How many times the network has been evaluated since initialize(). */
     virtual long long getNumModelEvaluations() const = 0;
-    /** Copy changed atoms, component or grid values into the kernel. */
-    virtual void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force) = 0;
+    /** Copy changed atoms (resolved and checked as in initialize), component or grid values into the kernel. */
+    virtual void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force, const std::vector<int>& atoms) = 0;
 };
 
 } // namespace VAEPlugin

@@ -1,6 +1,6 @@
 #include "VAECVForce.h"
 #include "internal/VAECVForceImpl.h"
-#include "internal/VAEModelBundle.h"
+#include "internal/BundleChecks.h"
 #include "openmm/OpenMMException.h"
 #include <cmath>
 #include <set>
@@ -8,7 +8,7 @@
 using namespace VAEPlugin;
 using namespace OpenMM;
 
-VAECVForce::VAECVForce(const std::string& model) : bundle(VAEModelBundle::load(model)), mode(Component), component(0), prefix("vae_") {
+VAECVForce::VAECVForce(const std::string& model) : bundle(reportingBundleErrors([&] { return VAEModelBundle::load(model); })), mode(Component), component(0), prefix("vae_") {
     atoms = bundle->getMetadataAtoms();
 }
 
@@ -48,7 +48,7 @@ int VAECVForce::getNumLatentDimensions() const {
     if (latent > 0)
         return latent;
     if (!atoms.empty())
-        return bundle->probeLatentSize(atoms.size());
+        return reportingBundleErrors([&] { return bundle->probeLatentSize(atoms.size()); });
     if (mode == HarmonicRestraint)
         return centers.size();
     if (mode == GridBias)

@@ -1,6 +1,6 @@
 #include "internal/VAECVForceImpl.h"
 #include "VAEKernels.h"
-#include "internal/VAEModelBundle.h"
+#include "internal/BundleChecks.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
 
@@ -9,12 +9,16 @@ using namespace OpenMM;
 
 void VAECVForceImpl::initialize(ContextImpl& context) {
     const System& system = context.getSystem();
-    owner.getBundle().checkSystem(system, "VAECVForce", resolveAtoms(system, owner));
+    std::vector<int> atoms = resolveAtoms(system);
+    checkBundleFitsSystem(owner.getBundle(), system, "VAECVForce", atoms);
     kernel = context.getPlatform().createKernel(CalcVAECVForceKernel::Name(), context);
-    kernel.getAs<CalcVAECVForceKernel>().initialize(context.getSystem(), owner);
+    kernel.getAs<CalcVAECVForceKernel>().initialize(system, owner, atoms);
+    numAtomsInContext = atoms.size();
+    modeInContext = owner.getEnergyMode();
 }
 
-std::vector<int> VAECVForceImpl::resolveAtoms(const System& system, const VAECVForce& force) {
+std::vector<int> VAECVForceImpl::resolveAtoms(const System& system) const {
+    const VAECVForce& force = owner;
     std::vector<int> atoms = force.getAtoms();
     int numParticles = system.getNumParticles();
     if (atoms.empty())
@@ -28,17 +32,6 @@ std::vector<int> VAECVForceImpl::resolveAtoms(const System& system, const VAECVF
     if (expected > 0 && expected != (int) atoms.size())
         throw OpenMMException("VAECVForce: the model from " + force.getBundle().getSource() + " expects " + std::to_string(expected) +
                               " atoms but " + std::to_string(atoms.size()) + " are selected");
-    return atoms;
-}
-
-std::vector<int> VAECVForceImpl::resolveUpdatedAtoms(const System& system, const VAECVForce& force, int numAtomsInContext,
-                                                     VAECVForce::EnergyMode modeInContext) {
-    std::vector<int> atoms = resolveAtoms(system, force);
-    if ((int) atoms.size() != numAtomsInContext)
-        throw OpenMMException("VAECVForce.updateParametersInContext: the number of atoms cannot change (" + std::to_string(numAtomsInContext) +
-                              " in the Context, " + std::to_string(atoms.size()) + " now); reinitialize the Context");
-    if (force.getEnergyMode() != modeInContext)
-        throw OpenMMException("VAECVForce.updateParametersInContext: the energy mode cannot change in a Context; reinitialize the Context");
     return atoms;
 }
 
@@ -76,6 +69,12 @@ long long VAECVForceImpl::getNumModelEvaluations() const {
 }
 
 void VAECVForceImpl::updateParametersInContext(ContextImpl& context) {
-    kernel.getAs<CalcVAECVForceKernel>().copyParametersToContext(context, owner);
+    std::vector<int> atoms = resolveAtoms(context.getSystem());
+    if ((int) atoms.size() != numAtomsInContext)
+        throw OpenMMException("VAECVForce.updateParametersInContext: the number of atoms cannot change (" + std::to_string(numAtomsInContext) +
+                              " in the Context, " + std::to_string(atoms.size()) + " now); reinitialize the Context");
+    if (owner.getEnergyMode() != modeInContext)
+        throw OpenMMException("VAECVForce.updateParametersInContext: the energy mode cannot change in a Context; reinitialize the Context");
+    kernel.getAs<CalcVAECVForceKernel>().copyParametersToContext(context, owner, atoms);
     context.systemChanged();
 }

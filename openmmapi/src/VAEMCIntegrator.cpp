@@ -1,9 +1,7 @@
 #include "VAEMCIntegrator.h"
 #include "internal/PythonGilRelease.h"
-#include "internal/VAEMCIntegratorTestAccess.h"
-#include "internal/VAEModelBundle.h"
-#include "internal/VAEMonteCarloMove.h"
-#include "internal/VaeMcNativeDensities.h"
+#include "internal/BundleChecks.h"
+#include "internal/VAEMCIntegratorMoves.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/System.h"
 #include "openmm/internal/ContextImpl.h"
@@ -29,66 +27,52 @@ const char* kName = "VAEMCIntegrator";
 /** Default proposals per batched evaluation (bench/README.md, "VAE-MC hybrid": measured on alanine dipeptide). */
 const int kDefaultProposalBatchSize = 64;
 
+/** The bundle's feature kind: its metadata's, else the module's own attribute (bundles without metadata). */
 std::string kindOf(const VAEModelBundle& bundle, torch::jit::Module& module) {
-    const nlohmann::json& meta = bundle.getMetadata();
-    if (meta.is_object() && meta.contains("features") && meta["features"].is_object() &&
-        meta["features"].contains("kind") && meta["features"]["kind"].is_string())
-        return meta["features"]["kind"].get<std::string>();
-    if (module.hasattr("feature_kind"))
-        return module.attr("feature_kind").toStringRef();
+    if (std::optional<FeatureKind> kind = bundle.getFeatureKind())
+        return featureKindName(*kind);
+    if (module.hasattr(BundleSchema::Attribute::kFeatureKind))
+        return module.attr(BundleSchema::Attribute::kFeatureKind).toStringRef();
     return "";
 }
 
-/** The values of a [B] tensor as doubles (one copy per batch, so a move reads plain numbers). */
-std::vector<double> hostDoubles(const torch::Tensor& t) {
-    torch::Tensor c = t.to(torch::kFloat64).contiguous();
-    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
+/** The Context as the system a VAE-MC chain moves: proposals set on the bundle's atoms, energies of the integrator's force groups. */
+class ContextTarget : public VAEMCTarget {
+public:
+    ContextTarget(ContextImpl& context, const std::vector<int>& atoms, const std::vector<Vec3>& positions, int groups, bool hasVirtualSites)
+        : context(context), atoms(atoms), current(positions), trial(positions), groups(groups), hasVirtualSites(hasVirtualSites) {
+    }
+    double proposalEnergy(const torch::Tensor& positions) override {
+        auto xp = positions.accessor<double, 3>();
+        for (int a = 0; a < (int) atoms.size(); a++)
+            trial[atoms[a]] = Vec3(xp[0][a][0], xp[0][a][1], xp[0][a][2]);
+        context.setPositions(trial);
+        try {
+            if (hasVirtualSites)
+                context.computeVirtualSites();
+            return context.calcForcesAndEnergy(false, true, groups);
+        }
+        catch (...) {
+            context.setPositions(current);  // never leave the Context at a proposal
+            throw;
+        }
+    }
+    void keep() override {
+        current = trial;
+    }
+    void restore() override {
+        context.setPositions(current);  // exactly the state before the proposal
+        trial = current;
+    }
+private:
+    ContextImpl& context;
+    const std::vector<int>& atoms;
+    std::vector<Vec3> current, trial;
+    int groups;
+    bool hasVirtualSites;
+};
 
 } // namespace
-
-/** Everything of the move that is not a plain parameter: the bundle, the generator, statistics. */
-class VAEMCIntegrator::Moves {
-public:
-    std::shared_ptr<VAEModelBundle> bundle;
-    torch::jit::Module module;          // evaluated by the moves; a fresh copy per Context
-    std::string kind;
-    std::vector<int> atoms;
-    int seed = 0;
-    at::Generator generator = at::detail::createCPUGenerator(1);
-    VaeMcStatistics statistics;
-    std::array<double, kVaeMcNumTerms> termWeights = {1, 1, 1, 1, 1};
-    long long stepsSinceMoves = 0;
-    bool hasVirtualSites = false;
-    // the chain's configuration as the moves last saw it, and what was drawn for it
-    bool haveState = false;
-    VaeMcState state;                 // [1, n, 3] positions, features, ln J
-    VaeMcRefresh refresh;             // refreshed z's of `state`, used from nextRefresh on
-    std::vector<double> refreshQ, refreshPrior, refreshDecoder;  // its terms, read once per batch
-    int64_t nextRefresh = 0, numRefresh = 0;
-    int64_t refreshBatch = 0;         // rows of the last refresh of `state` (0: none yet)
-    // native state-side densities (null: the bundle's TorchScript methods, batched as above)
-    std::unique_ptr<VaeMcNativeDensities> native;
-    bool nativeAllowed = true;        // tests only (VAEMCIntegratorTestAccess)
-    bool encoded = false;             // native: mu, logvar of `state` computed and its features set
-    std::vector<double> mu, logvar;
-    VaeMcProposalBatch proposals;     // state-independent proposals, used from nextProposal on
-    torch::Tensor proposalsDrawnOn;   // [1, n, 3] the reference they were built on
-    std::vector<double> proposalQ, proposalPrior, proposalDecoder, proposalLogJacobian;  // read once per batch
-    std::vector<char> proposalAdmissible;
-    int64_t nextProposal = 0, numProposals = 0;
-    /** Forget everything drawn (proposals, refreshed latents) and the remembered configuration. */
-    void discardDraws() {
-        haveState = false;
-        forgetRefresh();
-        numProposals = nextProposal = 0;
-    }
-    /** The z's drawn for `state` are void (it changed). */
-    void forgetRefresh() {
-        numRefresh = nextRefresh = refreshBatch = 0;
-        encoded = false;
-    }
-};
 
 VAEMCIntegrator::VAEMCIntegrator(double temperature, double friction, double stepSize, const std::string& model,
                                  int stepsBetweenMoves, int movesPerAttempt)
@@ -101,30 +85,33 @@ VAEMCIntegrator::VAEMCIntegrator(double temperature, double friction, double ste
         throw OpenMMException(std::string(kName) + ": the step size must be positive, got " + std::to_string(stepSize) + " ps");
     setStepsBetweenMoves(stepsBetweenMoves);
     setMovesPerAttempt(movesPerAttempt);
-    moves->bundle = VAEModelBundle::load(model);
+    moves->bundle = reportingBundleErrors([&] { return VAEModelBundle::load(model); });
     const std::string& source = moves->bundle->getSource();
     torch::jit::Module module = moves->bundle->createModule();
     moves->kind = kindOf(*moves->bundle, module);
-    if (moves->kind == "cartesian")
+    if (moves->kind == featureKindName(FeatureKind::Cartesian))
         throw OpenMMException(std::string(kName) + ": the model from " + source + " has cartesian features, which allow no exact "
                               "move: its decoder density is over coordinates aligned to a reference frame, not over the "
                               "configurations the dynamics visits (science.md section 5). Train with --features bat "
                               "(or positions) for VAE Monte Carlo.");
-    if (moves->kind != "xy" && moves->kind != "polar" && moves->kind != "positions" && moves->kind != "bat")
+    std::optional<FeatureKind> kind = parseFeatureKind(moves->kind);
+    if (!kind || kind == FeatureKind::Cartesian)
         throw OpenMMException(std::string(kName) + ": the model from " + source + " has feature kind '" + moves->kind +
                               "'; VAE Monte Carlo needs a bundle written by openmm-vae train with features xy, polar, "
                               "positions or bat");
-    for (const char* method : {"featurize", "positions_from_features", "encode", "encoder_log_prob", "prior_log_prob",
-                               "prior_sample", "decoder_log_prob", "decoder_sample"})
+    namespace Mt = BundleSchema::Method;
+    for (const char* method : {Mt::kFeaturize, Mt::kPositionsFromFeatures, Mt::kEncode, Mt::kEncoderLogProb, Mt::kPriorLogProb,
+                               Mt::kPriorSample, Mt::kDecoderLogProb, Mt::kDecoderSample})
         if (!module.find_method(method))
             throw OpenMMException(std::string(kName) + ": the model from " + source + " has no method " + method +
                                   " (not a bundle written by openmm-vae train)");
     moves->atoms = moves->bundle->getMetadataAtoms();
     if (moves->atoms.empty())
         throw OpenMMException(std::string(kName) + ": the metadata of the model from " + source + " names no atoms");
-    if (module.hasattr("num_atoms") && module.attr("num_atoms").toInt() != (int64_t) moves->atoms.size())
+    const char* numAtoms = BundleSchema::Attribute::kNumAtoms;
+    if (module.hasattr(numAtoms) && module.attr(numAtoms).toInt() != (int64_t) moves->atoms.size())
         throw OpenMMException(std::string(kName) + ": the model from " + source + " has " +
-                              std::to_string(module.attr("num_atoms").toInt()) + " atoms but its metadata lists " +
+                              std::to_string(module.attr(numAtoms).toInt()) + " atoms but its metadata lists " +
                               std::to_string(moves->atoms.size()));
 }
 
@@ -152,7 +139,8 @@ void VAEMCIntegrator::setProposalBatchSize(int size) {
     if (size < 1)
         throw OpenMMException(std::string(kName) + ": the proposal batch size must be >= 1, got " + std::to_string(size));
     proposalBatchSize = size;
-    moves->discardDraws();
+    if (moves->chain)
+        moves->chain->discardDraws();
 }
 
 const std::string& VAEMCIntegrator::getModelBytes() const { return moves->bundle->getBytes(); }
@@ -171,18 +159,18 @@ double VAEMCIntegrator::getAcceptanceRate() const {
 }
 
 std::vector<std::string> VAEMCIntegrator::getTermNames() {
-    return std::vector<std::string>(vaeMcTermNames().begin(), vaeMcTermNames().end());
+    return std::vector<std::string>(vaeMCTermNames().begin(), vaeMCTermNames().end());
 }
 
 std::vector<double> VAEMCIntegrator::getTermMeans() const {
     std::vector<double> v;
-    for (int k = 0; k < kVaeMcNumTerms; k++) v.push_back(moves->statistics.term(k).mean);
+    for (int k = 0; k < kVAEMCNumTerms; k++) v.push_back(moves->statistics.term(k).mean);
     return v;
 }
 
 std::vector<double> VAEMCIntegrator::getTermStds() const {
     std::vector<double> v;
-    for (int k = 0; k < kVaeMcNumTerms; k++) v.push_back(moves->statistics.term(k).std);
+    for (int k = 0; k < kVAEMCNumTerms; k++) v.push_back(moves->statistics.term(k).std);
     return v;
 }
 
@@ -194,7 +182,7 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
     const System& system = contextRef.getSystem();
     const std::string& source = moves->bundle->getSource();
     const std::string user = std::string(kName);
-    moves->bundle->checkSystem(system, user, moves->atoms);
+    checkBundleFitsSystem(*moves->bundle, system, user, moves->atoms);
     std::set<int> inBundle(moves->atoms.begin(), moves->atoms.end());
     for (int atom : moves->atoms) {
         if (system.isVirtualSite(atom))
@@ -209,7 +197,7 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
         double length;
         system.getConstraintParameters(i, p1, p2, length);
         bool in1 = inBundle.count(p1) > 0, in2 = inBundle.count(p2) > 0;
-        if (moves->kind != "bat" && (in1 || in2))
+        if (moves->kind != featureKindName(FeatureKind::Bat) && (in1 || in2))
             throw OpenMMException(user + ": the System constrains atoms " + std::to_string(p1) + " and " + std::to_string(p2) +
                                   " (constraint " + std::to_string(i) + "), but the model from " + source + " has " +
                                   moves->kind + " features, whose moves do not keep constraints; use bat features");
@@ -219,8 +207,9 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
                                   ", which it does not move");
     }
     const nlohmann::json& meta = moves->bundle->getMetadata();
-    if (meta.is_object() && meta.contains("temperature") && meta["temperature"].is_number()) {
-        double trained = meta["temperature"].get<double>();
+    const char* temperatureKey = BundleSchema::Metadata::kTemperature;
+    if (meta.is_object() && meta.contains(temperatureKey) && meta[temperatureKey].is_number()) {
+        double trained = meta[temperatureKey].get<double>();
         if (std::abs(trained - getTemperature()) > 0.01 * getTemperature())
             std::cerr << "Warning: " << user << ": the model from " << source << " was trained on data at " << trained
                       << " K but the integrator runs at " << getTemperature()
@@ -231,20 +220,16 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
     for (int i = 0; i < system.getNumParticles(); i++)
         moves->hasVirtualSites = moves->hasVirtualSites || system.isVirtualSite(i);
     LangevinMiddleIntegrator::initialize(contextRef);
-    moves->module = moves->bundle->createModule();
-    moves->native = moves->nativeAllowed ? VaeMcNativeDensities::tryCreate(moves->module) : nullptr;
     uint64_t seed = moves->seed != 0 ? static_cast<uint64_t>(static_cast<uint32_t>(moves->seed))
                                      : (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()();
-    moves->generator = at::detail::createCPUGenerator(seed);
+    moves->chain.reset(new VAEMCChain(moves->bundle->createModule(), source, seed, moves->statistics, moves->nativeAllowed));
+    moves->chain->setTermWeights(moves->termWeights);
     moves->stepsSinceMoves = 0;
-    moves->discardDraws();
 }
 
 void VAEMCIntegrator::cleanup() {
     LangevinMiddleIntegrator::cleanup();
-    moves->discardDraws();
-    moves->module = torch::jit::Module();
-    moves->native.reset();
+    moves->chain.reset();
 }
 
 void VAEMCIntegrator::step(int steps) {
@@ -272,7 +257,6 @@ void VAEMCIntegrator::attemptMoves(int n) {
     if (n == 0)
         return;
     PythonGilRelease gil;  // LibTorch below; the caller may hold Python's GIL
-    const std::string& source = moves->bundle->getSource();
     const System& system = context->getSystem();
     std::vector<Vec3> positions;
     context->getPositions(positions);
@@ -293,147 +277,19 @@ void VAEMCIntegrator::attemptMoves(int n) {
     for (int k = 0; k < nAtoms; k++)
         for (int d = 0; d < 3; d++)
             xa[0][k][d] = positions[moves->atoms[k]][d];
-    torch::NoGradGuard noGrad;
-    Moves& mv = *moves;
-    if (!mv.haveState || !torch::equal(x, mv.state.positions)) {
-        // a new configuration (dynamics, setPositions): its features; the refreshed z's of the old one are void
-        mv.haveState = false;
-        mv.forgetRefresh();
-        try {
-            mv.state = vaeMcState(mv.module, x);
-        }
-        catch (const std::exception& e) {
-            throw OpenMMException(std::string(kName) + ": featurize of the model from " + source + " failed on the current positions: " +
-                                  VAEModelBundle::summarizeError(e));
-        }
-        if (!torch::isfinite(mv.state.features).all().item<bool>() || !torch::isfinite(mv.state.logJacobian).all().item<bool>())
-            throw OpenMMException(std::string(kName) + ": the current positions lie outside the feature domain of the model from " +
-                                  source + " (non-finite features or ln J)");
-        mv.haveState = true;
+    ContextTarget target(*context, moves->atoms, positions, groups, moves->hasVirtualSites);
+    bool anyAccepted;
+    try {
+        anyAccepted = moves->chain->attempt(n, x, energy, beta, proposalBatchSize, target) > 0;
     }
-    bool anyAccepted = false;
-    std::vector<Vec3> trial = positions;
-    for (int m = 0; m < n; m++) {
-        // z ~ q(z|x) first, then the proposal: with a batch size of 1 the random numbers come in the
-        // order of proposeVaeMcMove
-        double logQCurrent = 0, logPriorCurrent = 0, logDecoderCurrent = 0;
-        try {
-            if (mv.native) {
-                // native: one z per move, no batch to waste; the encoder once per configuration
-                if (!mv.encoded) {
-                    auto enc = mv.module.get_method("encode")({mv.state.features}).toTuple();
-                    mv.mu = hostDoubles(enc->elements()[0].toTensor());
-                    mv.logvar = hostDoubles(enc->elements()[1].toTensor());
-                    mv.native->setFeatures(hostDoubles(mv.state.features).data());
-                    mv.encoded = true;
-                }
-                const std::vector<double> eps = hostDoubles(torch::randn({1, (int64_t) mv.mu.size()}, mv.generator, opts));
-                std::vector<double> z(eps.size());
-                for (size_t i = 0; i < z.size(); i++) z[i] = mv.mu[i] + std::exp(0.5 * mv.logvar[i]) * eps[i];
-                logQCurrent = mv.native->encoderLogProb(z.data(), mv.mu.data(), mv.logvar.data());
-                logPriorCurrent = mv.native->priorLogProb(z.data());
-                logDecoderCurrent = mv.native->decoderLogProb(z.data());
-            }
-            else if (mv.nextRefresh == mv.numRefresh) {
-                // z's for a state are drawn in batches: first about as many as the moves a state lasts at
-                // the acceptance rate so far (each call costs milliseconds, each row ~50 us), then twice
-                // as many as the last batch, up to the proposal batch size
-                const double acceptance = (mv.statistics.accepted() + 1.0) / (mv.statistics.attempted() + 2.0);
-                const int64_t first = std::max<int64_t>(2, static_cast<int64_t>(std::ceil(1.5 / acceptance)));
-                mv.refreshBatch = std::min<int64_t>(proposalBatchSize, mv.refreshBatch == 0 ? first : 2 * mv.refreshBatch);
-                mv.numRefresh = std::min<int64_t>(mv.refreshBatch, n - m);
-                mv.refresh = refreshVaeMcLatents(mv.module, mv.state.features.expand({mv.numRefresh, -1}), mv.generator);
-                mv.refreshQ = hostDoubles(mv.refresh.logQCurrent);
-                mv.refreshPrior = hostDoubles(mv.refresh.logPriorCurrent);
-                mv.refreshDecoder = hostDoubles(mv.refresh.logDecoderCurrent);
-                mv.nextRefresh = 0;
-            }
-            if (mv.nextProposal == mv.numProposals) {
-                mv.numProposals = proposalBatchSize;
-                mv.proposalsDrawnOn = mv.state.positions;
-                mv.proposals = drawVaeMcProposals(mv.module, mv.state.positions.expand({mv.numProposals, -1, -1}), mv.generator);
-                mv.proposalQ = hostDoubles(mv.proposals.logQProposal);
-                mv.proposalPrior = hostDoubles(mv.proposals.logPriorProposal);
-                mv.proposalDecoder = hostDoubles(mv.proposals.logDecoderProposal);
-                mv.proposalLogJacobian = hostDoubles(mv.proposals.state.logJacobian);
-                torch::Tensor admissible = mv.proposals.admissible.contiguous();
-                mv.proposalAdmissible.assign(admissible.data_ptr<bool>(), admissible.data_ptr<bool>() + admissible.numel());
-                mv.nextProposal = 0;
-            }
-        }
-        catch (const std::exception& e) {
-            mv.discardDraws();
-            throw OpenMMException(std::string(kName) + ": a VAE move with the model from " + source + " failed: " +
-                                  VAEModelBundle::summarizeError(e));
-        }
-        if (!mv.native) {
-            const int64_t r = mv.nextRefresh++;
-            logQCurrent = mv.refreshQ[r];
-            logPriorCurrent = mv.refreshPrior[r];
-            logDecoderCurrent = mv.refreshDecoder[r];
-        }
-        const int64_t k = mv.nextProposal++;
-        const VaeMcProposalBatch& b = mv.proposals;
-        // U(x') from the Context; a proposal that is not a configuration is never set
-        const bool admissible = mv.proposalAdmissible[k];
-        double proposalEnergy = std::nan("");
-        bool positionsSet = false;
-        torch::Tensor proposalPositions;
-        if (admissible) {
-            try {
-                proposalPositions = placeVaeMcProposal(mv.module, b, k, mv.proposalsDrawnOn, mv.state.positions);
-            }
-            catch (const std::exception& e) {
-                mv.discardDraws();
-                throw OpenMMException(std::string(kName) + ": a VAE move with the model from " + source + " failed: " +
-                                      VAEModelBundle::summarizeError(e));
-            }
-        }
-        if (proposalPositions.defined() && torch::isfinite(proposalPositions).all().item<bool>()) {
-            auto xp = proposalPositions.accessor<double, 3>();
-            for (int a = 0; a < nAtoms; a++)
-                trial[moves->atoms[a]] = Vec3(xp[0][a][0], xp[0][a][1], xp[0][a][2]);
-            context->setPositions(trial);
-            positionsSet = true;
-            try {
-                if (moves->hasVirtualSites)
-                    context->computeVirtualSites();
-                proposalEnergy = context->calcForcesAndEnergy(false, true, groups);
-            }
-            catch (...) {
-                context->setPositions(positions);  // never leave the Context at a proposal
-                throw;
-            }
-        }
-        VaeMcLogAlphaValue a = vaeMcLogAlphaValue(energy, proposalEnergy, logQCurrent, mv.proposalQ[k], logPriorCurrent,
-                                                  mv.proposalPrior[k], logDecoderCurrent, mv.proposalDecoder[k],
-                                                  mv.state.logJacobian.item<double>(), mv.proposalLogJacobian[k], beta,
-                                                  moves->termWeights);
-        a.valid = a.valid && admissible;
-        const double uniform = torch::rand({1}, moves->generator, opts).item<double>();
-        const bool accepted = a.valid && std::log(uniform) < a.total;
-        moves->statistics.add(a, accepted);
-        if (accepted) {
-            anyAccepted = true;
-            VaeMcState next;
-            next.positions = proposalPositions;
-            next.features = b.state.features.narrow(0, k, 1);
-            next.logJacobian = b.state.logJacobian.narrow(0, k, 1);
-            mv.state = next;  // the refreshed z's of the old state are void
-            mv.forgetRefresh();
-            energy = proposalEnergy;
-            positions = trial;
-        }
-        else if (positionsSet) {
-            context->setPositions(positions);  // exactly the state before the proposal
-            trial = positions;
-        }
+    catch (const VAEMCError& e) {
+        throw OpenMMException(std::string(kName) + ": " + e.what());
     }
     if (anyAccepted) {
         // fresh Maxwell-Boltzmann velocities for the moved atoms, then the constraints' tangent space
         std::vector<Vec3> velocities;
         context->getVelocities(velocities);
-        torch::Tensor g = torch::randn({nAtoms, 3}, moves->generator, opts);
+        torch::Tensor g = torch::randn({nAtoms, 3}, moves->chain->generator(), opts);
         auto ga = g.accessor<double, 2>();
         for (int k = 0; k < nAtoms; k++) {
             int atom = moves->atoms[k];
@@ -452,8 +308,8 @@ static const long long kCheckpointTag = 0x5641454d4302LL;
 
 void VAEMCIntegrator::createCheckpoint(std::ostream& stream) const {
     LangevinMiddleIntegrator::createCheckpoint(stream);
-    moves->discardDraws();  // not stored: the run that goes on and the one loaded later draw alike
-    torch::Tensor state = moves->generator.get_state().contiguous();
+    moves->chain->discardDraws();  // not stored: the run that goes on and the one loaded later draw alike
+    torch::Tensor state = moves->chain->generator().get_state().contiguous();
     long long size = state.numel();
     stream.write(reinterpret_cast<const char*>(&kCheckpointTag), sizeof(kCheckpointTag));
     stream.write(reinterpret_cast<const char*>(&moves->stepsSinceMoves), sizeof(moves->stepsSinceMoves));
@@ -477,26 +333,12 @@ void VAEMCIntegrator::loadCheckpoint(std::istream& stream) {
     stream.read(reinterpret_cast<char*>(state.data_ptr<uint8_t>()), size);
     if (!stream)
         throw OpenMMException(std::string(kName) + ": the checkpoint ends inside the move generator state");
-    VaeMcStatistics statistics;
+    VAEMCStatistics statistics;
     if (!statistics.read(stream))
         throw OpenMMException(std::string(kName) + ": the checkpoint ends inside the move statistics");
-    moves->generator.set_state(state);
+    moves->chain->generator().set_state(state);
     moves->stepsSinceMoves = steps;
     moves->statistics = statistics;
-    moves->discardDraws();
+    moves->chain->discardDraws();
 }
 
-void VAEMCIntegratorTestAccess::setTermWeights(VAEMCIntegrator& integrator, const std::array<double, kVaeMcNumTerms>& weights) {
-    integrator.moves->termWeights = weights;
-}
-
-void VAEMCIntegratorTestAccess::setNativeDensities(VAEMCIntegrator& integrator, bool allowed) {
-    VAEMCIntegrator::Moves& mv = *integrator.moves;
-    mv.nativeAllowed = allowed;
-    mv.discardDraws();
-    mv.native = allowed && integrator.context != nullptr ? VaeMcNativeDensities::tryCreate(mv.module) : nullptr;
-}
-
-bool VAEMCIntegratorTestAccess::usesNativeDensities(const VAEMCIntegrator& integrator) {
-    return integrator.moves->native != nullptr;
-}

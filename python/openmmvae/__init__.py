@@ -9,6 +9,13 @@ or installed for (see _config.py); the environment variable OPENMMVAE_PLUGIN_DIR
     force = openmmvae.VAECVForce("model.pt")       # or bytes, or a torch.jit.ScriptModule
     force.useHarmonicRestraint([0.5], [100.0])      # E = 0.5 * kappa * (z0 - c0)^2
     system.addForce(force)
+
+The API: VAECVForce, VAEMCIntegrator and LatentGrid (the C++ classes), LatentMetadynamics and OPES
+(enhanced sampling with a LatentGrid bias inside one VAECVForce), and the module openmmvae.wham
+(unbiasing umbrella windows). Units follow OpenMM's wrapper: getters of physical parameters return
+openmm.unit Quantities, setters take Quantities or plain numbers in OpenMM units, latent
+coordinates are plain floats. The applications (the end-to-end demo, the Mueller and alanine
+dipeptide systems, simulate, plots, ramachandran) are in the subpackage openmmvae.apps.
 """
 
 import os as _os
@@ -20,8 +27,10 @@ from . import _config
 from .openmmvae import LatentGrid, VAECVForce, VAEMCIntegrator
 from .metadynamics import LatentMetadynamics
 from .opes import OPES
+from . import wham
 
-__all__ = ["LatentGrid", "LatentMetadynamics", "OPES", "VAECVForce", "VAEMCIntegrator", "pluginDirectory", "pluginLoadedLibNames"]
+__all__ = ["LatentGrid", "LatentMetadynamics", "OPES", "VAECVForce", "VAEMCIntegrator", "wham", "pluginDirectory",
+           "pluginLoadedLibNames"]
 
 
 def _load_plugins():

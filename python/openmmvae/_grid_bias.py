@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 
+from openmm import unit
+
 from .openmmvae import LatentGrid, VAECVForce
 
 
@@ -23,6 +25,18 @@ def make_grid(spec, owner):
 
 class LatentGridBiasMethod(object):
     """Base of the enhanced-sampling methods whose bias is a LatentGrid inside one VAECVForce.
+
+    The constructor arguments every subclass takes first:
+
+    system : openmm.System
+        The System to bias; the VAECVForce is added to it here (before the Simulation is created).
+    force : VAECVForce, str, bytes or os.PathLike
+        The CV: a VAECVForce not yet in a System, or a bundle (path or bytes) to create one from.
+    grid : LatentGrid or (mins, maxs, sizes, periodic)
+        Where the bias is tabulated (see LatentGrid); a LatentGrid's values are ignored, its geometry
+        and wall force constant are used.
+    atoms : list of int, optional (keyword)
+        The System atoms fed to the model when `force` is a bundle (default: the bundle's metadata).
 
     Subclasses call _createForce() then _attach(), define _deposit(z) (update self._grid and call
     self._force.useGridBias(self._grid)) and getFreeEnergy()."""
@@ -79,7 +93,11 @@ class LatentGridBiasMethod(object):
         return self._grid.__copy__()
 
     def getBias(self):
-        """V on the grid points, a numpy array of shape sizes (kJ/mol, no units attached)."""
+        """V on the grid points: a Quantity (kJ/mol) of a numpy array of shape sizes."""
+        return self._biasValues() * unit.kilojoule_per_mole
+
+    def _biasValues(self):
+        """V on the grid points in kJ/mol, a plain numpy array of shape sizes."""
         return np.array(self._grid.getValues()).reshape(self._grid.getSizes())
 
     def getGridPoints(self):
@@ -96,7 +114,6 @@ class LatentGridBiasMethod(object):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from openmm import unit
 
         free = self.getFreeEnergy().value_in_unit(unit.kilojoule_per_mole)
         axes = self.getGridPoints()

@@ -76,6 +76,15 @@ def _strip(value, target_unit, what):
     return value
 
 
+def scalar(value, target_unit, what):
+    """A float from a number or a unit Quantity (converted to target_unit)."""
+    value = _strip(value, target_unit, what)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError("%s must be a number, got %r" % (what, value)) from None
+
+
 def float_list(values, target_unit, what):
     """A list of floats from a sequence, numpy array or unit Quantity (of a sequence, or a sequence of
     Quantities); quantities are converted to target_unit (None: dimensionless)."""
@@ -130,7 +139,7 @@ def force_repr(force):
     try:
         mode = force.getEnergyMode()
         if mode == force.HarmonicRestraint:
-            energy = "HarmonicRestraint(centers=%s, forceConstants=%s kJ/mol, parameters %s*, %s*)" % (
+            energy = "HarmonicRestraint(centers=%s, forceConstants=%s, parameters %s*, %s*)" % (
                 force.getCenters(), force.getForceConstants(), force.getCenterParameterName(0)[:-1],
                 force.getForceConstantParameterName(0)[:-1])
         elif mode == force.GridBias:

@@ -36,15 +36,8 @@ _BOLTZMANN = unit.MOLAR_GAS_CONSTANT_R.value_in_unit(unit.kilojoule_per_mole / u
 class LatentMetadynamics(LatentGridBiasMethod):
     """Well-tempered metadynamics along the latent mean of a VAE bundle (see the module docstring).
 
-    Parameters
+    Parameters (system, force, grid and atoms: see LatentGridBiasMethod)
     ----------
-    system : openmm.System
-        The System to bias; the VAECVForce is added to it here (before the Simulation is created).
-    force : VAECVForce, str, bytes or os.PathLike
-        The CV: a VAECVForce not yet in a System, or a bundle (path or bytes) to create one from.
-    grid : LatentGrid or (mins, maxs, sizes, periodic)
-        Where the bias is tabulated (see LatentGrid); a LatentGrid's values are ignored, its geometry
-        and wall force constant are used.
     sigma : list of float
         Hill widths per latent dimension (latent units).
     height : float or Quantity
@@ -55,8 +48,6 @@ class LatentMetadynamics(LatentGridBiasMethod):
         The simulation temperature (K).
     frequency : int
         Steps between hill depositions.
-    atoms : list of int, optional
-        The System atoms fed to the model when `force` is a bundle (default: the bundle's metadata).
     """
 
     _name = "LatentMetadynamics"
@@ -92,7 +83,7 @@ class LatentMetadynamics(LatentGridBiasMethod):
     # ---- results ----
     def getFreeEnergy(self):
         """F = -(gamma / (gamma - 1)) V on the grid points, shifted to min 0: a Quantity (kJ/mol) of shape sizes."""
-        free = -(self.biasFactor / (self.biasFactor - 1)) * self.getBias()
+        free = -(self.biasFactor / (self.biasFactor - 1)) * self._biasValues()
         return (free - free.min()) * unit.kilojoule_per_mole
 
     # ---- restart ----
@@ -103,7 +94,7 @@ class LatentMetadynamics(LatentGridBiasMethod):
         with open(path, "wb") as f:
             np.savez(f, format=np.array("openmmvae.LatentMetadynamics/1"), mins=np.array(g.getMins()), maxs=np.array(g.getMaxs()),
                      sizes=np.array(g.getSizes()), periodic=np.array(g.getPeriodic()), values=np.array(g.getValues()),
-                     wallForceConstant=g.getWallForceConstant(), sigma=np.array(self.sigma), height=self.height,
+                     wallForceConstant=g.getWallForceConstant().value_in_unit(unit.kilojoule_per_mole), sigma=np.array(self.sigma), height=self.height,
                      biasFactor=self.biasFactor, temperature=self.temperature, frequency=self.frequency, numHills=self.numHills)
 
     def loadBias(self, path, simulation=None):

@@ -275,15 +275,9 @@ class OPESEstimator:
 class OPES(LatentGridBiasMethod):
     """OPES_METAD along the latent mean of a VAE bundle (see the module docstring for the method).
 
-    Parameters (names and meaning as in LatentMetadynamics where they are shared)
+    Parameters (system, force, grid and atoms: see LatentGridBiasMethod; periodic grid dimensions
+    give periodic kernels)
     ----------
-    system : openmm.System
-        The System to bias; the VAECVForce is added to it here (before the Simulation is created).
-    force : VAECVForce, str, bytes or os.PathLike
-        The CV: a VAECVForce not yet in a System, or a bundle (path or bytes) to create one from.
-    grid : LatentGrid or (mins, maxs, sizes, periodic)
-        Where the bias is tabulated; a LatentGrid's values are ignored, its geometry and wall force
-        constant are used. Periodic dimensions give periodic kernels.
     sigma : list of float
         Initial kernel widths per latent dimension (latent units), shrunk with N_eff unless fixedSigma.
     barrier : float or Quantity
@@ -294,8 +288,6 @@ class OPES(LatentGridBiasMethod):
         Steps between kernel depositions (PLUMED's PACE).
     biasFactor, compressionThreshold, fixedSigma, sigmaMin :
         As in OPESEstimator (default gamma = barrier / kT, threshold 1 sigma).
-    atoms : list of int, optional
-        The System atoms fed to the model when `force` is a bundle (default: the bundle's metadata).
     """
 
     _name = "OPES"
@@ -358,8 +350,9 @@ class OPES(LatentGridBiasMethod):
         return free.reshape(self._grid.getSizes()) * unit.kilojoule_per_mole
 
     def reweightedHistogram(self, edges, skip=0):
-        """F (kJ/mol, min 0, +inf for empty bins) along a 1-D latent from the deposition-time samples
-        after the first `skip`, each weighted by exp(beta V(z_t)) with V the bias applied then."""
+        """F along a 1-D latent from the deposition-time samples after the first `skip`, each weighted by
+        exp(beta V(z_t)) with V the bias applied then: a Quantity (kJ/mol) of one value per bin, min 0,
+        +inf for empty bins."""
         if self.estimator.dimensions != 1:
             raise ValueError("OPES.reweightedHistogram: a 1-D latent is needed, this one has %d dimensions"
                              % self.estimator.dimensions)
@@ -371,13 +364,13 @@ class OPES(LatentGridBiasMethod):
         histogram, _ = np.histogram(z, bins=edges, weights=np.exp(log_weights - log_weights.max()))
         with np.errstate(divide="ignore"):
             free = -self.estimator.kT * np.log(histogram)
-        return free - free[np.isfinite(free)].min()
+        return (free - free[np.isfinite(free)].min()) * unit.kilojoule_per_mole
 
     # ---- restart ----
     def _geometry(self):
         g = self._grid
         return {"mins": list(g.getMins()), "maxs": list(g.getMaxs()), "sizes": list(g.getSizes()),
-                "periodic": [bool(p) for p in g.getPeriodic()], "wallForceConstant": g.getWallForceConstant()}
+                "periodic": [bool(p) for p in g.getPeriodic()], "wallForceConstant": g.getWallForceConstant().value_in_unit(unit.kilojoule_per_mole)}
 
     def saveBias(self, path):
         """Write the full OPES state (grid geometry, parameters, kernels, weight sums, Z, samples and

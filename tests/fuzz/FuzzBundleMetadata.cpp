@@ -4,7 +4,7 @@
 
 #include "FuzzHarness.h"
 #include "TestModels.h"  // tests/cpp/common: archiveBytes
-#include "internal/VAEModelBundle.h"
+#include "internal/BundleChecks.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/System.h"
 
@@ -56,9 +56,11 @@ bool runOne(const std::string& input) {
     std::string bytes = VAETest::archiveBytes(model(), input.empty() ? "{}" : input);
     try {
         std::shared_ptr<VAEPlugin::VAEModelBundle> bundle = VAEPlugin::VAEModelBundle::load(bytes);
-        bundle->checkSystem(system(), "fuzz");
+        VAEPlugin::checkBundleFitsSystem(*bundle, system(), "fuzz");
         bundle->getMetadataLatentSize();
     } catch (const OpenMM::OpenMMException&) {
+        return false;
+    } catch (const VAEPlugin::BundleError&) {
         return false;
     }
     return true;

@@ -1,4 +1,4 @@
-"""The main job (`python -m openmmvae.demo`, run by ./scripts/demo) in its reduced mode: it must finish,
+"""The main job (`python -m openmmvae.apps.demo`, run by ./scripts/demo) in its reduced mode: it must finish,
 write every output it promises, and its numbers must make sense."""
 
 import json
@@ -17,7 +17,7 @@ def test_quick_demo_writes_its_outputs(tmp_path):
         pytest.skip("the openmm-vae trainer of the build tree is needed (run through ctest)")
     out = tmp_path / "demo"
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-m", "openmmvae.demo", "--quick", "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "openmmvae.apps.demo", "--quick", "--out", str(out)],
                             capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for name in ("model.pt", "metrics.json", "summary.json", "losses.csv", "data_by_latent.png",

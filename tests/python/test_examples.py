@@ -63,7 +63,9 @@ def test_installed_package_finds_its_plugins(tmp_path):
     (tmp_path / "model.pt").write_bytes(archive(DistanceCV(), metadata([0, 2], 1)))
     code = r'''
 import openmm, openmmvae
+import openmmvae.apps.plots  # the subpackage is installed too (the sweep runs it)
 print(openmmvae.__file__)
+print(openmmvae.apps.plots.__file__)
 print(openmmvae.pluginDirectory)
 system = openmm.System()
 for _ in range(3):
@@ -79,8 +81,8 @@ print(force.getCollectiveVariableValues(context))
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    file, plugins, values = result.stdout.strip().splitlines()
-    assert file.startswith(str(site))
+    file, plots, plugins, values = result.stdout.strip().splitlines()
+    assert file.startswith(str(site)) and plots == str(site / "openmmvae" / "apps" / "plots.py")
     assert plugins == str(prefix / "lib" / "openmmvae" / "plugins") or plugins.startswith(str(prefix))
     assert values == "[0.5]"
 
@@ -90,8 +92,8 @@ def test_enrich_basin_appends_frames_inside_the_box(tmp_path):
     sys.path.insert(0, str(REPO / "examples" / "alanine_dipeptide"))
     import enrich_basin
     from acceptance import read_dcd
-    from openmmvae import alanine_dipeptide
-    from openmmvae.simulate import simulate
+    from openmmvae.apps import alanine_dipeptide
+    from openmmvae.apps.simulate import simulate
 
     simulate(str(tmp_path / "data"), frames=20, interval=10, equilibrate=0, plot=False, progress=False)
     result = run([str(REPO / "examples" / "alanine_dipeptide" / "enrich_basin.py"), "--data", str(tmp_path / "data"),

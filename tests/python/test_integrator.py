@@ -12,7 +12,7 @@ import openmm
 import openmm.app
 import openmmvae
 from openmm import unit
-from openmmvae.mueller import START, mueller_system, one_atom_topology  # the particle of science.md section 4
+from openmmvae.apps.mueller import START, mueller_system, one_atom_topology  # the particle of science.md section 4
 from conftest import MUELLER_TEST_BUNDLE, train_bundle
 
 TEMPERATURE = 300.0

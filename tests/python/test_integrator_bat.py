@@ -2,8 +2,6 @@
 bond at its length, the Context stays consistent, and the acceptance rate is reported. The data are a
 short Langevin run made here; the bundle is trained for two epochs by the built openmm-vae."""
 
-import os
-import subprocess
 
 import numpy as np
 import pytest
@@ -12,17 +10,15 @@ import openmm
 import openmm.app
 import openmmvae
 from openmm import unit
-from openmmvae import alanine_dipeptide
+from openmmvae.apps import alanine_dipeptide
+from conftest import train_bundle, trainer_command
 
 TEMPERATURE = 300.0
 
 
 @pytest.fixture(scope="module")
 def alanine(tmp_path_factory):
-    build = os.environ.get("OPENMMVAE_BUILD_DIR")
-    command = os.path.join(build or "", "bin", "openmm-vae")
-    if not build or not os.path.exists(command):
-        pytest.skip("the openmm-vae trainer of the build tree is needed (run through ctest)")
+    trainer_command()  # skip before simulating when the trainer is missing
     workdir = tmp_path_factory.mktemp("alanine_bat")
     topology = alanine_dipeptide.topology()
     system = alanine_dipeptide.create_system("hbonds")
@@ -37,14 +33,13 @@ def alanine(tmp_path_factory):
         openmm.app.PDBFile.writeFile(topology, simulation.context.getState(getPositions=True).getPositions(), f)
     simulation.reporters.append(openmm.app.DCDReporter(str(workdir / "ala.dcd"), 20))
     simulation.step(20 * 2000)
-    result = subprocess.run([command, "train", "--trajectory", str(workdir / "ala.dcd"), "--topology",
-                             str(workdir / "ala.pdb"), "--features", "bat", "--atoms", "all", "--constraints", "hbonds",
-                             "--decoder", "condind", "--latent", "1", "--hidden", "50", "--betas", "1", "--epochs", "30",
-                             "--anneal", "5", "--temperature", str(TEMPERATURE), "--seed", "1", "--threads", "1",
-                             "--quiet", "--out", str(workdir / "run")], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
+    bundle = train_bundle(workdir, ["--trajectory", str(workdir / "ala.dcd"), "--topology", str(workdir / "ala.pdb"),
+                                    "--features", "bat", "--atoms", "all", "--constraints", "hbonds", "--decoder", "condind",
+                                    "--latent", "1", "--hidden", "50", "--betas", "1", "--epochs", "30", "--anneal", "5",
+                                    "--temperature", str(TEMPERATURE), "--seed", "1", "--threads", "1", "--quiet"],
+                          timeout=600)
     last = simulation.context.getState(getPositions=True).getPositions(asNumpy=True)
-    return str(workdir / "run" / "beta-1" / "model.pt"), topology, last
+    return bundle, topology, last
 
 
 def constraint_errors(system, positions):

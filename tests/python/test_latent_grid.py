@@ -10,6 +10,7 @@ import pytest
 
 import openmm
 import openmmvae
+from openmm import unit
 
 
 def test_geometry_points_and_values_round_trip():
@@ -57,8 +58,23 @@ def test_copy_and_pickle_keep_values_and_wall():
     grid.setWallForceConstant(25.0)
     for other in (copy.deepcopy(grid), pickle.loads(pickle.dumps(grid))):
         assert other.getValues() == grid.getValues()
-        assert other.getWallForceConstant() == 25.0
+        assert other.getWallForceConstant() == 25.0 * unit.kilojoule_per_mole
         assert other.evaluate([1.2, 0.5]) == grid.evaluate([1.2, 0.5])
+
+
+def test_energies_are_quantities_like_openmm():
+    grid = openmmvae.LatentGrid([-2.0], [2.0], [41], [False])
+    assert grid.getWallForceConstant() == openmmvae.LatentGrid.DefaultWallForceConstant * unit.kilojoule_per_mole
+    grid.setWallForceConstant(2.0 * unit.kilocalorie_per_mole)  # per latent unit squared
+    assert grid.getWallForceConstant().value_in_unit(unit.kilojoule_per_mole) == pytest.approx(8.368)
+    grid.setWallForceConstant(5)
+    assert grid.getWallForceConstant().value_in_unit(unit.kilojoule_per_mole) == 5.0
+    grid.addGaussian([0.3], [0.25], 1.0 * unit.kilocalorie_per_mole)
+    assert max(grid.getValues()) == pytest.approx(4.184)  # values stay plain kJ/mol, as in OpenMM's tabulated functions
+    with pytest.raises(TypeError, match="wallForceConstant"):
+        grid.setWallForceConstant(1.0 * unit.nanometer)
+    with pytest.raises(TypeError, match="height"):
+        grid.addGaussian([0.0], [0.25], 1.0 * unit.nanometer)
 
 
 def test_bad_input_raises_openmm_exception():

@@ -32,8 +32,8 @@ import openmm
 import openmm.app
 import openmmvae
 from openmm import unit
-from openmmvae import alanine_dipeptide, simulate
-from openmmvae.mueller import START, mueller_system
+from openmmvae.apps import alanine_dipeptide, simulate
+from openmmvae.apps.mueller import START, mueller_system
 from conftest import MUELLER_TEST_BUNDLE, train_bundle, trainer_command
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""openmmvae.mueller: the Mueller particle as an OpenMM System and its exact densities, checked against
+"""openmmvae.apps.mueller: the Mueller particle as an OpenMM System and its exact densities, checked against
 the formula of science.md section 4, against a long plain Langevin run, and along a trained latent."""
 
 import os
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import openmm
-from openmmvae import mueller
+from openmmvae.apps import mueller
 
 # The three minima of U (nm), deepest first (located by minimising U; science.md section 4 potential).
 MINIMA = [(-0.5582, 1.4417), (0.6235, 0.0280), (-0.0500, 0.4667)]

@@ -2,8 +2,6 @@
 a Context with a trained bundle can be created from Python, its energy, forces and CV values agree
 with the Reference platform, and MD runs on it."""
 
-import os
-import subprocess
 
 import numpy as np
 import openmm
@@ -11,7 +9,7 @@ import pytest
 from openmm import unit
 
 import openmmvae
-from conftest import energy, forces, positions_array, relative_error
+from conftest import energy, forces, positions_array, relative_error, train_bundle
 
 ATOMS = [4, 1, 5, 2]  # a shuffled subset of the System's six particles
 
@@ -29,20 +27,13 @@ def opencl_or_skip():
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     """A positions bundle of four atoms (hidden 32, L = 2) trained for one epoch by the built openmm-vae."""
-    build = os.environ.get("OPENMMVAE_BUILD_DIR")
-    command = os.path.join(build or "", "bin", "openmm-vae")
-    if not build or not os.path.exists(command):
-        pytest.skip("the openmm-vae trainer of the build tree is needed (run through ctest)")
     workdir = tmp_path_factory.mktemp("opencl_bundle")
     rng = np.random.default_rng(5)
     frames = rng.normal(0.0, 0.05, size=(256, 12)) + np.tile([0.0, 0.1, 0.0, 0.15, 0.0, 0.0], 2)
     np.save(workdir / "data.npy", frames.astype(np.float32))
-    result = subprocess.run([command, "train", "--data", str(workdir / "data.npy"), "--features", "positions",
-                             "--latent", "2", "--hidden", "32", "--decoder", "mse", "--betas", "1", "--epochs", "1",
-                             "--anneal", "1", "--seed", "1", "--threads", "1", "--quiet", "--out", str(workdir / "run")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return str(workdir / "run" / "beta-1" / "model.pt")
+    return train_bundle(workdir, ["--data", str(workdir / "data.npy"), "--features", "positions", "--latent", "2",
+                                  "--hidden", "32", "--decoder", "mse", "--betas", "1", "--epochs", "1", "--anneal", "1",
+                                  "--seed", "1", "--threads", "1", "--quiet"])
 
 
 def make_system(bundle):

@@ -1,4 +1,4 @@
-"""openmmvae.plots on a synthetic sweep folder (the layout `openmm-vae sweep` writes): valid PNG files
+"""openmmvae.apps.plots on a synthetic sweep folder (the layout `openmm-vae sweep` writes): valid PNG files
 for L = 1 and L = 2 and for (r, theta) data, the table reader, and a clear error for a wrong folder.
 The real command's output is plotted in tests/trainer/metrics/sweep_cli_test.sh."""
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
-from openmmvae import plots  # noqa: E402
+from openmmvae.apps import plots  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

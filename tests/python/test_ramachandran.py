@@ -1,10 +1,10 @@
-"""openmmvae.ramachandran: region assignment, block-averaged populations and core transitions."""
+"""openmmvae.apps.ramachandran: region assignment, block-averaged populations and core transitions."""
 import math
 
 import numpy as np
 import pytest
 
-from openmmvae import ramachandran as rama
+from openmmvae.apps import ramachandran as rama
 
 
 def test_regions_of_the_minima():
@@ -69,3 +69,16 @@ def test_compare_gives_z_scores():
     b = dict(a, C7eq=(0.30, 0.01))
     z = rama.compare(a, b)
     assert abs(z["C7eq"] - 0.05 / math.sqrt(2e-4)) < 1e-9 and z["C5"] == 0
+
+
+def test_free_energy_map_is_minus_log_of_the_weighted_histogram():
+    phi = np.array([-83.0, -83.0, -83.0, 65.0, 65.0 + 360.0])  # the last one wraps onto the fourth
+    psi = np.array([73.0, 73.0, 73.0, 45.0, 45.0])
+    edges, free = rama.free_energy_map(phi, psi, bins=36)
+    assert edges[0] == -180.0 and edges[-1] == 180.0 and free.shape == (36, 36)
+    i, j = np.searchsorted(edges, -83.0) - 1, np.searchsorted(edges, 73.0) - 1
+    k, m = np.searchsorted(edges, 65.0) - 1, np.searchsorted(edges, 45.0) - 1
+    assert free[i, j] == 0.0 and free[k, m] == pytest.approx(math.log(3 / 2))
+    assert np.isnan(free).sum() == 36 * 36 - 2  # empty bins
+    _, weighted = rama.free_energy_map(phi, psi, bins=36, weights=[1, 1, 1, 3, 3])
+    assert weighted[k, m] == 0.0 and weighted[i, j] == pytest.approx(math.log(2))

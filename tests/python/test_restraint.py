@@ -73,11 +73,13 @@ def test_unit_quantities_and_numpy_inputs():
     force.setAtoms(np.array([2, 0, 1], dtype=np.int64))
     assert force.getAtoms() == [2, 0, 1]
     force.useHarmonicRestraint(np.array([0.1, 0.2]), [10.0 * unit.kilocalorie_per_mole, 20.0 * unit.kilojoule_per_mole])
-    assert force.getForceConstants() == pytest.approx([41.84, 20.0])
+    assert unit.is_quantity(force.getForceConstants())  # kJ/mol per latent unit squared
+    assert force.getForceConstants().value_in_unit(unit.kilojoule_per_mole) == pytest.approx([41.84, 20.0])
     force.useHarmonicRestraint((0.1, 0.2), unit.Quantity(np.array([1.0, 2.0]), unit.kilocalorie_per_mole))
-    assert force.getForceConstants() == pytest.approx([4.184, 8.368])
+    assert force.getForceConstants().value_in_unit(unit.kilojoule_per_mole) == pytest.approx([4.184, 8.368])
     force.useHarmonicRestraint(centers=[0.0, 0.0], forceConstants=[5.0, 6.0])
-    assert force.getCenters() == [0.0, 0.0] and force.getForceConstants() == [5.0, 6.0]
+    assert force.getCenters() == [0.0, 0.0] and force.getForceConstants() == [5.0, 6.0] * unit.kilojoule_per_mole
+    force.useHarmonicRestraint([0.0, 0.0], force.getForceConstants())  # what a getter returns, a setter takes
     force.useComponent(np.int32(1))
     assert force.getEnergyMode() == openmmvae.VAECVForce.Component and force.getComponent() == 1
     with pytest.raises(TypeError, match="forceConstants"):

@@ -1,4 +1,4 @@
-"""openmmvae.simulate: alanine dipeptide training data (DCD + PDB + energies) from plain Langevin MD."""
+"""openmmvae.apps.simulate: alanine dipeptide training data (DCD + PDB + energies) from plain Langevin MD."""
 import csv
 import json
 import os
@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from openmmvae import alanine_dipeptide, simulate
+from openmmvae.apps import alanine_dipeptide, simulate
 
 
 def _dcd_frames(path, n_atoms):
@@ -52,6 +52,21 @@ def test_writes_trajectory_topology_and_energies(tmp_path):
     assert info["constraints"] == "hbonds" and info["timestep_fs"] == 2.0 and info["platform"] == "Reference"
 
 
+def test_create_simulation_runs_the_papers_dynamics():
+    from openmm import unit
+    system = alanine_dipeptide.create_system()
+    simulation = alanine_dipeptide.create_simulation(system, seed=2)
+    integrator = simulation.integrator
+    assert integrator.getTemperature() == alanine_dipeptide.TEMPERATURE * unit.kelvin
+    assert integrator.getStepSize() == 0.002 * unit.picoseconds
+    assert integrator.getFriction() == 1.0 / unit.picosecond
+    simulation.step(20)
+    positions = simulation.context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    for k in range(system.getNumConstraints()):
+        i, j, d = system.getConstraintParameters(k)
+        assert np.linalg.norm(positions[i] - positions[j]) == pytest.approx(d.value_in_unit(unit.nanometer), abs=1e-5)
+
+
 def test_hbonds_are_constrained_in_the_frames(tmp_path):
     """Bonds to hydrogen keep the AMBER99SB constraint lengths in every saved frame (read back from the PDB)."""
     import openmm
@@ -89,10 +104,10 @@ def test_bad_arguments_are_refused(tmp_path):
 @pytest.mark.processes
 def test_command_line(tmp_path):
     out = tmp_path / "cli"
-    ok = subprocess.run([sys.executable, "-m", "openmmvae.simulate", "--out", str(out), "--frames", "4",
+    ok = subprocess.run([sys.executable, "-m", "openmmvae.apps.simulate", "--out", str(out), "--frames", "4",
                          "--interval", "10", "--equilibrate", "0"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "frame 4/4" in ok.stderr and (out / "trajectory.dcd").exists()
-    bad = subprocess.run([sys.executable, "-m", "openmmvae.simulate", "--out", str(out), "--interval", "0"],
+    bad = subprocess.run([sys.executable, "-m", "openmmvae.apps.simulate", "--out", str(out), "--interval", "0"],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "interval" in bad.stderr

@@ -1,7 +1,7 @@
 #include "MetricsCommand.h"
 
 #include "AtomicFile.h"
-#include "BundleReader.h"
+#include "VAEModelBundle.h"
 #include "BundleSchema.h"
 #include "CommandRunner.h"
 #include "Metrics.h"
@@ -120,7 +120,7 @@ nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& l
     if (o.chains < 1) throw std::invalid_argument("--chains must be at least 1");
     if (o.moves < 0) throw std::invalid_argument("--moves must be >= 0");
     if (!fs::exists(o.model)) throw std::invalid_argument("model bundle '" + o.model + "' does not exist");
-    nlohmann::json meta = readBundleMetadata(o.model);
+    nlohmann::json meta = VAEModelBundle::load(o.model)->getMetadata();
     torch::jit::Module bundle = torch::jit::load(o.model);
     bundle.eval();
     namespace P = BundleSchema::Provenance;
@@ -179,10 +179,10 @@ nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& l
         auto sys = makeSystem(systemName);
         auto gen = at::detail::createCPUGenerator(o.seed);
         torch::Tensor idx = torch::randint(data.size(0), {o.chains}, gen, torch::kLong);
-        VaeMcOptions mo;
+        VAEMCOptions mo;
         mo.moves = o.moves;
         mo.seed = o.seed;
-        VaeMcResult r = runVaeMc(bundle, *sys, data.index_select(0, idx), mo);
+        VAEMCResult r = runVAEMC(bundle, *sys, data.index_select(0, idx), mo);
         result["f_acc"] = r.fAcc;
         result["n_moves"] = r.attempted;
         result["chains"] = o.chains;
@@ -191,8 +191,8 @@ nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& l
         result["rejected_non_finite"] = r.rejectedNonFinite;
         result["mc_system"] = systemName;
         nlohmann::json terms;
-        for (int k = 0; k < kVaeMcNumTerms; k++)
-            terms[vaeMcTermNames()[k]] = {{"mean", r.terms[k].mean}, {"std", r.terms[k].std}, {"finite", r.terms[k].finite}};
+        for (int k = 0; k < kVAEMCNumTerms; k++)
+            terms[vaeMCTermNames()[k]] = {{"mean", r.terms[k].mean}, {"std", r.terms[k].std}, {"finite", r.terms[k].finite}};
         terms["total"] = {{"mean", r.total.mean}, {"std", r.total.std}, {"finite", r.total.finite}};
         result["ln_alpha_terms"] = terms;
         log << "f_acc " << r.fAcc << " over " << r.attempted << " moves (" << o.chains << " chains x " << o.moves

@@ -17,8 +17,8 @@ Tensor energy(const System2D& system, const Tensor& positions) {
 
 } // namespace
 
-VaeMcResult runVaeMc(torch::jit::Module& bundle, const System2D& system, const Tensor& start,
-                     const VaeMcOptions& options) {
+VAEMCResult runVAEMC(torch::jit::Module& bundle, const System2D& system, const Tensor& start,
+                     const VAEMCOptions& options) {
     checkFeatures(bundle, start, "VAE Monte Carlo");
     if (start.size(1) != 2)
         throw std::invalid_argument("VAE Monte Carlo on system '" + system.name() +
@@ -39,16 +39,16 @@ VaeMcResult runVaeMc(torch::jit::Module& bundle, const System2D& system, const T
     Tensor positions = bundle.get_method(BundleSchema::Method::kPositionsFromFeatures)({start.to(torch::kFloat64).contiguous(),
                                                                      torch::zeros({n, 1, 3}, opts)})
                            .toTensor();
-    VaeMcState cur = vaeMcState(bundle, positions);
+    VAEMCState cur = vaeMCState(bundle, positions);
     Tensor U = energy(system, cur.positions);
 
-    VaeMcResult r;
-    VaeMcStatistics stats;
+    VAEMCResult r;
+    VAEMCStatistics stats;
     std::vector<Tensor> kept;
     for (int64_t m = 0; m < options.moves; m++) {
-        VaeMcProposal p = proposeVaeMcMove(bundle, cur, gen);
+        VAEMCProposal p = proposeVAEMCMove(bundle, cur, gen);
         Tensor Up = energy(system, p.state.positions);
-        VaeMcLogAlpha a = vaeMcLogAlpha(cur, p, U, Up, options.beta, options.termWeights);
+        VAEMCLogAlpha a = vaeMCLogAlpha(cur, p, U, Up, options.beta, options.termWeights);
         Tensor acc = acceptMoves(a, torch::rand({n}, gen, opts));
         stats.add(a, acc);
         Tensor acc2 = acc.unsqueeze(1);
@@ -61,7 +61,7 @@ VaeMcResult runVaeMc(torch::jit::Module& bundle, const System2D& system, const T
     r.attempted = stats.attempted();
     r.accepted = stats.accepted();
     r.rejectedNonFinite = stats.rejectedNonFinite();
-    for (int k = 0; k < kVaeMcNumTerms; k++) r.terms[k] = stats.term(k);
+    for (int k = 0; k < kVAEMCNumTerms; k++) r.terms[k] = stats.term(k);
     r.total = stats.total();
     r.fAcc = r.attempted > 0 ? static_cast<double>(r.accepted) / r.attempted : 0.0;
     r.finalFeatures = cur.features;

@@ -6,12 +6,13 @@
  * 2-D systems (f_acc of `openmm-vae metrics`).
  *
  * The move itself (proposal, every term of ln alpha, the acceptance rule, statistics) lives in the
- * plugin's torch-only library OpenMMVAEMonteCarlo (internal/VAEMonteCarloMove.h), which the
+ * Monte Carlo library OpenMMVAEMonteCarlo (montecarlo/: VAEMCProposals.h, VAEMCAcceptance.h), which the
  * VAEMCIntegrator uses too; this file only adds the System2D energies and the chain bookkeeping.
  */
 
 #include "Systems.h"
-#include "internal/VAEMonteCarloMove.h"
+#include "VAEMCProposals.h"
+#include "VAEMCStatistics.h"
 
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -22,21 +23,21 @@
 
 namespace VAEPlugin {
 
-struct VaeMcOptions {
+struct VAEMCOptions {
     int64_t moves = 1000;             ///< moves per chain
     uint64_t seed = 1;                ///< seeds the runner's generator (every random number of the run)
     double beta = 1.0;                ///< inverse temperature (the built-in energies are in kT)
     int64_t sampleEvery = 0;          ///< keep the state of every chain every this many moves (0: none)
-    std::array<double, kVaeMcNumTerms> termWeights = {1, 1, 1, 1, 1};  ///< tests only (see vaeMcLogAlpha)
+    std::array<double, kVAEMCNumTerms> termWeights = {1, 1, 1, 1, 1};  ///< tests only (see vaeMCLogAlpha)
 };
 
-struct VaeMcResult {
+struct VAEMCResult {
     double fAcc = 0;                  ///< accepted / attempted
     int64_t attempted = 0, accepted = 0, rejectedNonFinite = 0;
     torch::Tensor finalFeatures;      ///< [N, D] double, raw features
     torch::Tensor samples;            ///< [K, N, D] kept states (K = moves / sampleEvery), or undefined
-    std::array<VaeMcTermStats, kVaeMcNumTerms> terms;
-    VaeMcTermStats total;             ///< statistics of ln alpha itself
+    std::array<VAEMCTermStats, kVAEMCNumTerms> terms;
+    VAEMCTermStats total;             ///< statistics of ln alpha itself
 };
 
 /**
@@ -47,8 +48,8 @@ struct VaeMcResult {
  * and is rejected, like any non-finite proposal. Energies: System2D::energy of (x, y).
  * Throws std::invalid_argument for a start set that does not match the bundle (empty, wrong D, NaN).
  */
-VaeMcResult runVaeMc(torch::jit::Module& bundle, const System2D& system, const torch::Tensor& start,
-                     const VaeMcOptions& options = {});
+VAEMCResult runVAEMC(torch::jit::Module& bundle, const System2D& system, const torch::Tensor& start,
+                     const VAEMCOptions& options = {});
 
 } // namespace VAEPlugin
 

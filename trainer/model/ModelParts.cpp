@@ -1,5 +1,6 @@
 // Helpers shared by the model builders: initialisation, registration, MADE masks.
 #include "ModelParts.h"
+#include "BundleSchema.h"
 
 #include <cmath>
 #include <cstdio>
@@ -36,9 +37,9 @@ void addParameter(torch::jit::Module& m, const std::string& name, const torch::T
 
 void addLinear(torch::jit::Module& m, const std::string& prefix, int64_t in, int64_t out, ParamInit& init,
                bool bias) {
-    addParameter(m, prefix + "_weight", init.glorot(out, in));
+    addParameter(m, prefix + BundleSchema::Model::kWeightSuffix, init.glorot(out, in));
     if (bias)
-        addParameter(m, prefix + "_bias", torch::zeros({out}, torch::kFloat32));
+        addParameter(m, prefix + BundleSchema::Model::kBiasSuffix, torch::zeros({out}, torch::kFloat32));
 }
 
 void addIntAttr(torch::jit::Module& m, const std::string& name, int64_t v) {

@@ -28,17 +28,14 @@ public:
     void updateParametersInContext(OpenMM::ContextImpl& context);
     std::string getImplementation() const;
     long long getNumModelEvaluations() const;
-    /** The atoms fed to the model (all particles for an empty list), checked against the System and the bundle. */
-    static std::vector<int> resolveAtoms(const OpenMM::System& system, const VAECVForce& force);
-    /**
-     * The atoms of an updateParametersInContext, refused when what a Context fixed at creation (the
-     * number of atoms, the energy mode) changed; every platform's kernel calls it.
-     */
-    static std::vector<int> resolveUpdatedAtoms(const OpenMM::System& system, const VAECVForce& force, int numAtomsInContext,
-                                                VAECVForce::EnergyMode modeInContext);
 private:
+    /** The atoms fed to the model (all particles for an empty list), checked against the System and the bundle. */
+    std::vector<int> resolveAtoms(const OpenMM::System& system) const;
     const VAECVForce& owner;
     OpenMM::Kernel kernel;
+    // what a Context fixes at creation: the number of atoms and the energy mode
+    int numAtomsInContext = 0;
+    VAECVForce::EnergyMode modeInContext = VAECVForce::Component;
 };
 
 } // namespace VAEPlugin

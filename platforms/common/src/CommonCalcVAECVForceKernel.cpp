@@ -1,10 +1,8 @@
 #include "CommonCalcVAECVForceKernel.h"
 #include "CommonVAEKernelSources.h"
-#include "NativeCVEvaluator.h"
+#include "NativeSelfCheck.h"
+#include "internal/BundleChecks.h"
 #include "internal/PythonGilRelease.h"
-#include "internal/VAECVForceImpl.h"
-#include "internal/VAEEncoderSpec.h"
-#include "internal/VAEModelBundle.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/common/ContextSelector.h"
 #include "openmm/internal/ContextImpl.h"
@@ -15,25 +13,6 @@ using namespace VAEPlugin;
 using namespace OpenMM;
 
 namespace {
-
-/**
- * The spec must reproduce the bundle's own forward on the probe configuration (evaluated here by the
- * CPU's native evaluator in double precision), so a bundle whose featurisation differs from what the
- * spec says is rejected rather than silently biased with another CV.
- */
-void checkSpecAgainstForward(const VAEEncoderSpec& spec, torch::jit::Module& module, const std::string& source) {
-    std::vector<double> probe = VAEModelBundle::probePositions(spec.numAtoms);
-    torch::Tensor z = VAEModelBundle::evaluate(module, torch::from_blob(probe.data(), {spec.numAtoms, 3}, torch::kFloat64).clone(), source);
-    std::vector<double> zNative;
-    createNativeCVEvaluator(spec, "double")->evaluate(probe, zNative, false);
-    for (int k = 0; k < spec.latent; k++) {
-        double expected = z[k].item<double>();
-        if (!(std::fabs(zNative[k] - expected) <= 1e-9 * (1 + std::fabs(expected))))
-            throw OpenMMException("VAECVForce: the GPU kernels cannot evaluate the model from " + source +
-                                  ": its encoder description disagrees with its forward (z" + std::to_string(k) + " = " +
-                                  std::to_string(expected) + " from forward, " + std::to_string(zNative[k]) + " from the description)");
-    }
-}
 
 /** Row-major [outputs, inputs] weights transposed to input-major [inputs, outputs]. */
 std::vector<double> transposed(const VAEEncoderSpec::Layer& layer) {
@@ -46,27 +25,30 @@ std::vector<double> transposed(const VAEEncoderSpec::Layer& layer) {
 
 } // namespace
 
-void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVForce& force) {
+void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVForce& force, const std::vector<int>& atoms) {
     PythonGilRelease gil;
     ContextSelector selector(cc);
     const VAEModelBundle& bundle = force.getBundle();
     source = bundle.getSource();
     torch::jit::Module module = bundle.createModule();
-    VAEEncoderSpec spec;
-    std::string whyNot;
-    if (!VAEEncoderSpec::fromModule(module, spec, whyNot))
+    this->atoms = atoms;
+    // The device code evaluates the encoder description; it must reproduce the bundle's own forward.
+    NativeSelfCheck check = reportingBundleErrors([&] { return checkNativeAgainstBundle(module, atoms.size(), source); });
+    if (!check.describable)
         throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform evaluates only trainer bundles of a supported architecture "
                               "(feature kinds xy, polar, positions; two ReLU hidden layers), and the model from " + source +
-                              " is not one: " + whyNot + ". Use the Reference or CPU platform for this model.");
+                              " is not one: " + check.whyNot + ". Use the Reference or CPU platform for this model.");
+    const VAEEncoderSpec& spec = check.spec;
     const std::map<std::string, std::string>& kinds = CommonVAEKernelSources::featureKinds();
-    if (kinds.find(spec.featureKind) == kinds.end())
-        throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform has no kernel for feature kind '" + spec.featureKind +
-                              "' of the model from " + source + ". Use the Reference or CPU platform for this model.");
-    atoms = VAECVForceImpl::resolveAtoms(system, force);
+    if (kinds.find(featureKindName(spec.featureKind)) == kinds.end())
+        throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform has no kernel for feature kind '" +
+                              featureKindName(spec.featureKind) + "' of the model from " + source +
+                              ". Use the Reference or CPU platform for this model.");
     if ((int) atoms.size() != spec.numAtoms)
         throw OpenMMException("VAECVForce: the model from " + source + " expects " + std::to_string(spec.numAtoms) + " atoms but " +
                               std::to_string(atoms.size()) + " are selected");
-    checkSpecAgainstForward(spec, module, source);
+    if (!check.agrees())
+        throw OpenMMException("VAECVForce: the GPU kernels cannot evaluate the model from " + source + ": " + check.whyNot);
     numLatent = spec.latent;
     int metadataLatent = bundle.getMetadataLatentSize();
     if (metadataLatent > 0 && metadataLatent != numLatent)
@@ -162,7 +144,7 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
     // work item is a loop iteration, so few. The properties WorkGroupSize and ThreadsPerOutput
     // override the defaults. The kernel's own limit (registers) may be below the device's: then the
     // program is compiled again for half as many threads.
-    const std::string programSource = kinds.at(spec.featureKind) + CommonVAEKernelSources::vaeCVForce;
+    const std::string programSource = kinds.at(featureKindName(spec.featureKind)) + CommonVAEKernelSources::vaeCVForce;
     const std::map<std::string, std::string>& properties = force.getProperties();
     auto numericProperty = [&](const char* name) {
         auto p = properties.find(name);
@@ -282,11 +264,8 @@ std::vector<double> CommonCalcVAECVForceKernel::getCollectiveVariableValues(Cont
     return z;
 }
 
-void CommonCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context, const VAECVForce& force) {
-    std::vector<int> newAtoms = VAECVForceImpl::resolveUpdatedAtoms(context.getSystem(), force, (int) atoms.size(), bias.getMode());
-    if (force.getEnergyMode() != bias.getMode())
-        throw OpenMMException("VAECVForce.updateParametersInContext: the energy mode cannot change in a Context; reinitialize the Context");
+void CommonCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context, const VAECVForce& force, const std::vector<int>& atoms) {
     bias.setComponent(force.getComponent());
-    atoms = newAtoms;
+    this->atoms = atoms;
     hostDeviceIndex.assign(atoms.size(), -1);  // located again at the next launch
 }

@@ -27,10 +27,10 @@ public:
     CommonCalcVAECVForceKernel(std::string name, const OpenMM::Platform& platform, OpenMM::ComputeContext& cc)
         : CalcVAECVForceKernel(name, platform), cc(cc) {
     }
-    void initialize(const OpenMM::System& system, const VAECVForce& force) override;
+    void initialize(const OpenMM::System& system, const VAECVForce& force, const std::vector<int>& atoms) override;
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) override;
     std::vector<double> getCollectiveVariableValues(OpenMM::ContextImpl& context) override;
-    void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force) override;
+    void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force, const std::vector<int>& atoms) override;
     /** "native-single", "native-mixed" or "native-double": the platform's precision. */
     std::string getImplementation() const override;
     long long getNumModelEvaluations() const override {

@@ -1,10 +1,9 @@
 #include "ReferenceVAEKernels.h"
 #include "NativeCVEvaluator.h"
-#include "TorchScriptCVEvaluator.h"
+#include "NativeSelfCheck.h"
+#include "internal/BundleChecks.h"
+#include "internal/TorchScriptCVEvaluator.h"
 #include "internal/PythonGilRelease.h"
-#include "internal/VAECVForceImpl.h"
-#include "internal/VAEEncoderSpec.h"
-#include "internal/VAEModelBundle.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
 #include "openmm/reference/ReferencePlatform.h"
@@ -31,62 +30,30 @@ std::string property(const VAECVForce& force, const std::string& name, const std
     return p == force.getProperties().end() ? defaultValue : p->second;
 }
 
-/**
- * The native evaluator when the bundle is supported and agrees with its TorchScript forward on
- * the probe configuration; else null, with a one-line message when the user asked for native
- * or the model is a trainer bundle.
- */
-std::unique_ptr<CVEvaluator> createNative(const VAECVForce& force, const torch::jit::Module& module, const std::vector<double>& zReference,
-                                          int numAtoms) {
-    std::string requested = property(force, "Implementation", "");
-    std::string precision = property(force, "Precision", "single");
-    bool explain = requested == "native" || force.getBundle().hasMetadata();
-    VAEEncoderSpec spec;
-    std::string whyNot;
-    std::unique_ptr<CVEvaluator> native;
-    if (!VAEEncoderSpec::fromModule(module, spec, whyNot))
-        ;
-    else if (spec.numAtoms != numAtoms)
-        whyNot = "the bundle describes " + std::to_string(spec.numAtoms) + " atoms";
-    else {
-        native = createNativeCVEvaluator(spec, precision);
-        std::vector<double> zNative;
-        native->evaluate(VAEModelBundle::probePositions(numAtoms), zNative, false);
-        double tolerance = precision == "single" ? 1e-3 : 1e-9;
-        for (int k = 0; k < (int) zReference.size(); k++)
-            if (zNative.size() != zReference.size() || std::fabs(zNative[k] - zReference[k]) > tolerance * (1 + std::fabs(zReference[k]))) {
-                whyNot = "the native evaluation disagrees with the model's forward";
-                native.reset();
-                break;
-            }
-    }
-    if (!native && explain)
-        std::cerr << "openmm-vae: VAECVForce uses the TorchScript implementation: " << whyNot << std::endl;
-    return native;
-}
-
 } // namespace
 
-void ReferenceCalcVAECVForceKernel::initialize(const System& system, const VAECVForce& force) {
+void ReferenceCalcVAECVForceKernel::initialize(const System& system, const VAECVForce& force, const std::vector<int>& atoms) {
     PythonGilRelease gil;
     const VAEModelBundle& bundle = force.getBundle();
     source = bundle.getSource();
-    atoms = VAECVForceImpl::resolveAtoms(system, force);
+    this->atoms = atoms;
     torch::jit::Module module = bundle.createModule();
-    std::unique_ptr<CVEvaluator> torchScript(new TorchScriptCVEvaluator(module, atoms.size(), source));
-    // One evaluation on the probe configuration checks the model and gives L (and the native reference).
-    std::vector<double> probeLatent;
-    torchScript->evaluate(VAEModelBundle::probePositions(atoms.size()), probeLatent, false);
-    numLatent = probeLatent.size();
+    // One forward on the probe configuration checks the model, gives L, and tells whether native code agrees with it.
+    NativeSelfCheck check = reportingBundleErrors([&] { return checkNativeAgainstBundle(module, atoms.size(), source); });
+    numLatent = check.forwardLatent.size();
     int metadataLatent = bundle.getMetadataLatentSize();
     if (metadataLatent > 0 && metadataLatent != numLatent)
         throw OpenMMException("VAECVForce: the model from " + source + " returns " + std::to_string(numLatent) +
                               " latent values but its metadata says 'latent' = " + std::to_string(metadataLatent));
     bias = LatentBias(force, numLatent);
-    if (property(force, "Implementation", "") != "torchscript")
-        evaluator = createNative(force, module, probeLatent, atoms.size());
-    if (!evaluator)
-        evaluator = std::move(torchScript);
+    std::string requested = property(force, "Implementation", "");
+    if (requested != "torchscript" && check.agrees())
+        evaluator = createNativeCVEvaluator(check.spec, property(force, "Precision", "single"));
+    else {
+        if (requested == "native" || (requested != "torchscript" && bundle.hasMetadata()))
+            std::cerr << "openmm-vae: VAECVForce uses the TorchScript implementation: " << check.whyNot << std::endl;
+        evaluator.reset(new TorchScriptCVEvaluator(module, atoms.size(), source));
+    }
     positions.resize(3 * atoms.size());
 }
 
@@ -140,12 +107,9 @@ std::vector<double> ReferenceCalcVAECVForceKernel::getCollectiveVariableValues(C
     return latent;
 }
 
-void ReferenceCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context, const VAECVForce& force) {
-    std::vector<int> newAtoms = VAECVForceImpl::resolveUpdatedAtoms(context.getSystem(), force, (int) atoms.size(), bias.getMode());
-    if (force.getEnergyMode() != bias.getMode())
-        throw OpenMMException("VAECVForce.updateParametersInContext: the energy mode cannot change in a Context; reinitialize the Context");
+void ReferenceCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context, const VAECVForce& force, const std::vector<int>& atoms) {
     bias.setComponent(force.getComponent());
     if (bias.getMode() == VAECVForce::GridBias)
         bias.updateGrid(force.getGridBias());
-    atoms = newAtoms;
+    this->atoms = atoms;
 }

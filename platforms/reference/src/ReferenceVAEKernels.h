@@ -2,7 +2,7 @@
 #define REFERENCE_VAE_KERNELS_H_
 
 #include "VAEKernels.h"
-#include "internal/CVEvaluator.h"
+#include "CVEvaluator.h"
 #include "internal/LatentBias.h"
 #include <memory>
 #include <string>
@@ -20,10 +20,10 @@ class ReferenceCalcVAECVForceKernel : public CalcVAECVForceKernel {
 public:
     ReferenceCalcVAECVForceKernel(std::string name, const OpenMM::Platform& platform) : CalcVAECVForceKernel(name, platform) {
     }
-    void initialize(const OpenMM::System& system, const VAECVForce& force);
+    void initialize(const OpenMM::System& system, const VAECVForce& force, const std::vector<int>& atoms);
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
     std::vector<double> getCollectiveVariableValues(OpenMM::ContextImpl& context);
-    void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force);
+    void copyParametersToContext(OpenMM::ContextImpl& context, const VAECVForce& force, const std::vector<int>& atoms);
     std::string getImplementation() const override;
     long long getNumModelEvaluations() const override {
         return numModelEvaluations;

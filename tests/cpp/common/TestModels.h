@@ -1,10 +1,9 @@
 #ifndef OPENMM_VAE_TEST_MODELS_H_
 #define OPENMM_VAE_TEST_MODELS_H_
 
-// TorchScript models written by the tests themselves (no trainer needed): an analytic CV and a
-// small random MLP, each returned as the bytes of a TorchScript archive.
+// TorchScript models written by the tests themselves (LibTorch only): an analytic CV, a small
+// random MLP and bad models, each returned as the bytes of a TorchScript archive.
 
-#include "openmm/Platform.h"
 #include <torch/script.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -71,30 +70,6 @@ inline std::string metadataFor(const std::vector<int>& atoms, int latent) {
     j["atoms"] = atoms;
     j["latent"] = latent;
     return j.dump();
-}
-
-/** Least-squares slope of y against x (the drift of an energy series). */
-inline double leastSquaresSlope(const std::vector<double>& x, const std::vector<double>& y) {
-    double xm = 0, ym = 0, sxy = 0, sxx = 0;
-    for (size_t i = 0; i < x.size(); i++) {
-        xm += x[i] / x.size();
-        ym += y[i] / y.size();
-    }
-    for (size_t i = 0; i < x.size(); i++) {
-        sxy += (x[i] - xm) * (y[i] - ym);
-        sxx += (x[i] - xm) * (x[i] - xm);
-    }
-    return sxy / sxx;
-}
-
-/** Load OpenMM's own plugins (CPU, OpenCL, ...) and this build's VAE plugins. */
-inline void loadPlugins() {
-    static bool loaded = false;
-    if (loaded)
-        return;
-    OpenMM::Platform::loadPluginsFromDirectory(OpenMM::Platform::getDefaultPluginsDirectory());
-    OpenMM::Platform::loadPluginsFromDirectory(VAE_TEST_PLUGIN_DIR);
-    loaded = true;
 }
 
 } // namespace VAETest

@@ -1,9 +1,10 @@
-// VAEModelBundle::checkSystem: a bundle's atoms and (for BAT features) its constrained bonds must
+// checkBundleFitsSystem: a bundle's atoms and (for BAT features) its constrained bonds must
 // match the System it is used with; every mismatch is an OpenMMException naming atoms and lengths.
 
 #include "TestModels.h"
+#include "TestSupport.h"
 #include "VAECVForce.h"
-#include "internal/VAEModelBundle.h"
+#include "internal/BundleChecks.h"
 #include "openmm/Context.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/State.h"
@@ -41,7 +42,8 @@ System makeSystem(int n, const std::vector<std::tuple<int, int, double>>& constr
     return system;
 }
 
-void expectThrowContaining(const std::function<void()>& f, const std::vector<std::string>& fragments) {
+// Every fragment in the message of the OpenMMException f throws.
+void expectThrowMentioningAll(const std::function<void()>& f, const std::vector<std::string>& fragments) {
     try {
         f();
         ADD_FAILURE() << "no exception; expected one mentioning '" << fragments[0] << "'";
@@ -58,51 +60,51 @@ TEST(CheckSystem, MatchingConstraintsPass) {
     auto bundle = batBundle();
     // Constraint order and atom order within a constraint do not matter; constraints elsewhere are ignored.
     System system = makeSystem(8, {{5, 4, 0.11}, {0, 1, 0.2}, {3, 2, 0.10005}});
-    EXPECT_NO_THROW(bundle->checkSystem(system, "VAEMCIntegrator"));
+    EXPECT_NO_THROW(checkBundleFitsSystem(*bundle, system, "VAEMCIntegrator"));
 }
 
 TEST(CheckSystem, AtomOutOfRange) {
     auto bundle = batBundle();
     System system = makeSystem(5, {{2, 3, 0.1}});
-    expectThrowContaining([&] { bundle->checkSystem(system, "VAEMCIntegrator"); }, {"VAEMCIntegrator", "uses atom 5", "5 particles"});
+    expectThrowMentioningAll([&] { checkBundleFitsSystem(*bundle, system, "VAEMCIntegrator"); }, {"VAEMCIntegrator", "uses atom 5", "5 particles"});
 }
 
 TEST(CheckSystem, ConstraintMissingFromBundle) {
     auto bundle = batBundle();
     System system = makeSystem(6, {{2, 3, 0.1}, {4, 5, 0.11}, {3, 4, 0.15}});
-    expectThrowContaining([&] { bundle->checkSystem(system, "VAECVForce"); }, {"3-4", "0.15", "free"});
+    expectThrowMentioningAll([&] { checkBundleFitsSystem(*bundle, system, "VAECVForce"); }, {"3-4", "0.15", "free"});
 }
 
 TEST(CheckSystem, BundleConstraintMissingFromSystem) {
     auto bundle = batBundle();
     System system = makeSystem(6, {{2, 3, 0.1}});
-    expectThrowContaining([&] { bundle->checkSystem(system, "VAECVForce"); }, {"4-5", "0.11", "no such constraint"});
+    expectThrowMentioningAll([&] { checkBundleFitsSystem(*bundle, system, "VAECVForce"); }, {"4-5", "0.11", "no such constraint"});
 }
 
 TEST(CheckSystem, LengthMismatch) {
     auto bundle = batBundle();
     System system = makeSystem(6, {{2, 3, 0.1}, {4, 5, 0.1092}});
-    expectThrowContaining([&] { bundle->checkSystem(system, "VAECVForce"); }, {"4-5", "0.109200", "0.110000"});
+    expectThrowMentioningAll([&] { checkBundleFitsSystem(*bundle, system, "VAECVForce"); }, {"4-5", "0.109200", "0.110000"});
 }
 
 TEST(CheckSystem, ConstraintLeavingTheBundle) {
     auto bundle = batBundle();
     System system = makeSystem(7, {{2, 3, 0.1}, {4, 5, 0.11}, {5, 6, 0.1}});
-    expectThrowContaining([&] { bundle->checkSystem(system, "VAECVForce"); }, {"atom 5", "atom 6", "not in the model"});
+    expectThrowMentioningAll([&] { checkBundleFitsSystem(*bundle, system, "VAECVForce"); }, {"atom 5", "atom 6", "not in the model"});
 }
 
 TEST(CheckSystem, AtomsRemappedThroughSetAtoms) {
     auto bundle = batBundle();
     // The same model placed on atoms {0, 1, 2, 3}: its constrained bonds become 0-1 and 2-3.
     System system = makeSystem(4, {{0, 1, 0.1}, {2, 3, 0.11}});
-    EXPECT_NO_THROW(bundle->checkSystem(system, "VAECVForce", {0, 1, 2, 3}));
-    expectThrowContaining([&] { bundle->checkSystem(system, "VAECVForce"); }, {"uses atom 4"});
+    EXPECT_NO_THROW(checkBundleFitsSystem(*bundle, system, "VAECVForce", {0, 1, 2, 3}));
+    expectThrowMentioningAll([&] { checkBundleFitsSystem(*bundle, system, "VAECVForce"); }, {"uses atom 4"});
 }
 
 TEST(CheckSystem, NonBatBundleIgnoresConstraints) {
     auto bundle = VAEModelBundle::load(mlpModel(4, 2, 1, metadataFor({0, 1, 2, 3}, 2)));
     System system = makeSystem(4, {{0, 1, 0.1}});
-    EXPECT_NO_THROW(bundle->checkSystem(system, "VAECVForce"));
+    EXPECT_NO_THROW(checkBundleFitsSystem(*bundle, system, "VAECVForce"));
 }
 
 TEST(CheckSystem, ContextCreationChecksTheForce) {
@@ -112,7 +114,7 @@ TEST(CheckSystem, ContextCreationChecksTheForce) {
     force->setAtoms({2, 3, 4, 5});
     system.addForce(force);
     VerletIntegrator integrator(0.001);
-    expectThrowContaining([&] { Context context(system, integrator, Platform::getPlatformByName("Reference")); },
+    expectThrowMentioningAll([&] { Context context(system, integrator, Platform::getPlatformByName("Reference")); },
                           {"VAECVForce", "4-5", "no such constraint"});
     system.addConstraint(4, 5, 0.11);
     VerletIntegrator integrator2(0.001);

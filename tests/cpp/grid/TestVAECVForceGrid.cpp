@@ -4,8 +4,9 @@
 // evaluation per force evaluation, XML round trip, bad input.
 
 #include "LatentGrid.h"
-#include "RandomBundles.h"
+#include "TestData.h"
 #include "TestModels.h"
+#include "TestSupport.h"
 #include "VAECVForce.h"
 #include "openmm/Context.h"
 #include "openmm/CustomCVForce.h"
@@ -27,13 +28,6 @@ using namespace VAETest;
 
 namespace {
 
-System* makeSystem(int numAtoms) {
-    System* system = new System();
-    for (int i = 0; i < numAtoms; i++)
-        system->addParticle(12.0);
-    return system;
-}
-
 /** A grid around z0 (half-width `halfWidth` per dimension) holding a few overlapping hills, so that the bias has structure in every cell. */
 LatentGrid hillyGrid(const std::vector<double>& z0, double halfWidth, const std::vector<bool>& periodic, int size) {
     std::vector<double> mins, maxs;
@@ -53,40 +47,6 @@ LatentGrid hillyGrid(const std::vector<double>& z0, double halfWidth, const std:
         grid.addGaussian(center, sigma, 20.0 * u(rng));
     }
     return grid;
-}
-
-/** Forces against central differences of the energy, per coordinate. */
-void checkFiniteDifferences(Context& context, const std::vector<Vec3>& positions, double tolerance) {
-    context.setPositions(positions);
-    State state = context.getState(State::Forces | State::Energy);
-    std::vector<Vec3> forces = state.getForces();
-    double maxForce = 0;
-    for (const Vec3& f : forces)
-        maxForce = std::max(maxForce, std::sqrt(f.dot(f)));
-    ASSERT_GT(maxForce, 1e-3) << "the grid bias gives vanishing forces";
-    const double h = 1e-5;
-    for (int atom = 0; atom < (int) positions.size(); atom++)
-        for (int d = 0; d < 3; d++) {
-            std::vector<Vec3> plus = positions, minus = positions;
-            plus[atom][d] += h;
-            minus[atom][d] -= h;
-            context.setPositions(plus);
-            double ePlus = context.getState(State::Energy).getPotentialEnergy();
-            context.setPositions(minus);
-            double eMinus = context.getState(State::Energy).getPotentialEnergy();
-            EXPECT_NEAR(forces[atom][d], -(ePlus - eMinus) / (2 * h), tolerance * maxForce) << "atom " << atom << " dim " << d;
-        }
-    context.setPositions(positions);
-}
-
-void expectThrowContaining(const std::function<void()>& f, const std::string& fragment) {
-    try {
-        f();
-        ADD_FAILURE() << "no exception; expected one containing '" << fragment << "'";
-    }
-    catch (const OpenMMException& e) {
-        EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    }
 }
 
 /** The latent value of `positions` under `model` (any mode; evaluated in a throw-away Context). */
@@ -139,16 +99,16 @@ TEST_P(VAECVForceGridTest, EnergyIsTheGridInterpolationAndForcesMatchFiniteDiffe
         std::vector<double> z = force->getCollectiveVariableValues(context), gradient;
         EXPECT_NEAR(context.getState(State::Energy).getPotentialEnergy(), grid.evaluate(z, gradient), 1e-9);
         // Cells are narrow in z1 here, so the O(h) difference error where h straddles a grid line is larger.
-        checkFiniteDifferences(context, p, 1e-3);
+        expectForcesMatchFiniteDifferences(context, p, 1e-3);
     }
 }
 
 TEST_P(VAECVForceGridTest, PeriodicDimensionWrapsAndNativeDoubleMatchesFiniteDifferences) {
     // A trainer bundle evaluated natively in double; dimension 1 periodic with a period shorter than
     // the spread of z, so the sampled z cross the seam and lie outside [min, max).
-    const int n = 3;
-    std::vector<int> atoms = {0, 1, 2};
-    std::string bundle = randomBundle("positions", atoms, 2, 16, 4);
+    const int n = 4;
+    std::vector<int> atoms = {0, 1, 2, 3};
+    std::string bundle = dataBytes("positions-4atoms.pt");
     std::vector<Vec3> positions = VAETest::randomPositions(n, 6);
     std::mt19937 rng(3);
     std::normal_distribution<double> normal(0.0, 0.15);
@@ -171,6 +131,7 @@ TEST_P(VAECVForceGridTest, PeriodicDimensionWrapsAndNativeDoubleMatchesFiniteDif
     grid.addGaussian({z0[0] + 0.4, pmin + 0.7 * period}, {0.2, 0.1 * period}, -15.0);
     std::unique_ptr<System> system(makeSystem(n));
     VAECVForce* force = new VAECVForce(bundle);
+    force->setAtoms(atoms);
     force->setProperty("Implementation", "native");
     force->setProperty("Precision", "double");
     force->useGridBias(grid);
@@ -186,7 +147,7 @@ TEST_P(VAECVForceGridTest, PeriodicDimensionWrapsAndNativeDoubleMatchesFiniteDif
             outside++;
         EXPECT_NEAR(context.getState(State::Energy).getPotentialEnergy(), grid.evaluate(z, gradient), 1e-9);
         // Cells are narrow in z1 here, so the O(h) difference error where h straddles a grid line is larger.
-        checkFiniteDifferences(context, p, 1e-3);
+        expectForcesMatchFiniteDifferences(context, p, 1e-3);
     }
     EXPECT_GT(outside, 0) << "no sample crossed the periodic seam; the test does not test the wrap";
 }
@@ -271,9 +232,9 @@ TEST_P(VAECVForceGridTest, OneNetworkEvaluationPerForceEvaluationForATwoDimensio
 TEST_P(VAECVForceGridTest, CpuMatchesReference) {
     if (GetParam() == "Reference")
         GTEST_SKIP() << "compares CPU against Reference";
-    const int n = 3;
-    std::vector<int> atoms = {0, 1, 2};
-    std::string bundle = randomBundle("positions", atoms, 2, 16, 9);
+    const int n = 4;
+    std::vector<int> atoms = {0, 1, 2, 3};
+    std::string bundle = dataBytes("positions-4atoms.pt");
     std::vector<Vec3> positions = VAETest::randomPositions(n, 1);
     std::vector<double> z0 = latentOf(bundle, atoms, n, positions);
     LatentGrid grid = hillyGrid(z0, 0.5, {true, false}, 20);
@@ -281,6 +242,7 @@ TEST_P(VAECVForceGridTest, CpuMatchesReference) {
     for (Platform* p : {&Platform::getPlatformByName("Reference"), platform}) {
         std::unique_ptr<System> system(makeSystem(n));
         VAECVForce* force = new VAECVForce(bundle);
+        force->setAtoms(atoms);
         force->setProperty("Precision", "double");
         force->useGridBias(grid);
         system->addForce(force);

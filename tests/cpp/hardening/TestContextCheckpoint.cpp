@@ -1,11 +1,13 @@
-// Context checkpoints of a simulation with both plugin classes (a VAECVForce harmonic restraint in
-// latent space and a VAEMCIntegrator making VAE moves) on Reference: after createCheckpoint /
+// Context checkpoints of a simulation with both plugin classes (a particle on the Mueller surface, a
+// VAECVForce harmonic restraint in latent space and a VAEMCIntegrator making VAE moves, with the
+// bundle tests/data/mueller-xy-condind.pt) on Reference: after createCheckpoint /
 // loadCheckpoint (in the same Context, and in a fresh Context with a fresh integrator, as a restarted
 // job does) the run continues bit-identically: positions, velocities, energies, and the move
 // statistics (counts and term means, restored to their values at the checkpoint).
 
-#include "TestHelpers.h"  // tests/trainer/metrics: poorBundle, setUpThreads
-#include "TestModels.h"   // tests/cpp/common: archiveBytes, loadPlugins
+#include "TestData.h"
+#include "TestSupport.h"
+#include "ToySystems.h"
 #include "VAECVForce.h"
 #include "VAEMCIntegrator.h"
 #include "openmm/Context.h"
@@ -21,37 +23,22 @@
 
 using namespace OpenMM;
 using namespace VAEPlugin;
-using namespace VAEPlugin::testing_helpers;
+using VAETest::kTemperature;
 
 namespace {
 
-const int kThreads = setUpThreads();
-const double kTemperature = 300.0;
-const double kT = 1.380649e-23 * 6.02214076e23 / 1000.0 * kTemperature;  // kJ/mol
+const bool kDeterministic = VAETest::deterministicTorch();
 
-/** Bytes of a briefly trained bundle for the 2-D Gaussian centred at (-3, -3) (atom 0, xy features). */
-const std::string& gaussianBundle() {
-    static const std::string bytes = [] {
-        std::unique_ptr<System2D> g = makeSystem("gaussian");
-        torch::jit::Module bundle = poorBundle("xy", g->sample(3000, 5), 300, 5);
-        nlohmann::json meta = {{"format_version", 1}, {"atoms", {0}}, {"latent", 1},
-                               {"features", {{"kind", "xy"}}}, {"temperature", kTemperature}};
-        return VAETest::archiveBytes(bundle, meta.dump());
-    }();
+/** Bytes of a briefly trained bundle (tests/data) of the Mueller surface (atom 0, xy features). */
+const std::string& muellerBundle() {
+    static const std::string bytes = VAETest::dataBytes("mueller-xy-condind.pt");
     return bytes;
 }
 
-/** One particle in the Gaussian's potential (z held near 0) plus a latent-space restraint. */
+/** One particle on the Mueller surface (z held near 0) plus a latent-space restraint. */
 std::unique_ptr<System> restrainedSystem() {
-    auto system = std::make_unique<System>();
-    system->addParticle(10.0);
-    std::ostringstream e;
-    e.precision(17);
-    e << kT << "*0.5*((x+3)^2+(y+3)^2)+500*z^2";
-    auto* well = new CustomExternalForce(e.str());
-    well->addParticle(0);
-    system->addForce(well);
-    auto* restraint = new VAECVForce(gaussianBundle());
+    std::unique_ptr<System> system(VAETest::toyParticleSystem("mueller"));
+    auto* restraint = new VAECVForce(muellerBundle());
     restraint->setAtoms({0});
     restraint->useHarmonicRestraint({0.3}, {2.0});
     system->addForce(restraint);
@@ -59,7 +46,7 @@ std::unique_ptr<System> restrainedSystem() {
 }
 
 std::unique_ptr<VAEMCIntegrator> makeIntegrator(int seed, int moveSeed) {
-    auto integrator = std::make_unique<VAEMCIntegrator>(kTemperature, 5.0, 0.004, gaussianBundle(), 6, 2);
+    auto integrator = std::make_unique<VAEMCIntegrator>(kTemperature, 5.0, 0.004, muellerBundle(), 6, 2);
     integrator->setRandomNumberSeed(seed);
     integrator->setMoveRandomNumberSeed(moveSeed);
     return integrator;
@@ -113,7 +100,7 @@ TEST(ContextCheckpoint, ForceAndIntegratorContinueBitIdentically) {
     std::unique_ptr<System> system = restrainedSystem();
     std::unique_ptr<VAEMCIntegrator> integrator = makeIntegrator(1, 2);
     Context context(*system, *integrator, Platform::getPlatformByName("Reference"));
-    context.setPositions({Vec3(-3.2, -2.7, 0.0)});
+    context.setPositions({Vec3(-0.5, 1.4, 0.0)});
     context.setVelocitiesToTemperature(kTemperature, 1);
     integrator->step(33);  // mid-way between two rounds of moves
     ASSERT_GT(integrator->getNumAttempted(), 0);
@@ -126,7 +113,7 @@ TEST(ContextCheckpoint, ForceAndIntegratorContinueBitIdentically) {
     EXPECT_GT(first.accepted, 0);
     EXPECT_LT(first.accepted, first.attempted);
     EXPECT_EQ(first.attempted, 10 * 2 + 7);
-    EXPECT_NE(first.positions[0], Vec3(-3.2, -2.7, 0.0));
+    EXPECT_NE(first.positions[0], Vec3(-0.5, 1.4, 0.0));
     EXPECT_EQ(first.totalAttempted, attemptedAtCheckpoint + first.attempted);
 
     // Same Context, restored.
@@ -139,7 +126,7 @@ TEST(ContextCheckpoint, ForceAndIntegratorContinueBitIdentically) {
     std::unique_ptr<System> system2 = restrainedSystem();
     std::unique_ptr<VAEMCIntegrator> integrator2 = makeIntegrator(77, 78);
     Context context2(*system2, *integrator2, Platform::getPlatformByName("Reference"));
-    context2.setPositions({Vec3(-2.0, -2.0, 0.0)});
+    context2.setPositions({Vec3(0.6, 0.1, 0.0)});
     ASSERT_EQ(integrator2->getNumAttempted(), 0);
     checkpoint.seekg(0);
     context2.loadCheckpoint(checkpoint);
@@ -152,7 +139,7 @@ TEST(ContextCheckpoint, TruncatedCheckpointIsRefused) {
     std::unique_ptr<System> system = restrainedSystem();
     std::unique_ptr<VAEMCIntegrator> integrator = makeIntegrator(1, 2);
     Context context(*system, *integrator, Platform::getPlatformByName("Reference"));
-    context.setPositions({Vec3(-3.2, -2.7, 0.0)});
+    context.setPositions({Vec3(-0.5, 1.4, 0.0)});
     integrator->step(3);
     std::stringstream checkpoint;
     context.createCheckpoint(checkpoint);

@@ -15,10 +15,7 @@ from openmm import app, unit
 
 BINARY = sys.argv[1]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-# The application module (python/openmmvae/apps/ since issue 19; python/openmmvae/ before).
-source = next(p for p in (os.path.join(REPO, "python/openmmvae/apps/alanine_dipeptide.py"),
-                          os.path.join(REPO, "python/openmmvae/alanine_dipeptide.py")) if os.path.exists(p))
-spec = importlib.util.spec_from_file_location("alanine_dipeptide", source)
+spec = importlib.util.spec_from_file_location("alanine_dipeptide", os.path.join(REPO, "python/openmmvae/apps/alanine_dipeptide.py"))
 alanine = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(alanine)
 

@@ -1,6 +1,6 @@
 // f_acc and detailed balance with models trained by the real training protocol (train()), and the
 // per-stage final losses of metrics.json.
-#include "BundleReader.h"
+#include "VAEModelBundle.h"
 #include "MetricsCommand.h"
 #include "TestHelpers.h"
 #include "Training.h"
@@ -100,10 +100,10 @@ TEST(TrainedModel, DetailedBalanceMuellerWithGoodBundleAndStageLosses) {
     bundle.eval();
     auto sys = makeSystem("mueller");
     torch::Tensor data = sys->sample(5000, 1);
-    VaeMcOptions o;
+    VAEMCOptions o;
     o.moves = 60;
     o.seed = 5;
-    VaeMcResult r = runVaeMc(bundle, *sys, data.slice(0, 0, 3000), o);
+    VAEMCResult r = runVAEMC(bundle, *sys, data.slice(0, 0, 3000), o);
     int dof = 0;
     double chi2 = chiSquare(r.finalFeatures, [&](double x, double y) { return -sys->energy(x, y); }, -1.5, 1.2, 12,
                             -0.5, 2.0, 12, &dof);
@@ -118,7 +118,7 @@ TEST(TrainedModel, DetailedBalanceMuellerWithGoodBundleAndStageLosses) {
     for (int k = 0; k < 2; k++) {
         EXPECT_EQ(stages[k]["stage"], names[k]);
         EXPECT_EQ(stages[k]["epochs"], 15);
-        nlohmann::json own = readBundleMetadata(out + "/beta-" + names[k] + "/model.pt")["provenance"]["final_losses"];
+        nlohmann::json own = VAEModelBundle::load(out + "/beta-" + names[k] + "/model.pt")->getMetadata()["provenance"]["final_losses"];
         for (const char* key : {"total", "recon", "kl", "val_total"})
             EXPECT_NEAR(stages[k][key].get<double>(), own[key].get<double>(), 1e-6 * (1 + std::abs(own[key].get<double>())))
                 << names[k] << " " << key;

@@ -33,17 +33,17 @@ ChainSetup& setupFor(const std::string& name) {
 }
 
 /** Runs chains from the data and returns chi2 of the final states (independent chains) and dof. */
-double runAndTest(const std::string& name, const std::array<double, kVaeMcNumTerms>& weights, int64_t chains,
+double runAndTest(const std::string& name, const std::array<double, kVAEMCNumTerms>& weights, int64_t chains,
                   int64_t moves, int* dof, double* fAcc, bool fromOnePoint = false) {
     ChainSetup& s = setupFor(name);
-    VaeMcOptions o;
+    VAEMCOptions o;
     o.moves = moves;
     o.seed = 21;
     o.termWeights = weights;
     torch::Tensor start = fromOnePoint ? s.data.slice(0, 0, 1).expand({chains, s.data.size(1)}).contiguous()
                                        : s.data.slice(0, 0, chains);
     auto t0 = std::chrono::steady_clock::now();
-    VaeMcResult r = runVaeMc(s.bundle, *s.system, start, o);
+    VAEMCResult r = runVAEMC(s.bundle, *s.system, start, o);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     *fAcc = r.fAcc;
     const System2D& sys = *s.system;
@@ -59,8 +59,8 @@ double runAndTest(const std::string& name, const std::array<double, kVaeMcNumTer
               << weights[3] << "," << weights[4] << "} " << chains << " chains x " << moves << " moves in " << secs
               << " s: f_acc " << r.fAcc << " rejected non-finite " << r.rejectedNonFinite << " chi2 " << chi2
               << " dof " << *dof << "\n";
-    for (int k = 0; k < kVaeMcNumTerms; k++)
-        std::cout << "    term " << vaeMcTermNames()[k] << ": mean " << r.terms[k].mean << " std " << r.terms[k].std
+    for (int k = 0; k < kVAEMCNumTerms; k++)
+        std::cout << "    term " << vaeMCTermNames()[k] << ": mean " << r.terms[k].mean << " std " << r.terms[k].std
                   << "\n";
     return chi2;
 }
@@ -102,77 +102,77 @@ TEST(VaeMonteCarlo, DetailedBalanceBeltwayRThetaFailsWithoutJacobian) {
 TEST(VaeMonteCarlo, NonFiniteProposalsAreRejected) {
     auto one = [](double v) { return torch::full({4}, v, torch::kFloat64); };
     const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
-    VaeMcTerms base{one(1.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0)};
-    VaeMcLogAlpha ok = vaeMcLogAlpha(base);
+    VAEMCTerms base{one(1.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0)};
+    VAEMCLogAlpha ok = vaeMCLogAlpha(base);
     EXPECT_TRUE(ok.valid.all().item<bool>());
     EXPECT_NEAR(ok.total[0].item<double>(), 1.0, 1e-15);
     torch::Tensor u = torch::full({4}, 1e-300, torch::kFloat64);  // would accept anything finite
-    std::vector<std::function<void(VaeMcTerms&)>> breakers = {
-        [&](VaeMcTerms& t) { t.energyProposal[1] = nan; },
-        [&](VaeMcTerms& t) { t.energyProposal[1] = -inf; },
-        [&](VaeMcTerms& t) { t.logQProposal[1] = nan; },
-        [&](VaeMcTerms& t) { t.logQProposal[1] = inf; },
-        [&](VaeMcTerms& t) { t.logPriorProposal[1] = -inf; },
-        [&](VaeMcTerms& t) { t.logDecoderProposal[1] = -inf; },
-        [&](VaeMcTerms& t) { t.logDecoderProposal[1] = nan; },
-        [&](VaeMcTerms& t) { t.logJacobianProposal[1] = nan; },
-        [&](VaeMcTerms& t) { t.logJacobianProposal[1] = inf; },
-        [&](VaeMcTerms& t) { t.logQCurrent[1] = nan; },
+    std::vector<std::function<void(VAEMCTerms&)>> breakers = {
+        [&](VAEMCTerms& t) { t.energyProposal[1] = nan; },
+        [&](VAEMCTerms& t) { t.energyProposal[1] = -inf; },
+        [&](VAEMCTerms& t) { t.logQProposal[1] = nan; },
+        [&](VAEMCTerms& t) { t.logQProposal[1] = inf; },
+        [&](VAEMCTerms& t) { t.logPriorProposal[1] = -inf; },
+        [&](VAEMCTerms& t) { t.logDecoderProposal[1] = -inf; },
+        [&](VAEMCTerms& t) { t.logDecoderProposal[1] = nan; },
+        [&](VAEMCTerms& t) { t.logJacobianProposal[1] = nan; },
+        [&](VAEMCTerms& t) { t.logJacobianProposal[1] = inf; },
+        [&](VAEMCTerms& t) { t.logQCurrent[1] = nan; },
     };
     for (size_t b = 0; b < breakers.size(); b++) {
-        VaeMcTerms t{one(1.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0)};
+        VAEMCTerms t{one(1.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0), one(0.0)};
         breakers[b](t);
-        VaeMcLogAlpha a = vaeMcLogAlpha(t);
+        VAEMCLogAlpha a = vaeMCLogAlpha(t);
         torch::Tensor acc = acceptMoves(a, u);
         EXPECT_FALSE(acc[1].item<bool>()) << "breaker " << b;
         EXPECT_TRUE(acc[0].item<bool>() && acc[2].item<bool>()) << "breaker " << b;
     }
     // the scalar form is the same rule
-    std::array<double, kVaeMcNumTerms> terms;
-    double la = vaeMcLogAlpha(2.0, 1.0, -1.0, -0.5, 0.3, 0.1, -2.0, -1.0, 0.0, 0.7, 1.0, &terms);
+    std::array<double, kVAEMCNumTerms> terms;
+    double la = vaeMCLogAlpha(2.0, 1.0, -1.0, -0.5, 0.3, 0.1, -2.0, -1.0, 0.0, 0.7, 1.0, &terms);
     EXPECT_NEAR(la, 1.0 + 0.5 + 0.2 - 1.0 + 0.7, 1e-14);
     EXPECT_NEAR(terms[3], -1.0, 1e-15);
-    EXPECT_EQ(vaeMcLogAlpha(0, nan, 0, 0, 0, 0, 0, 0, 0, 0), -std::numeric_limits<double>::infinity());
+    EXPECT_EQ(vaeMCLogAlpha(0, nan, 0, 0, 0, 0, 0, 0, 0, 0), -std::numeric_limits<double>::infinity());
 }
 
 TEST(VaeMonteCarlo, RunIsReproducibleAndRejectsBadStarts) {
     ChainSetup& s = setupFor("mueller");
-    VaeMcOptions o;
+    VAEMCOptions o;
     o.moves = 5;
     o.seed = 3;
-    VaeMcResult a = runVaeMc(s.bundle, *s.system, s.data.slice(0, 0, 200), o);
-    VaeMcResult b = runVaeMc(s.bundle, *s.system, s.data.slice(0, 0, 200), o);
+    VAEMCResult a = runVAEMC(s.bundle, *s.system, s.data.slice(0, 0, 200), o);
+    VAEMCResult b = runVAEMC(s.bundle, *s.system, s.data.slice(0, 0, 200), o);
     EXPECT_TRUE(torch::equal(a.finalFeatures, b.finalFeatures));
     EXPECT_EQ(a.accepted, b.accepted);
-    EXPECT_THROW(runVaeMc(s.bundle, *s.system, torch::zeros({0, 2}, torch::kFloat64), o), std::invalid_argument);
+    EXPECT_THROW(runVAEMC(s.bundle, *s.system, torch::zeros({0, 2}, torch::kFloat64), o), std::invalid_argument);
     torch::Tensor bad = s.data.slice(0, 0, 10).clone();
     bad[3][0] = std::nan("");
-    EXPECT_THROW(runVaeMc(s.bundle, *s.system, bad, o), std::invalid_argument);
+    EXPECT_THROW(runVAEMC(s.bundle, *s.system, bad, o), std::invalid_argument);
     // model and system of different feature dimension
     torch::Tensor pos = torch::randn({300, 3}, torch::kFloat64);
     auto bundle3 = poorBundle(FeatureKind::Positions, pos, 0, 1);
     try {
-        runVaeMc(bundle3, *s.system, s.data.slice(0, 0, 10), o);
+        runVAEMC(bundle3, *s.system, s.data.slice(0, 0, 10), o);
         FAIL() << "no exception";
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("expects 3"), std::string::npos) << e.what();
     }
     try {
-        runVaeMc(bundle3, *s.system, pos.slice(0, 0, 10), o);
+        runVAEMC(bundle3, *s.system, pos.slice(0, 0, 10), o);
         FAIL() << "no exception";
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("system has 2 features"), std::string::npos) << e.what();
     }
     // an xy model on a polar system
     auto& belt = setupFor("beltway-rtheta");
-    EXPECT_THROW(runVaeMc(s.bundle, *belt.system, belt.data.slice(0, 0, 10), o), std::invalid_argument);
+    EXPECT_THROW(runVAEMC(s.bundle, *belt.system, belt.data.slice(0, 0, 10), o), std::invalid_argument);
 }
 
 TEST(VaeMonteCarlo, EveryTermMatters) {
     // Each wrong rule must be detected by the same chi-square check.
     struct Case {
         const char* system;
-        std::array<double, kVaeMcNumTerms> w;
+        std::array<double, kVAEMCNumTerms> w;
     };
     // (Measured with this bundle: dropping the encoder term on beltway-rtheta gives chi2 65 for 36 dof,
     // below the threshold 87: that term is too small there for 3000 samples, so it is checked on mueller.)

@@ -1,6 +1,6 @@
 // The model bundle: methods in raw units reproduce the trained model, metadata, Python loading.
 #include "AtomicFile.h"
-#include "BundleReader.h"
+#include "VAEModelBundle.h"
 #include "BundleWriter.h"
 #include "Npy.h"
 #include "Training.h"
@@ -179,5 +179,5 @@ TEST(Bundle, SaveIsAtomic) {
                                      [&](const std::string& tmp) { saveBundle(t.bundle, t.meta, tmp); }),
                  std::runtime_error);
     EXPECT_FALSE(fs::exists("/proc/version/model.pt"));
-    EXPECT_EQ(readBundleMetadata(dir + "/model.pt")["latent"], 1);
+    EXPECT_EQ(VAEModelBundle::load(dir + "/model.pt")->getMetadata()["latent"], 1);
 }

@@ -1,0 +1,77 @@
+#ifndef OPENMM_VAE_MODEL_BUNDLE_H_
+#define OPENMM_VAE_MODEL_BUNDLE_H_
+
+#include "BundleSchema.h"
+#include <nlohmann/json.hpp>
+#include <torch/script.h>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace VAEPlugin {
+
+/** What the bundle floor throws for a file or model it cannot use; the plugin reports it as an OpenMMException. */
+class BundleError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/**
+ * The one reader of model bundles (design.md): a model bundle held in memory: the bytes of a TorchScript archive plus its parsed metadata
+ * (the extra file "metadata.json" written by the trainer; absent for foreign models).
+ * Loading validates that the bytes are a TorchScript archive with a forward method.
+ */
+class VAEModelBundle {
+public:
+    /** Name of the metadata file inside the archive. */
+    static const char* metadataFileName();
+    /** Load from a path, or from archive bytes (a string starting with the zip signature). */
+    static std::shared_ptr<VAEModelBundle> load(const std::string& pathOrBytes);
+    /** True if the string is the content of a zip archive rather than a path. */
+    static bool looksLikeArchive(const std::string& pathOrBytes);
+
+    const std::string& getBytes() const { return bytes; }
+    const std::string& getMetadataText() const { return metadataText; }
+    const nlohmann::json& getMetadata() const { return metadata; }
+    bool hasMetadata() const { return !metadataText.empty(); }
+    /** Where the model came from, for messages: the file path or "model bytes". */
+    const std::string& getSource() const { return source; }
+    /** Latent size from the metadata, or -1 if it does not say. */
+    int getMetadataLatentSize() const;
+    /** Atom indices from the metadata (empty if it does not say). */
+    std::vector<int> getMetadataAtoms() const;
+    /** The feature kind named by the metadata, or none (no metadata, or a kind this build does not know). */
+    std::optional<FeatureKind> getFeatureKind() const;
+    /** A bond the BAT features leave out because the training System constrained it (metadata, System indices). */
+    struct ConstrainedBond {
+        int atom1, atom2;
+        double length;       ///< nm
+        std::string entry;   ///< the metadata entry as written, for messages
+    };
+    /** The constrained bonds of a `bat` bundle's metadata (empty for other kinds); BundleError if malformed. */
+    std::vector<ConstrainedBond> getConstrainedBonds() const;
+    /** A fresh module in double precision, in eval mode, independent of any other copy. */
+    torch::jit::Module createModule() const;
+    /**
+     * Evaluate forward on a deterministic probe configuration of nAtoms atoms and return the
+     * latent size; throws BundleError naming the problem if forward fails or returns
+     * something other than a 1-D tensor.
+     */
+    int probeLatentSize(int nAtoms) const;
+    /** The probe configuration ([nAtoms * 3], nm) used to check models when a Context is created. */
+    static std::vector<double> probePositions(int nAtoms);
+    /** Run forward on positions [n,3] (double) and check the result is a 1-D tensor. */
+    static torch::Tensor evaluate(torch::jit::Module& module, const torch::Tensor& positions, const std::string& source);
+    /** The informative line of a LibTorch/TorchScript error message. */
+    static std::string summarizeError(const std::exception& e);
+private:
+    VAEModelBundle() = default;
+    std::string bytes, metadataText, source;
+    nlohmann::json metadata;
+};
+
+} // namespace VAEPlugin
+
+#endif

@@ -1,0 +1,145 @@
+#include "VAEEncoderSpec.h"
+#include <map>
+
+using namespace VAEPlugin;
+namespace A = BundleSchema::Attribute;
+namespace M = BundleSchema::Model;
+
+namespace {
+
+std::vector<int> intList(const torch::jit::Module& bundle, const char* name) {
+    std::vector<int> result;
+    for (const c10::IValue& v : bundle.attr(name).toListRef())
+        result.push_back((int) v.toInt());
+    return result;
+}
+
+std::vector<double> toVector(const torch::Tensor& t) {
+    torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+} // namespace
+
+std::vector<int> VAEEncoderSpec::nonPeriodicFeatures() const {
+    std::vector<int> result;
+    for (int i = 0; i < numFeatures; i++)
+        if (!periodic[i])
+            result.push_back(i);
+    return result;
+}
+
+std::vector<int> VAEEncoderSpec::periodicFeatures() const {
+    std::vector<int> result;
+    for (int i = 0; i < numFeatures; i++)
+        if (periodic[i])
+            result.push_back(i);
+    return result;
+}
+
+bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec& spec, std::string& whyNot) {
+    for (const char* name : {A::kFeatureKind, A::kFeatureMean, A::kFeatureScale, A::kNumAtoms, A::kModel})
+        if (!bundle.hasattr(name)) {
+            whyNot = std::string("the model is not a trainer bundle (no attribute '") + name + "')";
+            return false;
+        }
+    spec = VAEEncoderSpec();
+    const std::string& kindName = bundle.attr(A::kFeatureKind).toStringRef();
+    std::optional<FeatureKind> kind = parseFeatureKind(kindName);
+    if (!kind) {
+        whyNot = "feature kind '" + kindName + "' has no native implementation";
+        return false;
+    }
+    spec.featureKind = *kind;
+    spec.numAtoms = bundle.attr(A::kNumAtoms).toInt();
+    spec.mean = toVector(bundle.attr(A::kFeatureMean).toTensor());
+    spec.scale = toVector(bundle.attr(A::kFeatureScale).toTensor());
+    spec.numFeatures = spec.mean.size();
+    int expectedFeatures = *kind == FeatureKind::Positions || *kind == FeatureKind::Cartesian ? 3 * spec.numAtoms : 2;
+    if (*kind == FeatureKind::Cartesian) {
+        if (!bundle.hasattr(A::kReference)) {
+            whyNot = std::string("the cartesian bundle has no '") + A::kReference + "' buffer";
+            return false;
+        }
+        spec.reference = toVector(bundle.attr(A::kReference).toTensor());
+        if ((int) spec.reference.size() != 3 * spec.numAtoms) {
+            whyNot = "the cartesian reference does not match the atom count";
+            return false;
+        }
+    }
+    if (*kind == FeatureKind::Bat) {
+        for (const char* name : {A::kBatRoot, A::kBatI, A::kBatJ, A::kBatK, A::kBatL, A::kBatTorsionReference, A::kBatFreeRows})
+            if (!bundle.hasattr(name)) {
+                whyNot = std::string("the bat bundle has no attribute '") + name + "'";
+                return false;
+            }
+        spec.batRoot = intList(bundle, A::kBatRoot);
+        spec.batI = intList(bundle, A::kBatI);
+        spec.batJ = intList(bundle, A::kBatJ);
+        spec.batK = intList(bundle, A::kBatK);
+        spec.batL = intList(bundle, A::kBatL);
+        spec.batTorsionReference = intList(bundle, A::kBatTorsionReference);
+        spec.batFreeRows = intList(bundle, A::kBatFreeRows);
+        int rows = spec.batI.size();
+        bool valid = spec.batRoot.size() == 3 && (int) spec.batJ.size() == rows && (int) spec.batK.size() == rows &&
+                     (int) spec.batL.size() == rows && (int) spec.batTorsionReference.size() == rows;
+        for (int list = 0; list < 6 && valid; list++) {
+            const std::vector<int>& v = list == 0 ? spec.batRoot : list == 1 ? spec.batI : list == 2 ? spec.batJ
+                                      : list == 3 ? spec.batK : list == 4 ? spec.batL : spec.batTorsionReference;
+            int limit = list == 5 ? rows : spec.numAtoms;
+            for (int x : v)
+                valid = valid && x >= 0 && x < limit;
+        }
+        for (int r : spec.batFreeRows)
+            valid = valid && r >= 0 && r < rows;
+        if (!valid) {
+            whyNot = "the bat tree attributes are inconsistent";
+            return false;
+        }
+        expectedFeatures = 3 + (int) spec.batFreeRows.size() + 2 * rows;
+    }
+    if (spec.numFeatures != expectedFeatures || (int) spec.scale.size() != spec.numFeatures) {
+        whyNot = "the standardisation does not match the feature kind";
+        return false;
+    }
+    torch::jit::Module model = bundle.attr(A::kModel).toModule();
+    if (!model.hasattr(M::kPeriodic) || !model.hasattr(M::kEncoder)) {
+        whyNot = "the bundle's model has no 'periodic' flags or 'encoder'";
+        return false;
+    }
+    for (const c10::IValue& flag : model.attr(M::kPeriodic).toListRef())
+        spec.periodic.push_back(flag.toBool());
+    if ((int) spec.periodic.size() != spec.numFeatures) {
+        whyNot = "the number of periodic flags does not match the features";
+        return false;
+    }
+    // The encoder must consist of exactly the layers of the architecture in science.md.
+    std::map<std::string, torch::Tensor> parameters;
+    for (const auto& p : model.attr(M::kEncoder).toModule().named_parameters(true))
+        parameters[p.name] = p.value;
+    const std::vector<std::pair<std::string, bool>> layers = {{M::kHidden1, true}, {M::kHidden2, true}, {M::kMean, false}};
+    std::size_t expectedParameters = 2 * (layers.size() + 1);  // + the log-variance head
+    if (parameters.size() != expectedParameters || !parameters.count(std::string(M::kLogVar) + M::kWeightSuffix)) {
+        whyNot = "the encoder has parameters other than hidden1, hidden2, mean and logvar";
+        return false;
+    }
+    int inputs = spec.numFeatures + (int) spec.periodicFeatures().size();
+    for (const auto& layer : layers) {
+        auto w = parameters.find(layer.first + M::kWeightSuffix), b = parameters.find(layer.first + M::kBiasSuffix);
+        if (w == parameters.end() || b == parameters.end() || w->second.dim() != 2 || w->second.size(1) != inputs ||
+            b->second.dim() != 1 || b->second.size(0) != w->second.size(0)) {
+            whyNot = "encoder layer '" + layer.first + "' is missing or has unexpected shape";
+            return false;
+        }
+        Layer l;
+        l.inputs = inputs;
+        l.outputs = w->second.size(0);
+        l.weight = toVector(w->second);
+        l.bias = toVector(b->second);
+        l.relu = layer.second;
+        spec.layers.push_back(l);
+        inputs = l.outputs;
+    }
+    spec.latent = spec.layers.back().outputs;
+    return true;
+}
