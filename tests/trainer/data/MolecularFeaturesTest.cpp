@@ -478,7 +478,7 @@ TEST(MolecularFeatures, SavedBundleReproducesFeaturesAndModel) {
         torch::jit::ExtraFilesMap extra{{"metadata.json", ""}};
         torch::jit::Module bundle = torch::jit::load(c.out + "/beta-1/model.pt", torch::kCPU, extra);
         auto meta = nlohmann::json::parse(extra.at("metadata.json"));
-        EXPECT_EQ(meta["features"], data.features.toJson());
+        EXPECT_EQ(meta["features"], featuresMetadata(data.features));
         torch::jit::Module features = makeFeatureModule(data.features);
         auto [f, logJ] = featurize(features, frames);
         auto [fb, logJb] = featurize(bundle, frames);
