@@ -1,6 +1,6 @@
 """openmmvae.apps.plots on a synthetic sweep folder (the layout `openmm-vae sweep` writes): valid PNG files
 for L = 1 and L = 2 and for (r, theta) data, the table reader, and a clear error for a wrong folder.
-The real command's output is plotted in tests/trainer/metrics/sweep_cli_test.sh."""
+The real command's output is plotted in tests/trainer/cli/sweep_cli_test.sh."""
 
 import json
 import os

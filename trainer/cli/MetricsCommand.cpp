@@ -120,9 +120,9 @@ nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& l
     if (o.chains < 1) throw std::invalid_argument("--chains must be at least 1");
     if (o.moves < 0) throw std::invalid_argument("--moves must be >= 0");
     if (!fs::exists(o.model)) throw std::invalid_argument("model bundle '" + o.model + "' does not exist");
-    nlohmann::json meta = VAEModelBundle::load(o.model)->getMetadata();
-    torch::jit::Module bundle = torch::jit::load(o.model);
-    bundle.eval();
+    std::shared_ptr<VAEModelBundle> loaded = VAEModelBundle::load(o.model);
+    const nlohmann::json& meta = loaded->getMetadata();
+    torch::jit::Module bundle = loaded->createModule();  // float64 (as written), eval mode
     namespace P = BundleSchema::Provenance;
     const nlohmann::json prov = meta.value(BundleSchema::Metadata::kProvenance, nlohmann::json::object());
     const nlohmann::json features = meta.value(BundleSchema::Metadata::kFeatures, nlohmann::json::object());
