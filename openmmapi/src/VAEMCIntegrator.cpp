@@ -6,13 +6,10 @@
 #include "openmm/System.h"
 #include "openmm/internal/ContextImpl.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <cmath>
 #include <iostream>
 #include <random>
 #include <set>
-#include <sstream>
 
 using namespace VAEPlugin;
 using namespace OpenMM;

@@ -377,6 +377,22 @@ TEST(Trajectory, PdbAtomsElementsAndConect) {
     EXPECT_THROW(readPdb(dir + "/empty.pdb"), std::runtime_error);
 }
 
+namespace {
+
+/** A PDB of the first of alanine-like frames [F, 22, 3] (nm), atom names numbered so each is unique. */
+void writeAlaninePdb(const std::string& path, const torch::Tensor& frames) {
+    std::ofstream pdb(path);
+    char line[100];
+    for (int i = 0; i < 22; i++) {
+        std::snprintf(line, sizeof line, "ATOM  %5d %-4s ALA A   1    %8.3f%8.3f%8.3f  1.00  0.00          %2s\n", i + 1,
+                      (kElements[i] + std::to_string(i)).c_str(), 10 * frames[0][i][0].item<double>(),
+                      10 * frames[0][i][1].item<double>(), 10 * frames[0][i][2].item<double>(), kElements[i].c_str());
+        pdb << line;
+    }
+}
+
+} // namespace
+
 TEST(Trajectory, DatasetFromTrajectoryChecksAtomsAndSelection) {
     std::string dir = tempDir("dataset");
     // Alanine-like frames and a PDB of their first frame.
@@ -384,16 +400,7 @@ TEST(Trajectory, DatasetFromTrajectoryChecksAtomsAndSelection) {
     for (int s = 0; s < 6; s++) confs.push_back(randomAlanine(300));  // same geometry: bonds inferable
     torch::Tensor frames = torch::stack(confs);
     VAETest::writeDcd(dir + "/a.dcd", frames, false);
-    {
-        std::ofstream pdb(dir + "/a.pdb");
-        char line[100];
-        for (int i = 0; i < 22; i++) {
-            std::snprintf(line, sizeof line, "ATOM  %5d %-4s ALA A   1    %8.3f%8.3f%8.3f  1.00  0.00          %2s\n", i + 1,
-                          (kElements[i] + std::to_string(i)).c_str(), 10 * frames[0][i][0].item<double>(),
-                          10 * frames[0][i][1].item<double>(), 10 * frames[0][i][2].item<double>(), kElements[i].c_str());
-            pdb << line;
-        }
-    }
+    writeAlaninePdb(dir + "/a.pdb", frames);
     TrajectoryOptions o;
     o.path = dir + "/a.dcd";
     o.topology = dir + "/a.pdb";
@@ -439,14 +446,7 @@ torch::Tensor writeAlanineTrajectory(const std::string& dir, int numFrames, int 
     for (int s = 0; s < numFrames; s++) confs.push_back(randomAlanine(seed + s));
     torch::Tensor frames = torch::stack(confs);
     VAETest::writeDcd(dir + "/a.dcd", frames, false);
-    std::ofstream pdb(dir + "/a.pdb");
-    char line[100];
-    for (int i = 0; i < 22; i++) {
-        std::snprintf(line, sizeof line, "ATOM  %5d %-4s ALA A   1    %8.3f%8.3f%8.3f  1.00  0.00          %2s\n", i + 1,
-                      (kElements[i] + std::to_string(i)).c_str(), 10 * frames[0][i][0].item<double>(),
-                      10 * frames[0][i][1].item<double>(), 10 * frames[0][i][2].item<double>(), kElements[i].c_str());
-        pdb << line;
-    }
+    writeAlaninePdb(dir + "/a.pdb", frames);
     return frames;
 }
 

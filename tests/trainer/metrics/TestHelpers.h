@@ -8,6 +8,8 @@
 #include "Training.h"
 #include "VAEModelBuilder.h"
 
+#include "../../cpp/common/ChiSquare.h"  // the one chi-square of the exactness checks
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -59,58 +61,16 @@ inline torch::jit::Module poorBundle(FeatureKind kind, const torch::Tensor& data
 }
 
 /**
- * Chi-square of a 2-D histogram of independent samples in feature space against the exact density
- * exp(-U(x, y)) J(f), integrated numerically (midpoint rule, sub x sub points per bin) over the box.
- * Bins whose expected count is below 5 (and everything outside the box) are pooled into one bin.
- * Returns chi2 and sets dof.
+ * Chi-square of a 2-D histogram of independent samples in feature space (rows of f [N, 2]) against the
+ * exact density exp(logDensity) (VAETest::chiSquare of tests/cpp/common/ChiSquare.h). Returns chi2, sets dof.
  */
 inline double chiSquare(const torch::Tensor& f, const std::function<double(double, double)>& logDensity, double a0,
-                 double a1, int na, double b0, double b1, int nb, int* dof) {
-    const int sub = 12;
-    std::vector<double> expected(na * nb, 0.0);
-    double total = 0;
-    double da = (a1 - a0) / na, db = (b1 - b0) / nb;
-    for (int i = 0; i < na; i++)
-        for (int j = 0; j < nb; j++) {
-            double s = 0;
-            for (int p = 0; p < sub; p++)
-                for (int q = 0; q < sub; q++) {
-                    double a = a0 + (i + (p + 0.5) / sub) * da, b = b0 + (j + (q + 0.5) / sub) * db;
-                    double lp = logDensity(a, b);
-                    if (std::isfinite(lp)) s += std::exp(lp);
-                }
-            expected[i * nb + j] = s;
-            total += s;
-        }
-    const int64_t n = f.size(0);
-    std::vector<double> observed(na * nb, 0.0);
-    double outside = 0;
+                        double a1, int na, double b0, double b1, int nb, int* dof) {
     auto acc = f.accessor<double, 2>();
-    for (int64_t k = 0; k < n; k++) {
-        int i = static_cast<int>(std::floor((acc[k][0] - a0) / da)), j = static_cast<int>(std::floor((acc[k][1] - b0) / db));
-        if (i < 0 || i >= na || j < 0 || j >= nb)
-            outside++;
-        else
-            observed[i * nb + j]++;
-    }
-    double chi2 = 0, poolE = 0, poolO = outside;
-    int bins = 0;
-    for (int k = 0; k < na * nb; k++) {
-        double e = expected[k] / total * n;
-        if (e < 5) {
-            poolE += e;
-            poolO += observed[k];
-        } else {
-            chi2 += (observed[k] - e) * (observed[k] - e) / e;
-            bins++;
-        }
-    }
-    if (poolE > 0 || poolO > 0) {
-        chi2 += (poolO - poolE) * (poolO - poolE) / std::max(poolE, 1.0);
-        bins++;
-    }
-    *dof = bins - 1;
-    return chi2;
+    std::vector<std::pair<double, double>> samples;
+    for (int64_t k = 0; k < f.size(0); k++)
+        samples.push_back({acc[k][0], acc[k][1]});
+    return VAETest::chiSquare(samples, logDensity, a0, a1, na, b0, b1, nb, dof);
 }
 
 /** The chi-square check of the detailed-balance tests: chi2 below dof + 6 sigma (sigma = sqrt(2 dof)). */
