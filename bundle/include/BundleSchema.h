@@ -49,6 +49,8 @@ constexpr const char *kMean = "mean", *kScale = "scale";
 constexpr const char *kHidden = "hidden", *kFlowHidden = "flow_hidden", *kDecoder = "decoder", *kLatent = "latent";
 constexpr const char *kNumFeatures = "num_features", *kEncoderActivation = "encoder_activation";
 constexpr const char *kDecoderActivation = "decoder_activation";
+/** Mixture components K of the autoregressive decoder's periodic conditionals; rotor multiplicity per feature (science.md 7). */
+constexpr const char *kMixtureComponents = "mixture_components", *kRotorMultiplicity = "rotor_multiplicity";
 } // namespace Architecture
 
 /**
@@ -109,6 +111,18 @@ constexpr const char *kDim = "dim", *kNumBlocks = "num_blocks", *kBlockPrefix = 
 constexpr const char *kNumBins = "num_bins", *kBound = "bound", *kMinBin = "min_bin", *kMinSlope = "min_slope", *kSpan = "span";
 constexpr const char *kNumTransformed = "num_transformed", *kSplit = "split";
 constexpr const char *kConstantInput = "constant_input", *kTransformSecond = "transform_second";
+} // namespace Model
+
+/**
+ * Proposals that fit molecules (science.md section 7): every decoder's rotor multiplicity per feature
+ * (index attribute, 1 where none; absent in older bundles = all 1); the autoregressive decoder's mixture
+ * components K (int; its presence marks the per-feature output layout) and the column offset of each
+ * feature's output block (index [D + 1]); the (cos, sin) conditioner columns of MADE and MAF inputs
+ * (index [D + P]); the circular variant of a MAF block's spline (bool).
+ */
+namespace Model {
+constexpr const char *kMultiplicity = "multiplicity", *kNumComponents = "num_components", *kParamStart = "param_start";
+constexpr const char *kConditionerIndex = "conditioner_index", *kCircular = "circular";
 } // namespace Model
 
 /** Methods of the bundle module (design.md), in OpenMM units on the positions side. */
