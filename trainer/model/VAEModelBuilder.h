@@ -53,6 +53,13 @@
  *   inverse(y, raw), raw = [..., 3K - 1]): K bins on [-b, b] (b = 10 for the prior, pi for the flow
  *   decoder), widths/heights softmax(raw) * (2b - K*0.01) + 0.01,
  *   interior slopes softplus(raw) + 0.01, boundary slopes 1, identity outside [-b, b].
+ *   Circular variant (the MAF blocks' splines, attribute `circular` = true; method
+ *   circular_transform(x, raw, periodic, solve), raw = [..., 3K + 1] = [K widths, K heights, K - 1
+ *   interior slopes, end slope, rotation r]): for a periodic feature both boundary slopes are
+ *   softplus(end) + 0.01 (equal: the density is continuous across +-pi) and the spline S is composed
+ *   with the rotation: density direction u = S(wrap(x - r)), ln|du/dx| = ln S'(wrap(x - r));
+ *   generative direction x = wrap(S^-1(u) + r). A non-periodic feature gets the plain spline of the
+ *   first 3K - 1 values (end slope and rotation unused).
  * - Decoder output distribution (module class IndependentDist, shared by all decoders; mse, condind
  *   and the flow decoder's base use it as is): per feature a location, a log-variance and, for
  *   periodic features only, a second location component; layout [loc (D), s (P), logvar (D)].
@@ -80,9 +87,10 @@
  *   the base head; z enters every masked layer's pre-activation through a bias-free linear map
  *   (`*_skip`). flow: base head
  *   from one hidden layer of z, then `decoderFlowBlocks` (2) MAF blocks on [-pi, pi], each a MADE
- *   with z skips that outputs 3K - 1 raw spline parameters per feature. Block k uses the feature
- *   order 1..D for even k and D..1 for odd k. Non-periodic features are multiplied by 2*pi/20
- *   before the flow and divided after; periodic features are wrapped into [-pi, pi).
+ *   with z skips that outputs 3K + 1 raw parameters of its circular spline per feature. Block k uses
+ *   the feature order 1..D for even k and D..1 for odd k. Non-periodic features are multiplied by
+ *   2*pi/20 before the flow and divided after; periodic features enter as wrap(m x) (rotor
+ *   multiplicity m). The base is IndependentDist (von Mises on the periodic domain).
  *   ln P(x|z) = ln p_base(u) + ln|det du/dx|; in a MAF block the density direction
  *   (x -> u) applies the spline's explicit formula and is one pass.
  * - MADE input (conditioner columns; autoregressive decoder and MAF blocks): per feature in feature

