@@ -32,14 +32,39 @@ def inverse(self, y: Tensor, raw: Tensor) -> Tuple[Tensor, Tensor]:
     return self.transform(y, raw, True)
 
 def transform(self, x: Tensor, raw: Tensor, solve: bool) -> Tuple[Tensor, Tensor]:
+    # knot slopes: 1 at both ends, softplus + min_slope inside
+    nb = self.num_bins
+    d = torch.constant_pad_nd(torch.softplus(raw[..., 2 * nb:3 * nb - 1]) + self.min_slope, [1, 1], 1.0)
+    return self.rq(x, raw, d, solve)
+
+def circular_transform(self, x: Tensor, raw: Tensor, periodic: Tensor, solve: bool) -> Tuple[Tensor, Tensor]:
+    # raw [..., 3K + 1] = (K widths, K heights, K - 1 interior slopes, end slope, rotation r);
+    # periodic (1.0 / 0.0, broadcasting to x) marks the circular features: both end slopes
+    # softplus(end) + min_slope (equal, so the density is continuous across +-bound), composed with
+    # the rotation. Density direction (solve = False): u = S(wrap(x - r)); generative (solve = True):
+    # x = wrap(S^-1(u) + r). Other features: the plain spline (end slope and rotation unused).
+    nb = self.num_bins
+    per = periodic > 0.5
+    inner = torch.softplus(raw[..., 2 * nb:3 * nb - 1]) + self.min_slope
+    end = torch.where(per, torch.softplus(raw[..., 3 * nb - 1]) + self.min_slope, torch.ones_like(x)).unsqueeze(-1)
+    d = torch.cat([end, inner, end], -1)
+    rot = raw[..., 3 * nb]
+    if solve:
+        y, ld = self.rq(x, raw, d, True)
+        return torch.where(per, self.wrap(y + rot), y), ld
+    return self.rq(torch.where(per, self.wrap(x - rot), x), raw, d, False)
+
+def wrap(self, a: Tensor) -> Tensor:
+    return torch.remainder(a + self.bound, 2.0 * self.bound) - self.bound
+
+def rq(self, x: Tensor, raw: Tensor, d: Tensor, solve: bool) -> Tuple[Tensor, Tensor]:
+    # the spline of raw's widths and heights with knot slopes d [..., K + 1]
     bound = self.bound
     nb = self.num_bins
     shape = x.size()
     # bin widths (row 0) and heights (row 1): softmax * (2 bound - K min_bin) + min_bin
     wh = torch.softmax(raw[..., :2 * nb].reshape(shape + [2, nb]), -1) * self.span + self.min_bin
     knots = torch.cumsum(torch.constant_pad_nd(wh, [1, 0], -bound), -1)
-    # knot slopes: 1 at both ends, softplus + min_slope inside
-    d = torch.constant_pad_nd(torch.softplus(raw[..., 2 * nb:]) + self.min_slope, [1, 1], 1.0)
     xc = torch.clamp(x, -bound, bound)
     inside = xc == x
     row = 0
@@ -112,38 +137,42 @@ def inverse(self, y: Tensor) -> Tuple[Tensor, Tensor]:
 )JIT";
 
 // Masked autoregressive spline block conditioned on z. Density direction (inverse, data -> noise)
-// is one pass: u_i = spline(x_i; theta_i(x_<i, z)). The generative direction solves the features
+// is one pass: u_i = spline(x_i; theta_i(x_<i, z)), circular for periodic features (spec section 4). The generative direction solves the features
 // one at a time in the block's order, computing only the current feature's spline parameters.
 const char* kMAFSource = R"JIT(
 def spline_params(self, x: Tensor, z: Tensor) -> Tensor:
-    h = torch.tanh(torch.addmm(torch.addmm(self.made_hidden_bias, z, self.made_hidden_skip_weight.t()),
-                               x, (self.made_hidden_weight * self.made_hidden_mask).t()))
-    p = torch.addmm(torch.addmm(self.made_out_bias, z, self.made_out_skip_weight.t()),
-                    h, (self.made_out_weight * self.made_out_mask).t())
-    return p.reshape([x.size(0), self.num_features, 3 * self.num_bins - 1])
+    up = x
+    if self.num_periodic > 0:
+        up = x.index_select(1, self.periodic_index.to(x.device))
+    p = self.made_out(self.conditioner(x, up), z)
+    return p.reshape([x.size(0), self.num_features, 3 * self.num_bins + 1])
 
 def inverse(self, x: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
-    u, ld = self.spline.forward(x, self.spline_params(x, z))
+    u, ld = self.spline.circular_transform(x, self.spline_params(x, z), self.periodic_mask, False)
     return u, ld.sum(1)
 
 def forward(self, u: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
     # feature by feature in the block's order; only the output rows of the current feature are
     # computed (the masks make the not-yet-computed columns of x irrelevant)
     nf = self.num_features
-    npar = 3 * self.num_bins - 1
+    npar = 3 * self.num_bins + 1
     hz = torch.addmm(self.made_hidden_bias, z, self.made_hidden_skip_weight.t())
     oz = torch.addmm(self.made_out_bias, z, self.made_out_skip_weight.t())
     w1 = (self.made_hidden_weight * self.made_hidden_mask).t()
     w2 = self.made_out_weight * self.made_out_mask
+    per = self.periodic_index.to(u.device)
     x = torch.zeros_like(u)
     ld = torch.zeros([u.size(0)], dtype=u.dtype, device=u.device)
     for k in range(nf):
         i = k
         if self.reversed:
             i = nf - 1 - k
-        h = torch.tanh(torch.addmm(hz, x, w1))
+        up = x
+        if self.num_periodic > 0:
+            up = x.index_select(1, per)
+        h = torch.tanh(torch.addmm(hz, self.conditioner(x, up), w1))
         p = torch.addmm(oz[:, i * npar:(i + 1) * npar], h, w2[i * npar:(i + 1) * npar].t())
-        xi, ldi = self.spline.inverse(u[:, i:i + 1], p.unsqueeze(1))
+        xi, ldi = self.spline.circular_transform(u[:, i:i + 1], p.unsqueeze(1), self.periodic_mask[i:i + 1], True)
         x = torch.cat([x[:, :i], xi, x[:, i + 1:]], 1)
         ld = ld + ldi.squeeze(1)
     return x, ld
@@ -180,27 +209,27 @@ torch::jit::Module buildCoupling(Builder& b, int64_t latent, int64_t hidden, int
     return m;
 }
 
-torch::jit::Module buildMAFBlock(Builder& b, int64_t numFeatures, int64_t latent, int64_t hidden, int64_t bins,
-                                 bool reversed) {
+torch::jit::Module buildMAFBlock(Builder& b, const std::vector<bool>& periodic, int64_t latent, int64_t hidden,
+                                 int64_t bins, bool reversed) {
     torch::jit::Module m = b.newModule("MAFBlock");
-    const int64_t P = 3 * bins - 1;
-    std::vector<int64_t> inDeg(numFeatures), outDeg(numFeatures * P);
-    for (int64_t i = 0; i < numFeatures; ++i)
-        inDeg[i] = reversed ? numFeatures - i : i + 1;
-    for (int64_t o = 0; o < numFeatures * P; ++o)
-        outDeg[o] = inDeg[o / P];
-    std::vector<int64_t> hDeg = madeHiddenDegrees(numFeatures, hidden);
-    addLinear(m, Model::kMadeHidden, numFeatures, hidden, b.init);
-    addLinear(m, Model::kMadeHiddenSkip, latent, hidden, b.init, false);
-    addLinear(m, Model::kMadeOut, hidden, numFeatures * P, b.init);
-    addLinear(m, Model::kMadeOutSkip, latent, numFeatures * P, b.init, false);
-    m.register_buffer(Model::kMadeHiddenMask, madeMask(inDeg, hDeg, false));
-    m.register_buffer(Model::kMadeOutMask, madeMask(hDeg, outDeg, true));
-    addIntAttr(m, Model::kNumFeatures, numFeatures);
+    const int64_t D = periodic.size(), P = 3 * bins + 1;  // raw spline parameters per feature
+    std::vector<int64_t> featureDeg(D), outDeg(D * P);
+    for (int64_t i = 0; i < D; ++i)
+        featureDeg[i] = reversed ? D - i : i + 1;
+    for (int64_t o = 0; o < D * P; ++o)
+        outDeg[o] = featureDeg[o / P];
+    addMADE(b, m, periodic, featureDeg, latent, hidden, outDeg);
+    addIntAttr(m, Model::kNumFeatures, D);
     addIntAttr(m, Model::kNumBins, bins);
     addBoolAttr(m, "reversed", reversed);
-    m.register_module(Model::kSpline, buildSpline(b, bins, M_PI));
-    m.define(kMAFSource);
+    torch::Tensor mask = torch::zeros({D}, torch::kFloat32);
+    for (int64_t i = 0; i < D; ++i)
+        mask[i] = periodic[i] ? 1.0f : 0.0f;
+    m.register_buffer("periodic_mask", mask);
+    torch::jit::Module spline = buildSpline(b, bins, M_PI);
+    addBoolAttr(spline, Model::kCircular, true);
+    m.register_module(Model::kSpline, spline);
+    m.define(std::string(kMADESource) + kMAFSource);
     return m;
 }
 

@@ -21,16 +21,25 @@ torch::jit::Module makeSpline(double bound) {
     return s;
 }
 
-/** ln|det J| of f at each row of x by central differences; f maps [B, n] -> [B, n]. */
+torch::Tensor wrapAngle(const torch::Tensor& a) { return torch::remainder(a + M_PI, 2 * M_PI) - M_PI; }
+
+/**
+ * ln|det J| of f at each row of x by central differences; f maps [B, n] -> [B, n]. Differences of
+ * the outputs marked periodic are wrapped into [-pi, pi) (an angle's jump of 2 pi is no change).
+ */
 torch::Tensor numericalLogDet(const std::function<torch::Tensor(const torch::Tensor&)>& f, const torch::Tensor& x,
-                              double h = 1e-6) {
+                              double h = 1e-6, const std::vector<bool>& periodic = {}) {
     const int64_t B = x.size(0), n = x.size(1);
     torch::Tensor jac = torch::empty({B, n, n}, torch::kFloat64);
     for (int64_t j = 0; j < n; ++j) {
         torch::Tensor xp = x.clone(), xm = x.clone();
         xp.select(1, j).add_(h);
         xm.select(1, j).sub_(h);
-        jac.select(2, j).copy_((f(xp) - f(xm)) / (2 * h));
+        torch::Tensor d = f(xp) - f(xm);
+        for (int64_t i = 0; i < static_cast<int64_t>(periodic.size()); ++i)
+            if (periodic[i])
+                d.select(1, i).copy_(wrapAngle(d.select(1, i)));
+        jac.select(2, j).copy_(d / (2 * h));
     }
     return std::get<1>(at::linalg_slogdet(jac));
 }
@@ -70,6 +79,39 @@ TEST(Spline, InverseOfForwardAndLogDerivative) {
         EXPECT_NEAR(yEnds[1].item<double>(), bound, 1e-9);
         EXPECT_TRUE(torch::isfinite(fwd[1]).all().item<bool>());
     }
+}
+
+TEST(Spline, CircularInverseLogDerivativeAndEqualEndSlopes) {
+    // the MAF blocks' spline on [-pi, pi] with raw [..., 3K + 1]: u = S(wrap(x - r)) and back
+    torch::jit::Module s = makeSpline(M_PI);
+    torch::manual_seed(2);
+    const int64_t n = 2000, K = 32;
+    torch::Tensor x = (torch::rand({n}, torch::kFloat64) * 2 - 1) * M_PI;
+    torch::Tensor raw = torch::randn({n, 3 * K + 1}, torch::kFloat64);
+    raw.select(1, 3 * K).mul_(3);  // rotations beyond [-pi, pi] too
+    torch::Tensor per = torch::ones({1}, torch::kFloat64);
+    auto fwd = callN(s, "circular_transform", {x, raw, per, false});
+    auto inv = callN(s, "circular_transform", {fwd[0], raw, per, true});
+    EXPECT_LT(wrapAngle(inv[0] - x).abs().max().item<double>(), 1e-9);
+    EXPECT_LT((inv[1] + fwd[1]).abs().max().item<double>(), 1e-9);
+    EXPECT_TRUE((fwd[0].abs() <= M_PI).all().item<bool>() && (inv[0].abs() <= M_PI).all().item<bool>());
+    const double h = 1e-6;
+    torch::Tensor up = callN(s, "circular_transform", {x + h, raw, per, false})[0];
+    torch::Tensor um = callN(s, "circular_transform", {x - h, raw, per, false})[0];
+    EXPECT_LT((torch::log(wrapAngle(up - um) / (2 * h)) - fwd[1]).abs().max().item<double>(), 1e-5);
+    EXPECT_GT(fwd[1].abs().max().item<double>(), 0.5);  // far from the identity
+    // both ends have the slope softplus(end) + min_slope: S' is continuous across +-pi
+    const double delta = 1e-12;
+    torch::Tensor r = raw.select(1, 3 * K);
+    torch::Tensor lo = callN(s, "circular_transform", {r - M_PI + delta, raw, per, false})[1];
+    torch::Tensor hi = callN(s, "circular_transform", {r + M_PI - delta, raw, per, false})[1];
+    torch::Tensor endSlope = torch::log(torch::softplus(raw.select(1, 3 * K - 1)) + 0.01);
+    EXPECT_LT((lo - endSlope).abs().max().item<double>(), 1e-6);  // S' varies by < 1e-6 within 1e-12
+    EXPECT_LT((hi - endSlope).abs().max().item<double>(), 1e-6);
+    // a non-circular feature (periodic 0): the plain spline of the first 3K - 1 values
+    torch::Tensor plain = callN(s, "forward", {x, raw.index({Slice(), Slice(0, 3 * K - 1)})})[0];
+    torch::Tensor masked = callN(s, "circular_transform", {x, raw, torch::zeros({1}, torch::kFloat64), false})[0];
+    EXPECT_TRUE(torch::equal(plain, masked));
 }
 
 TEST(Spline, IdentityOutsideInterval) {
@@ -151,16 +193,38 @@ TEST(DecoderFlow, InverseLogDetAndNumericalJacobian) {
         torch::jit::Module m = buildDouble(makeConfig("flow", 3, 2, 12, periodic), 9);
         torch::jit::Module flow = m.attr("decoder").toModule().attr("flow").toModule();
         torch::manual_seed(3);
+        // non-periodic values beyond the spline interval too; periodic ones are angles (results wrapped)
         torch::Tensor u = (torch::rand({32, 3}, torch::kFloat64) * 2 - 1) * 3.3;
+        for (int i = 0; i < 3; ++i)
+            if (periodic[i])
+                u.select(1, i).copy_(wrapAngle(u.select(1, i)));
         torch::Tensor z = torch::randn({32, 2}, torch::kFloat64);
         auto fwd = callN(flow, "forward", {u, z});
         auto inv = callN(flow, "inverse", {fwd[0], z});
-        EXPECT_LT((inv[0] - u).abs().max().item<double>(), 1e-6);
+        torch::Tensor diff = inv[0] - u;
+        for (int i = 0; i < 3; ++i)
+            if (periodic[i])
+                diff.select(1, i).copy_(wrapAngle(diff.select(1, i)));
+        EXPECT_LT(diff.abs().max().item<double>(), 1e-6);
         EXPECT_LT((inv[1] + fwd[1]).abs().max().item<double>(), 1e-6);
-        torch::Tensor num =
-            numericalLogDet([&](const torch::Tensor& x) { return callN(flow, "inverse", {x, z})[0]; }, fwd[0]);
+        torch::Tensor num = numericalLogDet([&](const torch::Tensor& x) { return callN(flow, "inverse", {x, z})[0]; },
+                                            fwd[0], 1e-6, periodic);
         EXPECT_LT((num - inv[1]).abs().max().item<double>(), 1e-5);
         EXPECT_GT((fwd[0] - u).abs().max().item<double>(), 1e-3);
+    }
+}
+
+TEST(DecoderFlow, PeriodicDensityContinuousAcrossPi) {
+    // circular splines (equal end slopes): the flow decoder's density of an angle is continuous across +-pi
+    for (int m : {1, 3}) {
+        ModelConfig c = makeConfig("flow", 2, 1, 8, {true, false});
+        c.multiplicity = {m, 1};
+        torch::jit::Module model = buildDouble(c, 21);
+        torch::manual_seed(4);
+        torch::Tensor z = torch::randn({1, 1}, torch::kFloat64).expand({2, 1});
+        torch::Tensor x = torch::tensor({{-M_PI, 0.3}, {M_PI - 1e-12, 0.3}}, torch::kFloat64);
+        torch::Tensor lp = call1(model, "decoder_log_prob", {x, z});
+        EXPECT_NEAR(lp[0].item<double>(), lp[1].item<double>(), 1e-8) << "m=" << m;
     }
 }
 
@@ -178,19 +242,19 @@ TEST(MADE, AutoregressiveOutputsIgnoreCurrentAndLaterFeatures) {
         for (int H : {1, 3, 10, 40}) {
             SCOPED_TRACE("D=" + std::to_string(D) + " H=" + std::to_string(H));
             std::vector<bool> periodic(D, false);
-            periodic[D / 2] = true; // includes the extra (sin) outputs of a periodic feature
+            periodic[D / 2] = true; // a periodic feature: (cos, sin) inputs, 4 outputs
             torch::jit::Module m = buildDouble(makeConfig("autoregressive", D, 2, H, periodic), D * 100 + H);
             torch::jit::Module dec = m.attr("decoder").toModule();
             torch::Tensor x = torch::randn({6, D}, torch::kFloat64).requires_grad_(true);
             torch::Tensor z = torch::randn({6, 2}, torch::kFloat64);
-            auto p = callN(dec, "conditional_params", {x, z}); // loc [B,D], s [B,P], logvar [B,D]
+            // per-feature output blocks [param_start[i], param_start[i + 1]) (the periodic one's 4 columns included)
+            torch::Tensor out = call1(dec, "conditional_out", {x, z});
+            torch::Tensor startT = dec.attr("param_start").toTensor();
+            std::vector<int64_t> start(startT.data_ptr<int64_t>(), startT.data_ptr<int64_t>() + D + 1);
             bool anyEarlier = false;
             for (int i = 0; i < D; ++i) {
-                std::vector<torch::Tensor> outs = {p[0].select(1, i), p[2].select(1, i)};
-                if (i == D / 2)
-                    outs.push_back(p[1].select(1, 0));
-                for (const torch::Tensor& o : outs) {
-                    torch::Tensor g = gradOf(o, x);
+                for (int64_t c = start[i]; c < start[i + 1]; ++c) {
+                    torch::Tensor g = gradOf(out.select(1, c), x);
                     if (!g.defined())
                         continue;
                     EXPECT_EQ(g.index({Slice(), Slice(i, D)}).abs().max().item<double>(), 0.0) << "feature " << i;
