@@ -509,7 +509,9 @@ TEST(Trajectory, DatasetFromTrajectoryChecksAtomsAndSelection) {
     std::string dir = tempDir("dataset");
     // Alanine-like frames and a PDB of their first frame.
     std::vector<torch::Tensor> confs;
-    for (int s = 0; s < 6; s++) confs.push_back(randomAlanine(300));  // same geometry: bonds inferable
+    int seed = 300;
+    while (!clashFree(randomAlanine(seed))) seed++;  // bonds (and so the rotors) are inferred from the first frame
+    for (int s = 0; s < 6; s++) confs.push_back(randomAlanine(seed));
     torch::Tensor frames = torch::stack(confs);
     VAETest::writeDcd(dir + "/a.dcd", frames, false);
     writeAlaninePdb(dir + "/a.pdb", frames);
