@@ -37,6 +37,8 @@ struct VAEEncoderSpec {
      * i-j-k-l, minus the torsion of the reference row where that is another row, wrapped].
      */
     std::vector<int> batRoot, batI, batJ, batK, batL, batTorsionReference, batFreeRows;
+    /** bat: per row, the length (nm) of a constrained bond, 0 for free rows (buffer bat_bond_length). */
+    std::vector<double> batBondLength;
     /** Encoder input order: the non-periodic features, then cos of the periodic ones, then their sin. */
     std::vector<int> nonPeriodicFeatures() const;
     std::vector<int> periodicFeatures() const;
