@@ -23,7 +23,8 @@ std::vector<double> hostDoubles(const torch::Tensor& t) {
 
 std::vector<int> intList(torch::jit::Module& module, const char* name) {
     std::vector<int> v;
-    for (const c10::IValue& x : module.attr(name).toList()) v.push_back(static_cast<int>(x.toInt()));
+    c10::List<c10::IValue> list = module.attr(name).toList();
+    for (size_t i = 0; i < list.size(); i++) v.push_back(static_cast<int>(list.get(i).toInt()));
     return v;
 }
 

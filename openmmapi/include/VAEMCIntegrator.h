@@ -115,7 +115,8 @@ public:
     /** Set the VAE moves made in each round (>= 0). */
     void setMovesPerAttempt(int moves);
     /**
-     * Proposals drawn per batched evaluation of the bundle (see the class comment); 1 draws each
+     * Proposals drawn per batched evaluation of the bundle (see the class comment; the TorchScript
+     * path only: native moves draw each proposal when its move is made); 1 draws each
      * proposal when its move is made. Default 64 (on alanine dipeptide with an autoregressive BAT
      * bundle a move costs about 10x less than with 1; bench/README.md, "VAE-MC hybrid").
      */
