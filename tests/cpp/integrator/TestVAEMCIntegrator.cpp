@@ -94,14 +94,16 @@ Vec3 positionOf(const TrainedSystem& s, int row) {
  * exp(-BU) invariant, and is large when it does not (the chains move: acceptance > 0).
  */
 double pureMonteCarlo(const std::string& name, const std::array<double, kVAEMCNumTerms>& weights, int chains,
-                      int moves, int* dof, double* acceptance, int batchSize = 0) {
+                      int moves, int* dof, double* acceptance, int batchSize = 0, bool nativeMoves = true) {
     TrainedSystem& s = setupFor(name);
     std::unique_ptr<System> system(particleSystem(name));
     VAEMCIntegrator integrator(kTemperature, 1.0, 0.002, s.bundle);
     if (batchSize > 0) integrator.setProposalBatchSize(batchSize);
     integrator.setMoveRandomNumberSeed(5);
     VAEMCIntegratorTestAccess::setTermWeights(integrator, weights);
+    VAEMCIntegratorTestAccess::setNativeMoves(integrator, nativeMoves);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    const bool native = VAEMCIntegratorTestAccess::usesNativeMoves(integrator);
     std::vector<Vec3> finals;
     auto t0 = std::chrono::steady_clock::now();
     for (int k = 0; k < chains; k++) {
@@ -113,7 +115,8 @@ double pureMonteCarlo(const std::string& name, const std::array<double, kVAEMCNu
     double chi2 = VAETest::toyChiSquare(name, finals, dof);
     *acceptance = integrator.getAcceptanceRate();
     std::cout << "[vae-mc-integrator] " << name << " weights {" << weights[0] << "," << weights[1] << "," << weights[2]
-              << "," << weights[3] << "," << weights[4] << "} batch " << integrator.getProposalBatchSize() << ", " << chains << " chains x " << moves << " moves in "
+              << "," << weights[3] << "," << weights[4] << "} " << (native ? "native moves" : "TorchScript moves, batch ")
+              << (native ? std::string() : std::to_string(integrator.getProposalBatchSize())) << ", " << chains << " chains x " << moves << " moves in "
               << secs << " s: acceptance " << *acceptance << " rejected invalid " << integrator.getNumRejectedInvalid()
               << " chi2 " << chi2 << " dof " << *dof << "\n";
     for (int k = 0; k < kVAEMCNumTerms; k++)
@@ -163,28 +166,38 @@ namespace {
 
 const std::array<double, kVAEMCNumTerms> kAllTerms = {1, 1, 1, 1, 1};
 
-/** Pure VAE-MC with every term of ln alpha reproduces the Boltzmann histogram, and the chains move. */
+/**
+ * Pure VAE-MC with every term of ln alpha reproduces the Boltzmann histogram, and the chains move:
+ * with batchSize 0 on the path the bundle gets (native moves where it allows them), else on the
+ * TorchScript path with that proposal batch size.
+ */
 void expectExactSampling(const std::string& name, int batchSize = 0) {
     int dof;
     double acceptance;
-    double chi2 = pureMonteCarlo(name, kAllTerms, kChains, kMoves, &dof, &acceptance, batchSize);
+    double chi2 = pureMonteCarlo(name, kAllTerms, kChains, kMoves, &dof, &acceptance, batchSize, batchSize == 0);
     EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
     EXPECT_GT(acceptance, 0.05);
     EXPECT_LT(acceptance, 1.0);
 }
 
-/** With a term of ln alpha weighted 0 the same check fails: it has the power to see a wrong move. */
+/** With a term of ln alpha weighted 0 the same check fails: it has the power to see a wrong move (on either path). */
 void expectCheckFails(const std::string& name, const std::array<double, kVAEMCNumTerms>& weights) {
-    int dof;
-    double acceptance;
-    double chi2 = pureMonteCarlo(name, weights, kChains, kMoves, &dof, &acceptance);
-    EXPECT_FALSE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+    for (bool native : {true, false}) {
+        int dof;
+        double acceptance;
+        double chi2 = pureMonteCarlo(name, weights, kChains, kMoves, &dof, &acceptance, 0, native);
+        EXPECT_FALSE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof << (native ? " native" : " TorchScript");
+    }
 }
 
 } // namespace
 
 TEST(VAEMCIntegrator, PureMonteCarloSamplesMuellerExactly) {
     expectExactSampling("mueller");
+}
+
+TEST(VAEMCIntegrator, PureMonteCarloSamplesMuellerExactlyThroughTorchScript) {
+    expectExactSampling("mueller", 64);
 }
 
 TEST(VAEMCIntegrator, PureMonteCarloSamplesMuellerExactlyOneProposalPerBatch) {
@@ -203,6 +216,10 @@ TEST(VAEMCIntegrator, MuellerCheckFailsWithATermDropped) {
 
 TEST(VAEMCIntegrator, PureMonteCarloSamplesBeltwayPolarExactly) {
     expectExactSampling("beltway-rtheta");
+}
+
+TEST(VAEMCIntegrator, PureMonteCarloSamplesBeltwayPolarExactlyThroughTorchScript) {
+    expectExactSampling("beltway-rtheta", 64);
 }
 
 TEST(VAEMCIntegrator, PureMonteCarloSamplesBeltwayPolarExactlyOneProposalPerBatch) {
@@ -588,8 +605,8 @@ TEST(VAEMCIntegrator, OtherPlatformsAgreeWithReference) {
 }
 
 TEST(VAEMCIntegrator, NativeStateDensitiesGiveTheTorchScriptRun) {
-    // The state-side ln q(z|x), ln P(z), ln P(x|z) of each move are evaluated natively when the bundle
-    // allows it. With one proposal per batch both paths draw the same random numbers, so the runs
+    // The state-side ln q(z|x), ln P(z), ln P(x|z) of each move of the TorchScript path are evaluated
+    // natively when the bundle allows it. With one proposal per batch both paths draw the same random numbers, so the runs
     // agree move for move: a condind bundle (L = 1, Mueller) and an autoregressive one (L = 2,
     // periodic theta, beltway).
     TrainedSystem& mueller = setupFor("mueller");
@@ -615,6 +632,7 @@ TEST(VAEMCIntegrator, NativeStateDensitiesGiveTheTorchScriptRun) {
             i->setProposalBatchSize(1);
             i->setRandomNumberSeed(3);
             i->setMoveRandomNumberSeed(17);
+            VAEMCIntegratorTestAccess::setNativeMoves(*i, false);  // TorchScript proposals: the same random numbers
         }
         VAEMCIntegratorTestAccess::setNativeDensities(script, false);
         // one Context after the other: the Reference platform's Langevin noise is one stream per process
