@@ -72,8 +72,8 @@ public:
     ~VAEMCChain();
     /**
      * Runs `moves` moves from the configuration `positions` ([1, n, 3] nm of the bundle's atoms) of
-     * energy `energy` (kJ/mol) at inverse temperature `beta` (mol/kJ); proposals are drawn
-     * `proposalBatchSize` at a time. Returns how many were accepted. Throws VAEMCError when a bundle
+     * energy `energy` (kJ/mol) at inverse temperature `beta` (mol/kJ); on the TorchScript path
+     * proposals are drawn `proposalBatchSize` at a time. Returns how many were accepted. Throws VAEMCError when a bundle
      * method fails or the positions lie outside the feature domain (nothing drawn is kept then).
      */
     int64_t attempt(int moves, const torch::Tensor& positions, double energy, double beta, int64_t proposalBatchSize, VAEMCTarget& target);
