@@ -54,23 +54,30 @@ public:
     void sampleFrom(const double* z, int first, UniformSource& u, double* x) const;
 
 private:
+    /** A MAF block of the flow decoder (masks applied), in the spline domain. */
+    struct MAFBlock;
     /** The base network's output head of z (all kinds). */
     Eigen::VectorXd baseOut(const double* z) const;
-    /** ln p of standardised feature i with its parameters out (layout of the kind). */
-    double featureLogProb(int i, double xi, const double* params) const;
-    /** Draws standardised feature i from its parameters (u in the domain; multiplicity applied). */
+    /** Parameters of feature i from a head of layout [loc (D), s (P), logvar (D)]: periodic [0, c, s, logvar], else [loc, logvar]. */
+    void gatherBase(const Eigen::VectorXd& out, int i, double* params) const;
+    /** ln p of feature i at u (periodic: the rotor angle m x, or the flow's base angle) with its parameters. */
+    double featureLogProb(int i, double u, const double* params) const;
+    /** u of feature i drawn from its parameters (no rotor branch). */
     double drawFeature(int i, const double* params, UniformSource& u) const;
     /** Conditioner columns of feature i with standardised value xi: writes 1 or 2 values, returns the count. */
     int conditionerColumns(int i, double xi, double* c) const;
     double flowLogProb(const double* x, const double* z) const;
     void flowSample(const double* z, UniformSource& u, double* x) const;
+    /** The block's density direction (data -> noise) of y in place; returns ln|det|. */
+    double mafInverse(const MAFBlock& b, Eigen::VectorXd& y, const double* z) const;
+    /** The block's generative direction (noise -> data) of y in place, feature by feature in its order. */
+    void mafForward(const MAFBlock& b, Eigen::VectorXd& y, const double* z) const;
     void autoregressiveSample(const double* z, int first, UniformSource& u, double* x) const;
 
-    /** A MAF block of the flow decoder (masks applied), in the spline domain. */
+    /** Conditioner columns in feature order (conditionerStart), as the autoregressive decoder's. */
     struct MAFBlock {
         Eigen::MatrixXd hidden, hiddenSkip, out, outSkip;
         Eigen::VectorXd hiddenBias, outBias;
-        std::vector<int> conditionerColumn;  ///< first conditioner column of each feature
         bool reversed;
         NativeRQSpline spline, circularSpline;  ///< non-periodic and periodic features
         int rawPerFeature;
