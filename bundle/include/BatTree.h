@@ -28,6 +28,12 @@ struct BatTree {
     std::vector<int> torsionReference;  ///< per row: the row its torsion is measured from, or itself (absolute)
     std::vector<bool> constrained;      ///< per row: bond i-j constrained in the System, left out of the features
     std::vector<double> bondLength;     ///< per row: length of a constrained bond in nm (0 for free bonds)
+    /**
+     * Per row: the multiplicity m of the rotor whose absolute torsion this row carries (the first
+     * sibling of a rotor's substituents; science.md section 7 "Rotor multiplicity"), 1 otherwise;
+     * empty = all 1. Set by the trainer's tree builder; the features' multiplicity comes from it.
+     */
+    std::vector<int> rotorMultiplicity;
     int numFreeBonds() const;
     int numFeatures() const { return 3 + numFreeBonds() + 2 * static_cast<int>(rows.size()); }
     /** Positions in the row list of the free bonds. */

@@ -29,6 +29,8 @@ struct FeatureSpec {
     std::vector<double> reference;        ///< cartesian: reference structure [3 n] nm
     BatTree bat;                          ///< bat: the tree, constrained bonds and their lengths
     std::string constraints;              ///< bat: "hbonds" | "none"
+    /** Per feature: rotor multiplicity (bat torsions of rotors, from BatTree::rotorMultiplicity), 1 elsewhere; empty = all 1. */
+    std::vector<int> multiplicity;
     int numFeatures() const { return static_cast<int>(periodic.size()); }
     /** A cartesian spec for the System atoms `atoms` and a reference structure ([3 n] nm). */
     static FeatureSpec cartesian(const std::vector<int>& atoms, const std::vector<double>& reference);

@@ -106,6 +106,21 @@ FeatureSpec FeatureSpec::makeBat(const std::vector<int>& atoms, const BatTree& t
     }
     spec.periodic.assign(spec.names.size(), false);
     for (size_t t = 0; t < tree.rows.size(); t++) spec.periodic[spec.names.size() - 1 - t] = true;
+    if (!tree.rotorMultiplicity.empty()) {
+        if (tree.rotorMultiplicity.size() != tree.rows.size())
+            throw std::invalid_argument("bat tree: " + std::to_string(tree.rotorMultiplicity.size()) + " rotor multiplicities for " +
+                                        std::to_string(tree.rows.size()) + " rows");
+        // The torsions are the last rows.size() features, in row order.
+        spec.multiplicity.assign(spec.names.size(), 1);
+        size_t firstTorsion = spec.names.size() - tree.rows.size();
+        for (size_t t = 0; t < tree.rows.size(); t++) {
+            int m = tree.rotorMultiplicity[t];
+            if (m < 1)
+                throw std::invalid_argument("bat tree: rotor multiplicity " + std::to_string(m) + " of row " + std::to_string(t) +
+                                            " is not positive");
+            spec.multiplicity[firstTorsion + t] = m;
+        }
+    }
     return spec;
 }
 

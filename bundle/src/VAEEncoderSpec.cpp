@@ -92,6 +92,12 @@ bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec
         }
         for (int r : spec.batFreeRows)
             valid = valid && r >= 0 && r < rows;
+        if (!bundle.hasattr(A::kBatBondLength)) {
+            whyNot = std::string("the bat bundle has no buffer '") + A::kBatBondLength + "'";
+            return false;
+        }
+        spec.batBondLength = toVector(bundle.attr(A::kBatBondLength).toTensor());
+        valid = valid && (int) spec.batBondLength.size() == rows;
         if (!valid) {
             whyNot = "the bat tree attributes are inconsistent";
             return false;

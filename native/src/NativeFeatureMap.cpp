@@ -1,5 +1,7 @@
 #include "NativeFeatureMap.h"
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 using namespace VAEPlugin;
 
@@ -41,6 +43,10 @@ NativeFeatureMap::NativeFeatureMap(const VAEEncoderSpec& spec)
     for (int f = 0; f < (int) freeRows.size(); f++)
         freeFeature[freeRows[f]] = 2 + f;
     torsionGradient.resize(rowI.size());
+    bondLength = spec.batBondLength;
+    rowConstrained.resize(rowI.size());
+    for (int t = 0; t < (int) rowI.size(); t++)
+        rowConstrained[t] = freeFeature[t] < 0;
 }
 
 NativeFeatureMap::~NativeFeatureMap() = default;
@@ -196,5 +202,97 @@ void NativeFeatureMap::backwardBat(const std::vector<double>& dEdFeatures, std::
         add(dEdPositions, rowJ[t], g * d1);
         add(dEdPositions, rowK[t], g * d2);
         add(dEdPositions, rowL[t], g * d3);
+    }
+}
+
+void NativeFeatureMap::setConstrainedBondLengths(const std::vector<double>& perRow) {
+    if (kind != FeatureKind::Bat)
+        throw std::invalid_argument(std::string("NativeFeatureMap: constrained bond lengths are only for bat features, not '") +
+                                    featureKindName(kind) + "'");
+    if (perRow.size() != rowI.size())
+        throw std::invalid_argument("NativeFeatureMap: " + std::to_string(perRow.size()) + " constrained bond lengths for " +
+                                    std::to_string(rowI.size()) + " bat rows");
+    for (int t = 0; t < (int) perRow.size(); t++)
+        if (rowConstrained[t] && !(std::isfinite(perRow[t]) && perRow[t] > 0))
+            throw std::invalid_argument("NativeFeatureMap: constrained bond length " + std::to_string(perRow[t]) + " nm of bat row " +
+                                        std::to_string(t) + " is not positive");
+    bondLength = perRow;
+}
+
+double NativeFeatureMap::logJacobian(const double* features) const {
+    if (kind == FeatureKind::Polar)
+        return std::log(features[0]);
+    if (kind != FeatureKind::Bat)
+        return 0.0;
+    int rows = rowI.size(), free = freeRows.size();
+    double sum = 0.0;
+    for (int b = 0; b < 2 + free; b++)
+        sum += 2.0 * std::log(features[b]);
+    for (int a = 0; a < 1 + rows; a++)
+        sum += std::log(std::sin(features[2 + free + a]));
+    return sum;
+}
+
+void NativeFeatureMap::positionsFromFeatures(const double* features, const std::vector<double>& reference, std::vector<double>& out) const {
+    if ((int) reference.size() != 3 * numAtoms)
+        throw std::invalid_argument("NativeFeatureMap: a reference of " + std::to_string(reference.size()) + " coordinates for " +
+                                    std::to_string(numAtoms) + " atoms");
+    if (kind == FeatureKind::Cartesian)
+        throw std::invalid_argument("NativeFeatureMap: cartesian features do not determine positions (the orientation is not kept)");
+    out = reference;
+    if (kind == FeatureKind::Positions) {
+        out.assign(features, features + numFeatures);
+        return;
+    }
+    if (kind == FeatureKind::XY) {
+        out[0] = features[0];
+        out[1] = features[1];
+        return;
+    }
+    if (kind == FeatureKind::Polar) {
+        out[0] = features[0] * std::cos(features[1]);
+        out[1] = features[0] * std::sin(features[1]);
+        return;
+    }
+    // bat, step by step as the bundle's positions_from_features (same operations, same order).
+    int rows = rowI.size(), free = freeRows.size();
+    auto at = [&](int i) { return Vec3(out[3 * i], out[3 * i + 1], out[3 * i + 2]); };
+    auto set = [&](int i, const Vec3& v) {
+        for (int d = 0; d < 3; d++)
+            out[3 * i + d] = v[d];
+    };
+    // External coordinates from the reference: r0, the direction r0->r1, the plane of r0, r1, r2.
+    Vec3 p0 = at(root[0]);
+    Vec3 u = at(root[1]) - p0;
+    u = u / u.norm();
+    Vec3 w = at(root[2]) - at(root[1]);
+    w = w - w.dot(u) * u;
+    w = w / w.norm();
+    double rootAngle = features[2 + free];
+    Vec3 p1 = p0 + features[0] * u;
+    Vec3 p2 = p1 + features[1] * (-std::cos(rootAngle) * u + std::sin(rootAngle) * w);
+    set(root[1], p1);
+    set(root[2], p2);
+    std::vector<double> absolute(rows);
+    for (int t = 0; t < rows; t++) {
+        int first = torsionReference[t];
+        if (first > t)
+            throw std::invalid_argument("NativeFeatureMap: bat row " + std::to_string(t) + " takes its torsion from the later row " +
+                                        std::to_string(first));
+        double torsion = features[3 + free + rows + t];
+        if (first != t)
+            torsion = torsion + absolute[first];
+        absolute[t] = torsion;
+        double bond = freeFeature[t] >= 0 ? features[freeFeature[t]] : bondLength[t];
+        double angle = features[3 + free + t];
+        // bat_place(a = l, b = k, c = j)
+        Vec3 a = at(rowL[t]), b = at(rowK[t]), c = at(rowJ[t]);
+        Vec3 bc = c - b;
+        bc = bc / bc.norm();
+        Vec3 n = (b - a).cross(bc);
+        n = n / n.norm();
+        Vec3 m = n.cross(bc);
+        double along = -bond * std::cos(angle), across = bond * std::sin(angle);
+        set(rowI[t], c + along * bc + across * (std::cos(torsion) * m + std::sin(torsion) * n));
     }
 }

@@ -100,6 +100,10 @@ void TrainCommand::addOptions() {
                      "bat features: hbonds (bonds to hydrogen left out, lengths from the data) | none; must match the "
                      "System the bundle is used with")
         ->capture_default_str();
+    data->add_option("--rotors", t.rotors,
+                     "bat features: auto (torsions of rotors such as CH3, NH3+ get their multiplicity from the "
+                     "topology: the decoder's density repeats every 2 pi / m) | none (all 1)")
+        ->capture_default_str();
     data->add_option("--temperature", temperature_, "Temperature of --data in kelvin (bundle metadata)");
     data->add_option("--samples", c.samples, "Samples a built-in system generates")->capture_default_str();
     auto model = train->add_option_group("Model");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -13,6 +14,68 @@ namespace VAEPlugin {
 
 namespace {
 const std::string kBatFeatures = std::string("features '") + featureKindName(FeatureKind::Bat) + "'";
+
+/**
+ * Canonical form of the side of the molecule that atom `a` leads to, away from `from`: its element,
+ * then the sorted forms of its own substituents. Two substituents with equal forms are equivalent by
+ * bonding (isomorphic trees). Returns false when that side has a ring or leads back past `from`
+ * (rings are not compared: such a group is not taken for a rotor, which is always safe, m = 1).
+ */
+bool canonicalForm(int a, int from, const std::vector<std::vector<int>>& neighbours, const std::function<std::string(int)>& element,
+                   std::vector<bool>& visited, std::string& form) {
+    visited[a] = true;
+    std::vector<std::string> parts;
+    for (int b : neighbours[a]) {
+        if (b == from) continue;
+        if (visited[b]) return false;
+        std::string part;
+        if (!canonicalForm(b, a, neighbours, element, visited, part)) return false;
+        parts.push_back(part);
+    }
+    std::sort(parts.begin(), parts.end());
+    form = element(a) + "(";
+    for (size_t p = 0; p < parts.size(); p++) form += (p ? "," : "") + parts[p];
+    form += ")";
+    return true;
+}
+
+/**
+ * Per row of `tree`: the multiplicity of the rotor whose absolute torsion the row carries, else 1.
+ * Atom j is a rotor about its bond to its axis partner (its parent; r1 for r0) when all its other
+ * bonded atoms, m >= 2 of them, are its children in the tree and equivalent (same canonical form):
+ * rotating the group by 2 pi / m about the bond permutes them. The first child's row carries the
+ * rotor's torsion (the others are offsets from it), so it gets m.
+ */
+std::vector<int> rotorMultiplicities(const BatTree& tree, const std::vector<int>& parent, const std::vector<std::vector<int>>& neighbours,
+                                     const std::function<std::string(int)>& element) {
+    int n = static_cast<int>(neighbours.size());
+    std::vector<int> multiplicity(tree.rows.size(), 1), firstChildRow(n, -1), rowOf(n, -1);
+    for (size_t r = 0; r < tree.rows.size(); r++) {
+        rowOf[tree.rows[r][0]] = static_cast<int>(r);
+        if (firstChildRow[tree.rows[r][1]] < 0) firstChildRow[tree.rows[r][1]] = static_cast<int>(r);
+    }
+    for (int j = 0; j < n; j++) {
+        int axis = j == tree.root[0] ? tree.root[1] : parent[j];
+        if (firstChildRow[j] < 0 || axis < 0) continue;
+        std::vector<int> substituents;
+        for (int s : neighbours[j])
+            if (s != axis) substituents.push_back(s);
+        if (substituents.size() < 2) continue;
+        bool rotor = true;
+        for (int s : substituents)  // a substituent that is not a row under j (r2 under r1, a ring closure) is not rotated by its torsion
+            rotor = rotor && rowOf[s] >= 0 && tree.rows[rowOf[s]][1] == j && element(s) == element(substituents[0]);
+        std::string first;
+        for (size_t k = 0; k < substituents.size() && rotor; k++) {
+            std::vector<bool> visited(n, false);
+            visited[j] = true;
+            std::string form;
+            rotor = canonicalForm(substituents[k], j, neighbours, element, visited, form) && (k == 0 || form == first);
+            if (k == 0) first = form;
+        }
+        if (rotor) multiplicity[firstChildRow[j]] = static_cast<int>(substituents.size());
+    }
+    return multiplicity;
+}
 } // namespace
 
 double covalentRadius(const std::string& element) {
@@ -126,6 +189,7 @@ BatTree buildBatTree(const std::vector<int>& atoms, const std::vector<std::strin
         if (!placed[k])
             throw std::invalid_argument(kBatFeatures + ": atom " + std::to_string(atoms[k]) +
                                         " is not bonded (through the selected atoms) to the others; select whole molecules");
+    tree.rotorMultiplicity = rotorMultiplicities(tree, parent, neighbours, [&](int k) { return elements[atoms[k]]; });
     return tree;
 }
 

@@ -92,6 +92,7 @@ Dataset trajectoryDataset(const TrajectoryOptions& o) {
             throw std::invalid_argument("topology " + o.topology + ": " + e.what());
         }
         BatTree tree = buildBatTree(atoms, top.elements, bonds, o.constraints);
+        if (o.rotors == "none") tree.rotorMultiplicity.clear();  // all torsions 1-fold
         // Constrained lengths: mean over the first frames (constant to the constraint tolerance).
         int64_t count = std::min<int64_t>(10, selected.size(0));
         for (size_t r = 0; r < tree.rows.size(); r++)

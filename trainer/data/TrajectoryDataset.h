@@ -21,6 +21,7 @@ struct TrajectoryOptions {
     std::string atomSelection = "all";    ///< all | heavy (ignored when atoms is set)
     std::vector<int> atoms;               ///< explicit System atom indices (--atoms)
     std::string constraints = "hbonds";   ///< bat: hbonds | none (--constraints)
+    std::string rotors = "auto";          ///< bat: auto (rotor multiplicities from the topology) | none (all 1) (--rotors)
     std::optional<double> temperature;    ///< kelvin (--temperature; metadata only)
 };
 
@@ -28,7 +29,7 @@ struct TrajectoryOptions {
  * Reads a DCD trajectory with its PDB topology and featurises the selected atoms with the bundle's
  * own featurize method (FeatureMaps.h: one definition of each feature map). Bonds for the BAT tree
  * are inferred from the distances in the trajectory's first frame (covalent radii) plus the PDB's
- * CONECT records; constrained bond lengths are the mean over the first 10 frames; the cartesian
+ * CONECT records; rotors (their torsions' multiplicity) from those bonds unless rotors is "none"; constrained bond lengths are the mean over the first 10 frames; the cartesian
  * reference is the mean of all frames after aligning each to the first. Throws
  * std::invalid_argument / std::runtime_error naming the file, atom or index at fault.
  */

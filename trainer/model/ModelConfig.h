@@ -18,6 +18,7 @@ struct ModelConfig {
     int priorBlocks = 4;              ///< RealNVP coupling blocks of the prior (science.md: 4)
     int decoderFlowBlocks = 2;        ///< masked autoregressive spline blocks of the `flow` decoder (science.md: 2)
     int splineBins = 32;              ///< bins of every rational-quadratic spline (science.md: 32)
+    std::vector<int> multiplicity;    ///< size D (empty: all 1): rotor multiplicity m_i of periodic features (science.md section 7)
 };
 
 } // namespace VAEPlugin

@@ -77,6 +77,7 @@ ReplicaRun::ReplicaRun(const TrainConfig& config, const Dataset& dataset, int re
 
     modelConfig_.numFeatures = dataset.features.numFeatures();
     modelConfig_.periodic = dataset.features.periodic;
+    modelConfig_.multiplicity = dataset.features.multiplicity;  // rotors of bat features (--rotors)
     modelConfig_.latent = config.latent;
     modelConfig_.hidden = config.hidden;
     modelConfig_.flowHidden = config.flowHidden;

@@ -28,6 +28,8 @@ void TrainConfig::validate() const {
         if (!periodic.empty()) throw std::invalid_argument("--periodic describes --data columns; trajectory features set it");
         if (trajectory.constraints != "hbonds" && trajectory.constraints != "none")
             throw std::invalid_argument("--constraints must be hbonds or none, not '" + trajectory.constraints + "'");
+        if (trajectory.rotors != "auto" && trajectory.rotors != "none")
+            throw std::invalid_argument("--rotors must be auto or none, not '" + trajectory.rotors + "'");
     } else if (!trajectory.topology.empty()) {
         throw std::invalid_argument("--topology goes with --trajectory");
     }
@@ -68,7 +70,10 @@ nlohmann::json TrainConfig::toJson() const {
         j["topology"] = trajectory.topology;
         j["features"] = featureKindName(trajectory.features);
         j["atoms"] = trajectory.atoms.empty() ? nlohmann::json(trajectory.atomSelection) : nlohmann::json(trajectory.atoms);
-        if (trajectory.features == FeatureKind::Bat) j["constraints"] = trajectory.constraints;
+        if (trajectory.features == FeatureKind::Bat) {
+            j["constraints"] = trajectory.constraints;
+            j["rotors"] = trajectory.rotors;
+        }
         j["temperature"] = temperature;
     } else {
         j["data"] = data;

@@ -19,7 +19,7 @@ struct TrainConfig {
     std::string data;                           ///< .npy file of external data (--data)
     std::vector<int> periodic;                  ///< periodic columns of --data
     /**
-     * --trajectory, --topology, --features, --atoms, --constraints, --temperature. Its features
+     * --trajectory, --topology, --features, --atoms, --constraints, --rotors, --temperature. Its features
      * (xy | polar | positions for --data; cartesian | bat | positions for a trajectory), atoms
      * (default 0..n-1 / atomSelection) and temperature (kelvin, metadata) describe --data too.
      */

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 using namespace VAEPlugin;
@@ -176,6 +177,117 @@ TEST(MolecularFeatures, BatTreeErrors) {
         EXPECT_NE(std::string(e.what()).find("atom 18"), std::string::npos) << e.what();
     }
     EXPECT_THROW(buildBatTree(range(22), kElements, kBonds, "allbonds"), std::invalid_argument);
+}
+
+namespace {
+
+/** Per row of `tree` built over all atoms: the atom j whose first child the row is, for rows with multiplicity > 1, with m. */
+std::map<int, int> rotorsByAtom(const BatTree& tree) {
+    std::map<int, int> rotors;
+    EXPECT_EQ(tree.rotorMultiplicity.size(), tree.rows.size());
+    for (size_t r = 0; r < tree.rotorMultiplicity.size(); r++)
+        if (tree.rotorMultiplicity[r] != 1) {
+            EXPECT_EQ(tree.torsionReference[r], static_cast<int>(r)) << "a rotor's torsion is an absolute one (first sibling)";
+            EXPECT_EQ(rotors.count(tree.rows[r][1]), 0u) << "one rotor per atom";
+            rotors[tree.rows[r][1]] = tree.rotorMultiplicity[r];
+        }
+    return rotors;
+}
+
+/** Elements and bonds of a molecule given as heavy atoms (element, heavy bonds) with `hydrogens[a]` H atoms on heavy atom a, H atoms appended. */
+struct Molecule {
+    std::vector<std::string> elements;
+    std::vector<std::pair<int, int>> bonds;
+    Molecule(const std::vector<std::string>& heavy, const std::vector<std::pair<int, int>>& heavyBonds, const std::vector<int>& hydrogens)
+        : elements(heavy), bonds(heavyBonds) {
+        for (size_t a = 0; a < heavy.size(); a++)
+            for (int h = 0; h < hydrogens[a]; h++) {
+                bonds.push_back({static_cast<int>(a), static_cast<int>(elements.size())});
+                elements.push_back("H");
+            }
+    }
+    BatTree tree() const { return buildBatTree(range(elements.size()), elements, bonds, "hbonds"); }
+};
+
+} // namespace
+
+TEST(MolecularFeatures, AlanineRotorsAreItsThreeMethyls) {
+    // ACE CH3 (atom 1, the tree's r0), ALA CB (10) and NME CH3 (18); NH, CA, C=O are not rotors.
+    for (const std::string constraints : {"hbonds", "none"}) {
+        FeatureSpec spec = alanineBat(range(22), constraints);
+        EXPECT_EQ(rotorsByAtom(spec.bat), (std::map<int, int>{{1, 3}, {10, 3}, {18, 3}})) << constraints;
+        // Per feature: m = 3 on the torsion of each methyl's first H, 1 elsewhere.
+        ASSERT_EQ(spec.multiplicity.size(), static_cast<size_t>(spec.numFeatures()));
+        int rows = spec.bat.rows.size(), firstTorsion = spec.numFeatures() - rows, threes = 0;
+        for (int i = 0; i < spec.numFeatures(); i++) {
+            int row = i - firstTorsion;
+            bool rotor = row >= 0 && spec.bat.rotorMultiplicity[row] == 3;
+            EXPECT_EQ(spec.multiplicity[i], rotor ? 3 : 1) << spec.names[i];
+            if (rotor) {
+                threes++;
+                EXPECT_TRUE(spec.periodic[i]);
+                EXPECT_EQ(kElements[spec.bat.rows[row][0]], "H") << spec.names[i];
+                EXPECT_EQ(spec.names[i].find("minus"), std::string::npos) << spec.names[i];
+            }
+        }
+        EXPECT_EQ(threes, 3);
+    }
+    // Without hydrogens the methyl carbons have no substituents: no rotors.
+    std::vector<int> heavy;
+    for (int i = 0; i < 22; i++)
+        if (kElements[i] != "H") heavy.push_back(i);
+    FeatureSpec heavySpec = alanineBat(heavy, "hbonds");
+    EXPECT_TRUE(rotorsByAtom(heavySpec.bat).empty());
+    for (int m : heavySpec.multiplicity) EXPECT_EQ(m, 1);
+}
+
+TEST(MolecularFeatures, RotorsOfSmallTopologies) {
+    // Propane (ethane has no tree: the root needs three heavy atoms): both methyls are 3-fold rotors,
+    // one as the root atom r0, one as r2; the central CH2 (r1) is not.
+    Molecule propane({"C", "C", "C"}, {{0, 1}, {1, 2}}, {3, 2, 3});
+    EXPECT_EQ(rotorsByAtom(propane.tree()), (std::map<int, int>{{0, 3}, {2, 3}}));
+    // 1-chlorobutane CH3-CH2-CH2-CH2Cl: only the methyl; CH2Cl (a row atom: Cl, H, H) is no rotor.
+    Molecule chlorobutane({"C", "C", "C", "C", "Cl"}, {{0, 1}, {1, 2}, {2, 3}, {3, 4}}, {3, 2, 2, 2, 0});
+    EXPECT_EQ(rotorsByAtom(chlorobutane.tree()), (std::map<int, int>{{0, 3}}));
+    // 2,2,4,4-tetramethylpentane CH2[C(CH3)3]2 with the CH2 first: root (CH2, Ca, Ma1); the tert-butyl
+    // Cb (a row under CH2) is a 3-fold rotor and so is each of the six methyls; CH2 and Ca (root) are not.
+    Molecule tmp({"C", "C", "C", "C", "C", "C", "C", "C", "C"},
+                 {{0, 1}, {0, 2}, {1, 3}, {1, 4}, {1, 5}, {2, 6}, {2, 7}, {2, 8}}, {2, 0, 0, 3, 3, 3, 3, 3, 3});
+    BatTree tree = tmp.tree();
+    EXPECT_EQ((std::array<int, 3>{tree.root[0], tree.root[1], tree.root[2]}), (std::array<int, 3>{0, 1, 3}));
+    EXPECT_EQ(rotorsByAtom(tree), (std::map<int, int>{{2, 3}, {3, 3}, {4, 3}, {5, 3}, {6, 3}, {7, 3}, {8, 3}}));
+    // An NH3+ group (ethylammonium) is a rotor like CH3; a ring is none (cyclopropyl-methane: only the methyl).
+    Molecule ethylammonium({"C", "C", "N"}, {{0, 1}, {1, 2}}, {3, 2, 3});
+    EXPECT_EQ(rotorsByAtom(ethylammonium.tree()), (std::map<int, int>{{0, 3}, {2, 3}}));
+    Molecule methylcyclopropane({"C", "C", "C", "C"}, {{0, 1}, {1, 2}, {2, 3}, {3, 1}}, {3, 1, 2, 2});
+    EXPECT_EQ(rotorsByAtom(methylcyclopropane.tree()), (std::map<int, int>{{0, 3}}));
+    // An isopropyl CH(CH3)2 is no rotor (H and two CH3); its methyls are.
+    Molecule isobutane({"C", "C", "C", "C"}, {{0, 1}, {1, 2}, {1, 3}}, {3, 1, 3, 3});
+    EXPECT_EQ(rotorsByAtom(isobutane.tree()), (std::map<int, int>{{0, 3}, {2, 3}, {3, 3}}));
+    // A tree whose multiplicities do not fit its rows is refused.
+    BatTree bad = propane.tree();
+    bad.rotorMultiplicity.pop_back();
+    EXPECT_THROW(FeatureSpec::makeBat(range(bad.rows.size() + 3), bad, "hbonds"), std::invalid_argument);
+}
+
+TEST(MolecularFeatures, RotorsOptionIsValidatedAndRecorded) {
+    TrainConfig config;
+    config.trajectory.path = "a.dcd";
+    config.trajectory.topology = "a.pdb";
+    config.trajectory.features = FeatureKind::Bat;
+    config.out = "out";
+    config.validate();
+    EXPECT_EQ(config.toJson()["rotors"], "auto");  // part of the settings a resume must match
+    config.trajectory.rotors = "none";
+    EXPECT_EQ(config.toJson()["rotors"], "none");
+    config.trajectory.rotors = "sometimes";
+    try {
+        config.validate();
+        FAIL() << "no exception";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("--rotors"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("sometimes"), std::string::npos) << e.what();
+    }
 }
 
 TEST(MolecularFeatures, InferredBondsAreTheMoleculesBonds) {
@@ -413,6 +525,12 @@ TEST(Trajectory, DatasetFromTrajectoryChecksAtomsAndSelection) {
     o.atomSelection = "all";
     Dataset all = trajectoryDataset(o);
     EXPECT_EQ(all.data.size(1), 48);
+    int threeFold = 0;
+    for (int m : all.features.multiplicity) threeFold += m == 3;
+    EXPECT_EQ(threeFold, 3);  // the methyls (--rotors auto)
+    o.rotors = "none";
+    EXPECT_TRUE(trajectoryDataset(o).features.multiplicity.empty());
+    o.rotors = "auto";
     for (const auto& b : featuresMetadata(all.features)["constrained_bonds"]) EXPECT_NEAR(b[2].get<double>(), 0.105, 0.0045);
     o.features = FeatureKind::Cartesian;
     Dataset cart = trajectoryDataset(o);
