@@ -375,7 +375,7 @@ TEST(VAEMCIntegrator, XmlRoundTripGivesTheSameRun) {
     EXPECT_GT(a.getNumAccepted(), 0);
     // XML of version 1 (before batched proposals) drew one proposal per move
     std::string v1 = xml.str();
-    size_t at = v1.find("version=\"2\"");
+    size_t at = v1.find("version=\"3\"");
     ASSERT_NE(at, std::string::npos);
     v1.replace(at, 11, "version=\"1\"");
     std::istringstream in(v1);
@@ -728,8 +728,11 @@ TEST(VAEMCIntegrator, AcceptedBatProposalsHaveTheSystemsConstraintLengths) {
             continue;
         }
         context.setPositions(alanineFromDecoder(path, 7));
-        integrator.attemptMoves(40);
-        std::cout << "[vae-mc-integrator] ala bat, U = 0: " << integrator.getNumAccepted() << " of 40 accepted\n";
+        // this one-epoch bundle accepts a few per cent of its proposals
+        while (integrator.getNumAccepted() == 0 && integrator.getNumAttempted() < 2000)
+            integrator.attemptMoves(50);
+        std::cout << "[vae-mc-integrator] ala bat, U = 0: " << integrator.getNumAccepted() << " of "
+                  << integrator.getNumAttempted() << " accepted\n";
         ASSERT_GT(integrator.getNumAccepted(), 0);
         std::vector<Vec3> p = context.getState(State::Positions).getPositions();
         for (int k = 0; k < system->getNumConstraints(); k++) {
