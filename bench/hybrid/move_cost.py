@@ -5,7 +5,8 @@ For each batch size K: a VAEMCIntegrator (BAT bundle) in a Context on the Refere
 warm-up, (a) `--moves` pure moves in one attemptMoves call, (b) `--rounds` rounds of
 stepsBetweenMoves MD steps + 1 move (the hybrid pattern; the MD steps are timed separately with
 moves off and subtracted). Ratios are against K = 1 in the same process. Prints a table and writes
-JSON with --json.
+JSON with --json. Bundles with native moves draw each proposal per move (K changes nothing there);
+--torsion P makes a fraction P of the moves torsion moves (bat bundle, autoregressive decoder).
 
     /usr/bin/python3 bench/hybrid/move_cost.py --bundle /tmp/ala-bat-ar/beta-1/model.pt
 """
@@ -19,9 +20,10 @@ import openmmvae
 from openmmvae.apps import alanine_dipeptide
 
 
-def context_for(bundle, batch, steps_between, moves_per_attempt, seed):
+def context_for(bundle, batch, steps_between, moves_per_attempt, seed, torsion=0.0):
     integrator = openmmvae.VAEMCIntegrator(300.0, 1.0, 0.002, bundle, steps_between, moves_per_attempt)
     integrator.setProposalBatchSize(batch)
+    integrator.setMoveProbabilities(1.0 - torsion, torsion)
     integrator.setMoveRandomNumberSeed(seed)
     integrator.setRandomNumberSeed(seed)
     context = openmm.Context(alanine_dipeptide.create_system("hbonds"), integrator,
@@ -45,6 +47,7 @@ def main(argv=None):
     p.add_argument("--moves", type=int, default=256, help="pure moves per batch size (default 256)")
     p.add_argument("--rounds", type=int, default=128, help="MD + 1 move rounds per batch size (default 128)")
     p.add_argument("--steps-between-moves", type=int, default=20)
+    p.add_argument("--torsion", type=float, default=0.0, help="fraction of torsion moves (default 0)")
     p.add_argument("--json")
     a = p.parse_args(argv)
     # MD alone: the cost per step, to subtract from the rounds
@@ -54,13 +57,15 @@ def main(argv=None):
     del ctx
     rows = []
     for k in [int(v) for v in a.batches.split(",")]:
-        integrator, context = context_for(a.bundle, k, a.steps_between_moves, 1, 2)
+        integrator, context = context_for(a.bundle, k, a.steps_between_moves, 1, 2, a.torsion)
         integrator.attemptMoves(2 * k)  # warm-up (TorchScript profiling runs, first batches)
         integrator.step(4 * a.steps_between_moves)
         pure = 1e3 * cpu(lambda: integrator.attemptMoves(a.moves)) / a.moves
         rounds = 1e3 * cpu(lambda: integrator.step(a.rounds * a.steps_between_moves)) / a.rounds
         rows.append({"batch": k, "pure_ms_per_move": pure, "hybrid_ms_per_move": rounds - a.steps_between_moves * md_ms,
-                     "acceptance": integrator.getAcceptanceRate()})
+                     "acceptance": integrator.getAcceptanceRate(),
+                     "acceptance_by_kind": {kind: integrator.getAcceptanceRate(kind)
+                                            for kind in openmmvae.VAEMCIntegrator.getMoveKindNames()}})
         sys.stderr.write("  K=%d done\n" % k)
     base = rows[0]
     print("MD step: %.4f ms (Reference platform)" % md_ms)

@@ -18,16 +18,17 @@ namespace VAEPlugin {
 struct VAEEncoderSpec {
     /** One dense layer y = W x + b, optionally followed by ReLU. */
     struct Layer {
-        int inputs, outputs;
+        int inputs = 0, outputs = 0;
         std::vector<double> weight;  ///< row-major [outputs, inputs]
         std::vector<double> bias;    ///< [outputs]
-        bool relu;
+        bool relu = false;
     };
     FeatureKind featureKind = FeatureKind::XY;
     int numAtoms = 0, numFeatures = 0, latent = 0;
     std::vector<bool> periodic;      ///< per feature; periodic features enter the encoder as (cos, sin)
     std::vector<double> mean, scale; ///< standardisation, per feature (periodic: 0 and 1)
     std::vector<Layer> layers;       ///< hidden1 (ReLU), hidden2 (ReLU), mean head
+    Layer logvarHead;                ///< the log-variance head (input: hidden2's output), for ln q(z|x)
     /** cartesian: the reference structure [3 n] (nm) the atoms are fitted onto (bundle buffer `reference`). */
     std::vector<double> reference;
     /**

@@ -70,42 +70,122 @@ bool VAEDensitySpec::fromModule(const torch::jit::Module& bundle, VAEDensitySpec
                               s.attr(M::kMinSlope).toDouble(), s.attr(M::kSpan).toDouble()};
             spec.prior.push_back(c);
         }
-        if (decoder.hasattr(M::kFlow) || !decoder.hasattr(weight(M::kHidden2))) {
-            whyNot = "the decoder is not of the base-network kind";
+        const std::optional<DecoderKind> kind = parseDecoderKind(model.attr(M::kDecoderKind).toStringRef());
+        if (!kind) {
+            whyNot = "unknown decoder kind";
             return false;
         }
+        spec.decoderKind = *kind;
         spec.numFeatures = decoder.attr(M::kNumFeatures).toInt();
         spec.numPeriodic = decoder.attr(M::kNumPeriodic).toInt();
         spec.fixedVariance = decoder.attr(M::kFixedVariance).toBool();
+        spec.periodicIndex = indexAttr(decoder.attr(M::kDist).toModule(), M::kPeriodicIndex);
+        spec.featureMean = vectorAttr(bundle, A::kFeatureMean);
+        spec.featureScale = vectorAttr(bundle, A::kFeatureScale);
+        const int D = spec.numFeatures, P = spec.numPeriodic;
+        if ((int) spec.periodicIndex.size() != P || (int) spec.featureMean.size() != D || (int) spec.featureScale.size() != D) {
+            whyNot = "inconsistent decoder sizes";
+            return false;
+        }
+        std::vector<char> periodic(D, 0);
+        for (int64_t i : spec.periodicIndex) {
+            if (i < 0 || i >= D) {
+                whyNot = "a periodic feature index is out of range";
+                return false;
+            }
+            periodic[i] = 1;
+        }
+        spec.multiplicity = decoder.hasattr(M::kMultiplicity) ? indexAttr(decoder, M::kMultiplicity) : std::vector<int64_t>(D, 1);
+        if ((int) spec.multiplicity.size() != D) {
+            whyNot = "the multiplicity does not match the features";
+            return false;
+        }
+        for (int i = 0; i < D; i++)
+            if (spec.multiplicity[i] < 1 || (!periodic[i] && spec.multiplicity[i] != 1)) {
+                whyNot = "multiplicity[" + std::to_string(i) + "] = " + std::to_string(spec.multiplicity[i]) + " is invalid";
+                return false;
+            }
+        const bool flow = *kind == DecoderKind::Flow;
         spec.hidden1Weight = matrixAttr(decoder, weight(M::kHidden1));
-        spec.hidden2Weight = matrixAttr(decoder, weight(M::kHidden2));
-        spec.outWeight = matrixAttr(decoder, weight(M::kOut));
         spec.hidden1Bias = vectorAttr(decoder, bias(M::kHidden1));
-        spec.hidden2Bias = vectorAttr(decoder, bias(M::kHidden2));
+        if (!flow) {
+            spec.hidden2Weight = matrixAttr(decoder, weight(M::kHidden2));
+            spec.hidden2Bias = vectorAttr(decoder, bias(M::kHidden2));
+        }
+        spec.outWeight = matrixAttr(decoder, weight(M::kOut));
         spec.outBias = vectorAttr(decoder, bias(M::kOut));
-        spec.autoregressive = decoder.hasattr(weight(M::kMadeHidden));
+        // the conditioner columns of a masked network: [D + P] source columns (spec section 1)
+        auto conditionerIndex = [&](const torch::jit::Module& m) {
+            std::vector<int64_t> idx = indexAttr(m, M::kConditionerIndex);
+            bool valid = (int) idx.size() == D + P;
+            for (int64_t c : idx) valid = valid && c >= 0 && c < D + 2 * P;
+            if (!valid) throw std::runtime_error("inconsistent conditioner_index");
+            return idx;
+        };
+        spec.autoregressive = *kind == DecoderKind::Autoregressive;
         if (spec.autoregressive) {
+            if (!decoder.hasattr(M::kNumComponents)) {
+                whyNot = "legacy autoregressive layout (no num_components): no native description";
+                return false;
+            }
+            spec.numComponents = decoder.attr(M::kNumComponents).toInt();
+            spec.paramStart = indexAttr(decoder, M::kParamStart);
+            spec.conditionerIndex = conditionerIndex(decoder);
             spec.madeHiddenWeight = maskedWeight(decoder, M::kMadeHidden, M::kMadeHiddenMask);
             spec.madeHiddenSkipWeight = matrixAttr(decoder, weight(M::kMadeHiddenSkip));
             spec.madeHiddenBias = vectorAttr(decoder, bias(M::kMadeHidden));
             spec.madeOutWeight = maskedWeight(decoder, M::kMadeOut, M::kMadeOutMask);
             spec.madeOutSkipWeight = matrixAttr(decoder, weight(M::kMadeOutSkip));
             spec.madeOutBias = vectorAttr(decoder, bias(M::kMadeOut));
-        }
-        spec.periodicIndex = indexAttr(decoder.attr(M::kDist).toModule(), M::kPeriodicIndex);
-        spec.featureMean = vectorAttr(bundle, A::kFeatureMean);
-        spec.featureScale = vectorAttr(bundle, A::kFeatureScale);
-        const int D = spec.numFeatures, P = spec.numPeriodic;
-        if ((int) spec.periodicIndex.size() != P || (int) spec.featureMean.size() != D || (int) spec.featureScale.size() != D ||
-            spec.outWeight.rows != (spec.fixedVariance ? D + P : 2 * D + P)) {
+            bool valid = spec.numComponents >= 1 && (int) spec.paramStart.size() == D + 1 && spec.paramStart[0] == 0 &&
+                         spec.madeHiddenWeight.cols == D + P;
+            for (int i = 0; i < D && valid; i++)
+                valid = spec.paramStart[i + 1] - spec.paramStart[i] == (periodic[i] ? 4 * spec.numComponents : 2);
+            if (!valid || spec.outWeight.rows != spec.paramStart[D] || spec.madeOutWeight.rows != spec.paramStart[D]) {
+                whyNot = "inconsistent autoregressive decoder layout";
+                return false;
+            }
+        } else if (spec.outWeight.rows != (spec.fixedVariance ? D + P : 2 * D + P)) {
             whyNot = "inconsistent decoder sizes";
             return false;
         }
-        for (int64_t i : spec.periodicIndex)
-            if (i < 0 || i >= D) {
-                whyNot = "a periodic feature index is out of range";
+        if (flow) {
+            torch::jit::Module f = decoder.attr(M::kFlow).toModule();
+            const int n = f.attr(M::kNumBlocks).toInt();
+            for (int k = 0; k < n; k++) {
+                torch::jit::Module b = f.attr(M::kBlockPrefix + std::to_string(k)).toModule();
+                torch::jit::Module s = b.attr(M::kSpline).toModule();
+                if (!b.hasattr(M::kConditionerIndex)) {
+                    whyNot = "legacy flow decoder (MAF blocks without conditioner_index): no native description";
+                    return false;
+                }
+                MAFBlock block;
+                block.hiddenWeight = maskedWeight(b, M::kMadeHidden, M::kMadeHiddenMask);
+                block.hiddenSkipWeight = matrixAttr(b, weight(M::kMadeHiddenSkip));
+                block.hiddenBias = vectorAttr(b, bias(M::kMadeHidden));
+                block.outWeight = maskedWeight(b, M::kMadeOut, M::kMadeOutMask);
+                block.outSkipWeight = matrixAttr(b, weight(M::kMadeOutSkip));
+                block.outBias = vectorAttr(b, bias(M::kMadeOut));
+                block.conditionerIndex = conditionerIndex(b);
+                block.reversed = b.attr(M::kReversed).toBool();
+                block.spline = Spline{(int) s.attr(M::kNumBins).toInt(), s.attr(M::kBound).toDouble(), s.attr(M::kMinBin).toDouble(),
+                                      s.attr(M::kMinSlope).toDouble(), s.attr(M::kSpan).toDouble(),
+                                      s.hasattr(M::kCircular) && s.attr(M::kCircular).toBool()};
+                block.rawPerFeature = block.outWeight.rows / D;
+                const int minRaw = 3 * block.spline.bins - 1 + (block.spline.circular ? 2 : 0);
+                if (block.outWeight.rows != D * block.rawPerFeature || block.rawPerFeature < minRaw ||
+                    block.hiddenWeight.cols != D + P) {
+                    whyNot = "inconsistent flow decoder block sizes";
+                    return false;
+                }
+                spec.decoderFlow.push_back(block);
+            }
+            spec.domainScale = vectorAttr(decoder, M::kDomainScale);
+            if ((int) spec.domainScale.size() != D) {
+                whyNot = "inconsistent flow decoder domain scale";
                 return false;
             }
+        }
         return true;
     }
     catch (const std::exception& e) {  // c10::Error included: an attribute it does not have

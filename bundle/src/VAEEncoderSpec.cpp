@@ -147,5 +147,18 @@ bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec
         inputs = l.outputs;
     }
     spec.latent = spec.layers.back().outputs;
+    // the log-variance head, of hidden2's output like the mean head (for ln q(z|x) of native moves)
+    const int hiddenOutputs = spec.layers[1].outputs;
+    auto w = parameters.find(std::string(M::kLogVar) + M::kWeightSuffix), b = parameters.find(std::string(M::kLogVar) + M::kBiasSuffix);
+    if (b == parameters.end() || w->second.dim() != 2 || w->second.size(0) != spec.latent || w->second.size(1) != hiddenOutputs ||
+        b->second.dim() != 1 || b->second.size(0) != spec.latent) {
+        whyNot = "encoder layer 'logvar' is missing or has unexpected shape";
+        return false;
+    }
+    spec.logvarHead.inputs = hiddenOutputs;
+    spec.logvarHead.outputs = spec.latent;
+    spec.logvarHead.weight = toVector(w->second);
+    spec.logvarHead.bias = toVector(b->second);
+    spec.logvarHead.relu = false;
     return true;
 }

@@ -5,9 +5,16 @@
  * One Markov chain of exact VAE-proposed Metropolis moves (science.md section 5) against any energy:
  * the move round that VAEMCIntegrator runs on an OpenMM Context. It owns what the moves of a chain
  * share: the bundle module, the move generator (every random number of the moves), the statistics,
- * the chain's configuration as the moves last saw it, and the proposals and refreshed latents drawn
- * in batches ahead of use (a batch is drawn on the chain's current positions and placed on later
- * ones, science.md section 5).
+ * the chain's configuration as the moves last saw it, and how proposals are made:
+ *  - natively (when VAEMCNativeDensities and NativeFeatureMap cover the bundle): each move draws
+ *    z ~ q(z|x), z' ~ P(z), x' ~ P(x|z'), positions, re-featurises and evaluates every term in plain
+ *    C++, no TorchScript call per move and nothing drawn ahead;
+ *  - else through the bundle's TorchScript methods, proposals and refreshed latents drawn in batches
+ *    ahead of use (a batch is drawn on the chain's current positions and placed on later ones).
+ * Each move is a full move or, with probability setMoveProbabilities gives it, a torsion move
+ * (science.md section 7, "Partial moves": bonds and angles kept, torsions redrawn from the
+ * autoregressive decoder's conditional given z' ~ P(z); native only, drawn per move since the
+ * proposal depends on the state).
  *
  * Energies are the caller's: a VAEMCTarget sets a proposal, gives its energy, and keeps or restores it.
  */
@@ -15,12 +22,15 @@
 #include "VAEMCProposals.h"
 #include "VAEMCStatistics.h"
 #include "VAEMCNativeDensities.h"
+#include "NativeDecoder.h"
+#include "NativeFeatureMap.h"
 
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -54,28 +64,67 @@ public:
     /**
      * module: a bundle module (double precision, eval mode) of this chain alone; source names it in
      * messages; seed: of the move generator; statistics: where the moves are counted (kept by the
-     * owner, so they outlive the chain of one Context); allowNative: tests only (false: the bundle's methods).
+     * owner, so they outlive the chain of one Context), one per move kind; allowNative: tests only
+     * (false: the bundle's methods).
      */
-    VAEMCChain(torch::jit::Module module, const std::string& source, uint64_t seed, VAEMCStatistics& statistics,
-               bool allowNative = true);
+    VAEMCChain(torch::jit::Module module, const std::string& source, uint64_t seed,
+               std::array<VAEMCStatistics, kVAEMCNumMoveKinds>& statistics, bool allowNative = true);
+    ~VAEMCChain();
     /**
      * Runs `moves` moves from the configuration `positions` ([1, n, 3] nm of the bundle's atoms) of
-     * energy `energy` (kJ/mol) at inverse temperature `beta` (mol/kJ); proposals are drawn
-     * `proposalBatchSize` at a time. Returns how many were accepted. Throws VAEMCError when a bundle
+     * energy `energy` (kJ/mol) at inverse temperature `beta` (mol/kJ); on the TorchScript path
+     * proposals are drawn `proposalBatchSize` at a time. Returns how many were accepted. Throws VAEMCError when a bundle
      * method fails or the positions lie outside the feature domain (nothing drawn is kept then).
      */
     int64_t attempt(int moves, const torch::Tensor& positions, double energy, double beta, int64_t proposalBatchSize, VAEMCTarget& target);
+    /**
+     * Probabilities of a full and of a torsion move (non-negative, summing to 1; the caller checks and
+     * normalises). Throws VAEMCError saying why when torsion > 0 and whyNoTorsionMoves() is not empty;
+     * the probabilities are then unchanged. With one of them 0 a move draws no random number for its kind.
+     */
+    void setMoveProbabilities(double full, double torsion);
+    /** Empty when torsion moves are possible, else why not (the feature kind, the decoder, no native path). */
+    std::string whyNoTorsionMoves() const;
+    /**
+     * bat: proposals put the constrained bonds at these lengths (nm; e.g. the System's constraints),
+     * keyed by the bundle's atom positions (smaller first). Every constrained bond of the bundle's tree
+     * must be there (VAEMCError naming the row otherwise). Other kinds: nothing to do.
+     */
+    void setConstrainedBondLengths(const std::map<std::pair<int, int>, double>& lengths);
     /** Forget everything drawn ahead and the remembered configuration (e.g. at a checkpoint). */
     void discardDraws();
     at::Generator& generator() { return generator_; }
     /** Whether the state-side densities run natively (VAEMCNativeDensities) or through the bundle's methods. */
     bool usesNativeDensities() const { return native_ != nullptr; }
+    /** Whether whole moves run natively (see the class comment). */
+    bool usesNativeMoves() const { return native_ != nullptr && featureMap_ != nullptr && nativeMovesAllowed_; }
     /** Tests only: switch the native densities off (or back on when the bundle allows them). */
     void setNativeDensitiesAllowed(bool allowed);
+    /**
+     * Tests only: with false, full moves take their proposals from the bundle's TorchScript methods
+     * even where the native path exists (the state-side densities stay native); torsion moves need the
+     * native path and are then refused.
+     */
+    void setNativeMovesAllowed(bool allowed);
     /** Tests only: weights of the terms of ln alpha ({1, 1, 1, 1, 1} is the exact move; see vaeMCLogAlpha). */
     void setTermWeights(const std::array<double, kVAEMCNumTerms>& weights) { termWeights_ = weights; }
 private:
+    /** The chain's configuration on the native path and what depends on it alone. */
+    struct NativeState {
+        std::vector<double> positions, features;  // [3 n] nm, [D] unstandardised
+        double logJacobian = 0;
+        NativeDecoder::Prepared prepared;
+        std::vector<double> mu, logvar;           // the encoder's q(z|x)
+    };
     void setState(const torch::Tensor& positions);
+    /** Positions [3 n] -> the state's features, ln J, decoder preparation and encoder output (natively). */
+    bool fillNativeState(NativeState& s);
+    void setNativeState(const torch::Tensor& positions);
+    /** One native move of `kind` from nativeState_; returns whether it was accepted. */
+    bool nativeMove(VAEMCMoveKind kind, double& energy, double beta, VAEMCTarget& target);
+    /** The kind of the next move (a uniform of the move generator only when both kinds are possible). */
+    VAEMCMoveKind drawMoveKind();
+    void buildNativeMoves();
     void forgetRefresh();
     /** ln q(z|x), ln P(z), ln P(x|z) of a fresh z ~ q(z|x) for the chain's state. */
     void drawStateTerms(int remainingMoves, int64_t proposalBatchSize, double& logQ, double& logPrior, double& logDecoder);
@@ -83,7 +132,9 @@ private:
     torch::jit::Module module_;
     std::string source_;
     at::Generator generator_;
-    VAEMCStatistics& statistics_;
+    std::array<VAEMCStatistics, kVAEMCNumMoveKinds>& statistics_;
+    double torsionProbability_ = 0;
+    std::vector<double> constrainedLengths_;  // bat: per row, as set by setConstrainedBondLengths (empty: the bundle's)
     std::array<double, kVAEMCNumTerms> termWeights_ = {1, 1, 1, 1, 1};
     // the chain's configuration as the moves last saw it, and what was drawn for it
     bool haveState_ = false;
@@ -101,6 +152,13 @@ private:
     std::vector<double> proposalQ_, proposalPrior_, proposalDecoder_, proposalLogJacobian_;  // read once per batch
     std::vector<char> proposalAdmissible_;
     int64_t nextProposal_ = 0, numProposals_ = 0;
+    // native moves: the feature map (with its inverse), which features are periodic, the first torsion
+    std::unique_ptr<NativeFeatureMap> featureMap_;
+    std::vector<char> periodic_;
+    int firstTorsion_ = -1;            // bat: index of the first torsion feature (-1: not bat)
+    bool nativeMovesAllowed_ = true;
+    bool haveNativeState_ = false;
+    NativeState nativeState_;
 };
 
 } // namespace VAEPlugin

@@ -9,8 +9,19 @@
 #include <cstdint>
 #include <istream>
 #include <ostream>
+#include <string>
 
 namespace VAEPlugin {
+
+/**
+ * The kinds of VAE move a chain chooses between (science.md section 7, "Partial moves"), counted
+ * apart: a full move redraws every feature; a torsion move keeps bonds and angles and redraws the
+ * torsions from the autoregressive conditional.
+ */
+enum class VAEMCMoveKind : int { Full = 0, Torsion = 1 };
+constexpr int kVAEMCNumMoveKinds = 2;
+/** Names of the move kinds, in VAEMCMoveKind order: full, torsion. */
+const std::array<std::string, kVAEMCNumMoveKinds>& vaeMCMoveKindNames();
 
 /** Mean and standard deviation of one term over the attempted moves where it was finite. */
 struct VAEMCTermStats {
@@ -31,6 +42,8 @@ public:
     VAEMCTermStats term(int k) const;  ///< k in [0, kVAEMCNumTerms)
     VAEMCTermStats total() const;      ///< of ln alpha itself
     void reset() { *this = VAEMCStatistics(); }
+    /** Adds the moves counted by `other` (e.g. the statistics of every move kind into one). */
+    VAEMCStatistics& operator+=(const VAEMCStatistics& other);
     /** Every count and sum as bytes, for Context checkpoints (same build and machine, as OpenMM's own). */
     void write(std::ostream& stream) const;
     /** What write() wrote; false (and unchanged) if the stream ends first. */
@@ -40,6 +53,7 @@ private:
         double sum = 0, sumSq = 0;
         int64_t finite = 0;
         void add(double value);
+        void add(const Sums& other);
         VAEMCTermStats stats() const;
     };
     int64_t attempted_ = 0, accepted_ = 0, rejectedNonFinite_ = 0;

@@ -1,6 +1,8 @@
 #include "VAEMCChain.h"
 #include "BundleSchema.h"
+#include "VAEMCUniformSource.h"
 #include "VAEModelBundle.h"
+#include "VAEEncoderSpec.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -11,24 +13,130 @@ namespace VAEPlugin {
 
 namespace {
 
+namespace A = BundleSchema::Attribute;
+
 /** The values of a [B] tensor as doubles (one copy per batch, so a move reads plain numbers). */
 std::vector<double> hostDoubles(const torch::Tensor& t) {
     torch::Tensor c = t.to(torch::kFloat64).contiguous();
     return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
+std::vector<int> intList(torch::jit::Module& module, const char* name) {
+    std::vector<int> v;
+    c10::List<c10::IValue> list = module.attr(name).toList();
+    for (size_t i = 0; i < list.size(); i++) v.push_back(static_cast<int>(list.get(i).toInt()));
+    return v;
+}
+
+bool allFinite(const std::vector<double>& v) {
+    for (double x : v)
+        if (!std::isfinite(x)) return false;
+    return true;
+}
+
 } // namespace
 
-VAEMCChain::VAEMCChain(torch::jit::Module module, const std::string& source, uint64_t seed, VAEMCStatistics& statistics,
-                       bool allowNative)
+VAEMCChain::VAEMCChain(torch::jit::Module module, const std::string& source, uint64_t seed,
+                       std::array<VAEMCStatistics, kVAEMCNumMoveKinds>& statistics, bool allowNative)
     : module_(module), source_(source), generator_(at::detail::createCPUGenerator(seed)), statistics_(statistics) {
     if (allowNative)
         native_ = VAEMCNativeDensities::tryCreate(module_);
+    buildNativeMoves();
+}
+
+VAEMCChain::~VAEMCChain() = default;
+
+void VAEMCChain::buildNativeMoves() {
+    featureMap_.reset();
+    periodic_.clear();
+    firstTorsion_ = -1;
+    if (!native_)
+        return;
+    VAEEncoderSpec spec;
+    std::string whyNot;
+    // cartesian features have no inverse map (and allow no exact move anyway)
+    if (!VAEEncoderSpec::fromModule(module_, spec, whyNot) || spec.featureKind == FeatureKind::Cartesian ||
+        spec.numFeatures != native_->numFeatures())
+        return;
+    featureMap_ = std::make_unique<NativeFeatureMap>(spec);
+    periodic_.assign(spec.periodic.begin(), spec.periodic.end());
+    if (spec.featureKind == FeatureKind::Bat)
+        firstTorsion_ = spec.numFeatures - static_cast<int>(spec.batI.size());  // features end with one torsion per row
+    if (!constrainedLengths_.empty())
+        featureMap_->setConstrainedBondLengths(constrainedLengths_);
 }
 
 void VAEMCChain::setNativeDensitiesAllowed(bool allowed) {
     discardDraws();
     native_ = allowed ? VAEMCNativeDensities::tryCreate(module_) : nullptr;
+    buildNativeMoves();
+    if (torsionProbability_ > 0 && !whyNoTorsionMoves().empty())
+        setMoveProbabilities(1.0, 0.0);
+}
+
+void VAEMCChain::setNativeMovesAllowed(bool allowed) {
+    discardDraws();
+    nativeMovesAllowed_ = allowed;
+    if (torsionProbability_ > 0 && !whyNoTorsionMoves().empty())
+        setMoveProbabilities(1.0, 0.0);
+}
+
+std::string VAEMCChain::whyNoTorsionMoves() const {
+    torch::jit::Module& m = const_cast<torch::jit::Module&>(module_);
+    const std::string kind = m.hasattr(A::kFeatureKind) ? m.attr(A::kFeatureKind).toStringRef() : std::string("unknown");
+    if (kind != featureKindName(FeatureKind::Bat))
+        return "torsion moves need bat features (bonds, angles, torsions), but the model from " + source_ + " has " + kind + " features";
+    if (!native_)
+        return "torsion moves need the native densities of the model from " + source_ +
+               ", which it does not have (a bundle of an older layout, a foreign model, or native values that differ "
+               "from its TorchScript methods)";
+    if (!native_->decoder().autoregressive())
+        return "torsion moves need an autoregressive decoder (the conditional P(x_T | x_BA, z) of the torsions given "
+               "bonds and angles), but the decoder of the model from " + source_ + " is not autoregressive";
+    if (!featureMap_)
+        return "torsion moves need the native feature map of the model from " + source_ + ", which it does not have";
+    if (!nativeMovesAllowed_)
+        return "torsion moves need native moves, which are switched off";
+    if (native_->decoder().firstPeriodicFeature() != firstTorsion_)
+        return "the periodic features of the model from " + source_ + " are not its torsions (first periodic feature " +
+               std::to_string(native_->decoder().firstPeriodicFeature()) + ", first torsion " + std::to_string(firstTorsion_) + ")";
+    return "";
+}
+
+void VAEMCChain::setMoveProbabilities(double full, double torsion) {
+    (void) full;
+    if (torsion > 0) {
+        const std::string why = whyNoTorsionMoves();
+        if (!why.empty())
+            throw VAEMCError(why);
+    }
+    torsionProbability_ = torsion;
+}
+
+void VAEMCChain::setConstrainedBondLengths(const std::map<std::pair<int, int>, double>& lengths) {
+    if (!module_.hasattr(A::kBatI) || !module_.hasattr(A::kBatBondLength))
+        return;
+    const std::vector<int> rowI = intList(module_, A::kBatI), rowJ = intList(module_, A::kBatJ),
+                           freeRows = intList(module_, A::kBatFreeRows);
+    std::vector<double> perRow(rowI.size(), 0.0);
+    std::vector<char> isFree(rowI.size(), 0);
+    for (int r : freeRows) isFree.at(r) = 1;
+    for (size_t r = 0; r < rowI.size(); r++) {
+        if (isFree[r]) continue;
+        auto it = lengths.find({std::min(rowI[r], rowJ[r]), std::max(rowI[r], rowJ[r])});
+        if (it == lengths.end())
+            throw VAEMCError("the model from " + source_ + " constrains the bond of atoms " + std::to_string(rowI[r]) + " and " +
+                             std::to_string(rowJ[r]) + " (positions in the bundle, bat row " + std::to_string(r) +
+                             "), but no length was given for it");
+        perRow[r] = it->second;
+    }
+    // the chain's own module copy: its positions_from_features builds the bonds at these lengths
+    torch::Tensor old = module_.attr(A::kBatBondLength).toTensor();
+    module_.setattr(A::kBatBondLength, torch::tensor(perRow, torch::kFloat64).to(old.dtype()));
+    constrainedLengths_ = perRow;
+    if (featureMap_)
+        featureMap_->setConstrainedBondLengths(perRow);
+    discardDraws();  // proposals drawn ahead were built with the old lengths
 }
 
 void VAEMCChain::forgetRefresh() {
@@ -38,6 +146,7 @@ void VAEMCChain::forgetRefresh() {
 
 void VAEMCChain::discardDraws() {
     haveState_ = false;
+    haveNativeState_ = false;
     forgetRefresh();
     numProposals_ = nextProposal_ = 0;
 }
@@ -83,7 +192,8 @@ void VAEMCChain::drawStateTerms(int remainingMoves, int64_t proposalBatchSize, d
         // z's for a state are drawn in batches: first about as many as the moves a state lasts at the
         // acceptance rate so far (each call costs milliseconds, each row ~50 us), then twice as many as
         // the last batch, up to the proposal batch size
-        const double acceptance = (statistics_.accepted() + 1.0) / (statistics_.attempted() + 2.0);
+        const VAEMCStatistics& full = statistics_[static_cast<int>(VAEMCMoveKind::Full)];
+        const double acceptance = (full.accepted() + 1.0) / (full.attempted() + 2.0);
         const int64_t first = std::max<int64_t>(2, static_cast<int64_t>(std::ceil(1.5 / acceptance)));
         refreshBatch_ = std::min<int64_t>(proposalBatchSize, refreshBatch_ == 0 ? first : 2 * refreshBatch_);
         numRefresh_ = std::min<int64_t>(refreshBatch_, remainingMoves);
@@ -108,10 +218,126 @@ void VAEMCChain::drawProposals(int64_t proposalBatchSize) {
     nextProposal_ = 0;
 }
 
+VAEMCMoveKind VAEMCChain::drawMoveKind() {
+    if (torsionProbability_ <= 0) return VAEMCMoveKind::Full;
+    if (torsionProbability_ >= 1) return VAEMCMoveKind::Torsion;
+    VAEMCUniformSource random(generator_);
+    return random.uniform() < torsionProbability_ ? VAEMCMoveKind::Torsion : VAEMCMoveKind::Full;
+}
+
+bool VAEMCChain::fillNativeState(NativeState& s) {
+    featureMap_->evaluate(s.positions, s.features);
+    if (!allFinite(s.features)) return false;
+    s.logJacobian = featureMap_->logJacobian(s.features.data());
+    s.prepared = native_->decoder().prepare(s.features.data());
+    s.mu.resize(native_->latentSize());
+    s.logvar.resize(native_->latentSize());
+    native_->encoder().encode(s.features.data(), s.mu.data(), s.logvar.data());
+    return std::isfinite(s.logJacobian) && allFinite(s.mu) && allFinite(s.logvar);
+}
+
+void VAEMCChain::setNativeState(const torch::Tensor& positions) {
+    torch::Tensor p = positions.to(torch::kFloat64).contiguous();
+    std::vector<double> flat(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
+    if (haveNativeState_ && flat == nativeState_.positions)
+        return;
+    haveNativeState_ = false;
+    nativeState_.positions = std::move(flat);
+    bool ok;
+    try {
+        ok = fillNativeState(nativeState_);
+    }
+    catch (const std::exception& e) {
+        throw VAEMCError("the features of the model from " + source_ + " failed on the current positions: " + e.what());
+    }
+    if (!ok)
+        throw VAEMCError("the current positions lie outside the feature domain of the model from " + source_ +
+                         " (non-finite features, ln J or encoder output)");
+    haveNativeState_ = true;
+}
+
+bool VAEMCChain::nativeMove(VAEMCMoveKind kind, double& energy, double beta, VAEMCTarget& target) {
+    const NativeDecoder& decoder = native_->decoder();
+    const NativePriorFlow& prior = native_->prior();
+    VAEMCUniformSource random(generator_);
+    const int L = native_->latentSize(), D = native_->numFeatures();
+    const bool torsion = kind == VAEMCMoveKind::Torsion;
+    const int first = torsion ? firstTorsion_ : 0;
+    const NativeState& s = nativeState_;
+    // z ~ q(z|x) and the state's terms (for a torsion move the conditional of the torsions only)
+    std::vector<double> z(L), eps(L), zp(L), xp;
+    for (int k = 0; k < L; k++) z[k] = s.mu[k] + std::exp(0.5 * s.logvar[k]) * random.normal();
+    const double logQ = native_->encoderLogProb(z.data(), s.mu.data(), s.logvar.data());
+    const double logPrior = prior.logProb(z.data());
+    const double logDecoder = torsion ? decoder.logProbFrom(s.prepared, z.data(), first) : decoder.logProb(s.prepared, z.data());
+    // z' ~ P(z); x' ~ P(x|z') (torsion move: bonds and angles kept, torsions from the conditional)
+    for (int k = 0; k < L; k++) eps[k] = random.normal();
+    prior.sample(eps.data(), zp.data());
+    if (torsion) {
+        xp = s.features;
+        decoder.sampleFrom(zp.data(), first, random, xp.data());
+    } else {
+        xp.resize(D);
+        decoder.sample(zp.data(), random, xp.data());
+    }
+    // its configuration, re-featurised: the proposal-side terms at the features the chain carries on from
+    NativeState next;
+    bool admissible = allFinite(xp) && allFinite(zp);
+    if (admissible) {
+        featureMap_->positionsFromFeatures(xp.data(), s.positions, next.positions);
+        admissible = allFinite(next.positions) && fillNativeState(next);
+    }
+    // outside the feature domain (e.g. r < 0, an angle outside (0, pi)) the round trip does not return x'
+    for (int i = 0; admissible && i < D; i++) {
+        double d = next.features[i] - xp[i];
+        if (periodic_[i]) d = std::atan2(std::sin(d), std::cos(d));
+        admissible = std::abs(d) <= 1e-8 * (1.0 + std::abs(xp[i]));
+    }
+    const double logPriorProposal = prior.logProb(zp.data());
+    double logQProposal = std::nan(""), logDecoderProposal = std::nan(""), logJacobianProposal = std::nan(""),
+           proposalEnergy = std::nan("");
+    bool positionsSet = false;
+    if (admissible) {
+        logQProposal = native_->encoderLogProb(zp.data(), next.mu.data(), next.logvar.data());
+        logDecoderProposal = torsion ? decoder.logProbFrom(next.prepared, zp.data(), first) : decoder.logProb(next.prepared, zp.data());
+        logJacobianProposal = next.logJacobian;
+        const int64_t n = static_cast<int64_t>(next.positions.size() / 3);
+        positionsSet = true;
+        proposalEnergy = target.proposalEnergy(torch::from_blob(next.positions.data(), {1, n, 3}, torch::kFloat64));
+    }
+    VAEMCLogAlphaValue a = vaeMCLogAlphaValue(energy, proposalEnergy, logQ, logQProposal, logPrior, logPriorProposal, logDecoder,
+                                              logDecoderProposal, s.logJacobian, logJacobianProposal, beta, termWeights_);
+    a.valid = a.valid && admissible;
+    const bool accept = a.valid && std::log(random.uniform()) < a.total;
+    statistics_[static_cast<int>(kind)].add(a, accept);
+    if (accept) {
+        nativeState_ = std::move(next);
+        energy = proposalEnergy;
+        target.keep();
+    }
+    else if (positionsSet)
+        target.restore();
+    return accept;
+}
+
 int64_t VAEMCChain::attempt(int moves, const torch::Tensor& positions, double energy, double beta, int64_t proposalBatchSize,
                             VAEMCTarget& target) {
     torch::NoGradGuard noGrad;
     const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+    if (usesNativeMoves()) {
+        setNativeState(positions);
+        int64_t accepted = 0;
+        for (int m = 0; m < moves; m++) {
+            try {
+                accepted += nativeMove(drawMoveKind(), energy, beta, target);
+            }
+            catch (...) {
+                haveNativeState_ = false;  // the target's own errors pass unchanged (it restored itself)
+                throw;
+            }
+        }
+        return accepted;
+    }
     setState(positions);
     int64_t accepted = 0;
     for (int m = 0; m < moves; m++) {
@@ -158,7 +384,7 @@ int64_t VAEMCChain::attempt(int moves, const torch::Tensor& positions, double en
         a.valid = a.valid && admissible;
         const double uniform = torch::rand({1}, generator_, opts).item<double>();
         const bool accept = a.valid && std::log(uniform) < a.total;
-        statistics_.add(a, accept);
+        statistics_[static_cast<int>(VAEMCMoveKind::Full)].add(a, accept);
         if (accept) {
             accepted++;
             VAEMCState next;

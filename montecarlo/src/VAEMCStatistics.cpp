@@ -7,11 +7,31 @@ namespace VAEPlugin {
 
 using torch::Tensor;
 
+const std::array<std::string, kVAEMCNumMoveKinds>& vaeMCMoveKindNames() {
+    static const std::array<std::string, kVAEMCNumMoveKinds> names = {"full", "torsion"};
+    return names;
+}
+
 void VAEMCStatistics::Sums::add(double value) {
     if (!std::isfinite(value)) return;
     finite++;
     sum += value;
     sumSq += value * value;
+}
+
+void VAEMCStatistics::Sums::add(const Sums& other) {
+    sum += other.sum;
+    sumSq += other.sumSq;
+    finite += other.finite;
+}
+
+VAEMCStatistics& VAEMCStatistics::operator+=(const VAEMCStatistics& other) {
+    attempted_ += other.attempted_;
+    accepted_ += other.accepted_;
+    rejectedNonFinite_ += other.rejectedNonFinite_;
+    for (int k = 0; k < kVAEMCNumTerms; k++) terms_[k].add(other.terms_[k]);
+    total_.add(other.total_);
+    return *this;
 }
 
 VAEMCTermStats VAEMCStatistics::Sums::stats() const {

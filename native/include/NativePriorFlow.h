@@ -1,6 +1,7 @@
 #ifndef OPENMM_VAE_NATIVE_PRIOR_FLOW_H_
 #define OPENMM_VAE_NATIVE_PRIOR_FLOW_H_
 
+#include "NativeRQSpline.h"
 #include "VAEDensitySpec.h"
 #include <Eigen/Dense>
 #include <vector>
@@ -10,7 +11,7 @@ namespace VAEPlugin {
 /**
  * ln P(z) of the bundle's prior, the RealNVP flow of rational-quadratic-spline couplings
  * (trainer/model Flows), in double precision: z is mapped to the standard normal through the
- * inverse of every block, their log-determinants summed.
+ * inverse of every block, their log-determinants summed; sample() maps eps to z through their forward.
  */
 class NativePriorFlow {
 public:
@@ -18,22 +19,21 @@ public:
     int latentSize() const { return latent; }
     /** ln P(z) for z of latentSize() values. */
     double logProb(const double* z) const;
+    /** z = f(eps) (latentSize() values each), as prior_sample: every block's spline solved in the generative direction. */
+    void sample(const double* eps, double* z) const;
 private:
-    /** The rational-quadratic spline of a coupling (identity outside [-bound, bound]). */
-    struct Spline {
-        int bins;
-        double bound, minBin, minSlope, span;
-        /** y and ln|dy/dx| of x with raw parameters raw[0 .. 3 bins - 2]. */
-        void forward(double x, const double* raw, double& y, double& logd) const;
-    };
     /** A coupling block; inverse() is the normalising direction z -> eps, in place, returning ln|det|. */
     struct Coupling {
         Eigen::MatrixXd w1, w2;
         Eigen::VectorXd b1, b2;
         bool constantInput, transformSecond;
         int split, numTransformed;
-        Spline spline;
+        NativeRQSpline spline;
         double inverse(Eigen::VectorXd& x) const;
+        /** The generative direction eps -> z, in place. */
+        void forward(Eigen::VectorXd& x) const;
+        /** The raw spline parameters of the transformed half, from the constant half of x. */
+        Eigen::VectorXd conditioner(const Eigen::VectorXd& x) const;
     };
     int latent;
     std::vector<Coupling> blocks;

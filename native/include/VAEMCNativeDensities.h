@@ -10,13 +10,19 @@
  * spline prior alone ~1 ms), which made the refresh the dominant cost of a move once proposals were
  * batched. Natively one z costs tens of microseconds and no z is drawn in vain.
  *
- * Covered: the RealNVP rational-quadratic-spline prior and the mse, condind and autoregressive
- * decoders of the trainer (trainer/model); the encoder itself (once per configuration) stays
- * TorchScript. tryCreate() returns null for anything else (flow decoder, foreign modules) and for
- * any bundle whose native values differ from its TorchScript methods on random inputs (so a
- * mismatch can only cost speed, never exactness); callers then use the TorchScript methods.
+ * Covered: the encoder (both heads), the RealNVP rational-quadratic-spline prior (density and
+ * sampling) and the decoders of the trainer (trainer/model: mse, condind, autoregressive with the
+ * mixture layout, flow with circular splines; rotor multiplicity) with their samplers and, for the
+ * autoregressive decoder, the conditional terms of partial moves, so that a whole move can run
+ * natively. tryCreate() returns null for anything else (legacy autoregressive and flow layouts,
+ * foreign modules) and for any bundle whose native values differ from its TorchScript methods on
+ * random inputs, samples with identical noise included (so a mismatch can only cost speed, never
+ * exactness); callers then use the TorchScript methods.
  */
 
+#include "NativeDecoder.h"
+#include "NativeEncoder.h"
+#include "NativePriorFlow.h"
 #include <torch/script.h>
 
 #include <memory>
@@ -38,6 +44,10 @@ public:
     double priorLogProb(const double* z) const;
     /** ln P(x|z) for the features of the last setFeatures, as the bundle's decoder_log_prob. */
     double decoderLogProb(const double* z) const;
+    /** The native parts, for a whole move natively: encode, prior sample/logProb, decoder sample/logProb(From). */
+    const NativeEncoder& encoder() const;
+    const NativePriorFlow& prior() const;
+    const NativeDecoder& decoder() const;
 private:
     class Impl;
     explicit VAEMCNativeDensities(std::unique_ptr<Impl> impl);

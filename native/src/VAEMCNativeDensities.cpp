@@ -1,8 +1,9 @@
 #include "VAEMCNativeDensities.h"
 #include "BundleSchema.h"
-#include "NativeDecoderDensity.h"
-#include "NativePriorFlow.h"
+#include "NativeDistributions.h"
+#include "TableUniformSource.h"
 #include "VAEDensitySpec.h"
+#include "VAEEncoderSpec.h"
 
 #include "DensitySpecEigen.h"
 #include <cmath>
@@ -14,24 +15,32 @@ namespace VAEPlugin {
 namespace {
 
 namespace Mt = BundleSchema::Method;
+namespace M = BundleSchema::Model;
+
+/** Uniform slots per feature of the self-check's noise: 20 Best-Fisher tries (a row that needs more is skipped). */
+constexpr int kCheckSlots = kSlotFirstTry + 2 * 20;
 
 } // namespace
 
 class VAEMCNativeDensities::Impl {
 public:
-    explicit Impl(const VAEDensitySpec& spec) : prior(spec), decoder(spec) {
-    }
+    Impl(const VAEDensitySpec& spec, const VAEEncoderSpec& encoderSpec) : encoder(encoderSpec), prior(spec), decoder(spec) {}
+    NativeEncoder encoder;
     NativePriorFlow prior;
-    NativeDecoderDensity decoder;
+    NativeDecoder decoder;
+    NativeDecoder::Prepared features;  // of the last setFeatures
 };
 
 VAEMCNativeDensities::VAEMCNativeDensities(std::unique_ptr<Impl> i) : impl(std::move(i)) {}
 VAEMCNativeDensities::~VAEMCNativeDensities() = default;
 int VAEMCNativeDensities::latentSize() const { return impl->prior.latentSize(); }
 int VAEMCNativeDensities::numFeatures() const { return impl->decoder.numFeatures(); }
-void VAEMCNativeDensities::setFeatures(const double* x) { impl->decoder.setFeatures(x); }
+void VAEMCNativeDensities::setFeatures(const double* x) { impl->features = impl->decoder.prepare(x); }
 double VAEMCNativeDensities::priorLogProb(const double* z) const { return impl->prior.logProb(z); }
-double VAEMCNativeDensities::decoderLogProb(const double* z) const { return impl->decoder.logProb(z); }
+double VAEMCNativeDensities::decoderLogProb(const double* z) const { return impl->decoder.logProb(impl->features, z); }
+const NativeEncoder& VAEMCNativeDensities::encoder() const { return impl->encoder; }
+const NativePriorFlow& VAEMCNativeDensities::prior() const { return impl->prior; }
+const NativeDecoder& VAEMCNativeDensities::decoder() const { return impl->decoder; }
 
 double VAEMCNativeDensities::encoderLogProb(const double* z, const double* mu, const double* logvar) const {
     double s = 0;
@@ -46,39 +55,72 @@ double VAEMCNativeDensities::encoderLogProb(const double* z, const double* mu, c
 std::unique_ptr<VAEMCNativeDensities> VAEMCNativeDensities::tryCreate(torch::jit::Module& bundle) {
     try {
         VAEDensitySpec spec;
+        VAEEncoderSpec encoderSpec;
         std::string whyNot;
-        if (!VAEDensitySpec::fromModule(bundle, spec, whyNot))
+        if (!VAEDensitySpec::fromModule(bundle, spec, whyNot) || !VAEEncoderSpec::fromModule(bundle, encoderSpec, whyNot) ||
+            encoderSpec.numFeatures != spec.numFeatures || encoderSpec.latent != spec.latent)
             return nullptr;
-        auto impl = std::make_unique<Impl>(spec);
+        auto impl = std::make_unique<Impl>(spec, encoderSpec);
         std::unique_ptr<VAEMCNativeDensities> native(new VAEMCNativeDensities(std::move(impl)));
-        // the same numbers as the bundle's own methods on random features and latents, or nothing
+        // the same numbers as the bundle's own methods on random features, latents and noise, or nothing
         torch::NoGradGuard noGrad;
         const int L = native->latentSize(), D = native->numFeatures(), n = 6;
         const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
         std::mt19937_64 rng(12345);
         std::normal_distribution<double> normal;
-        torch::Tensor x = torch::empty({n, D}, opts), z = torch::empty({n, L}, opts);
+        GeneratorUniformSource uniforms(rng());
+        // decoders of the slot layout take [B, D, S] noise; older ones (no multiplicity) only [B, D],
+        // whose periodic columns TorchScript completes with torch.rand: only the others compare
+        torch::jit::Module decoderModule = bundle.attr(BundleSchema::Attribute::kModel).toModule().attr(M::kDecoder).toModule();
+        const bool slots = decoderModule.hasattr(M::kMultiplicity);
+        const int S = slots ? kCheckSlots : 1;
+        torch::Tensor x = torch::empty({n, D}, opts), z = torch::empty({n, L}, opts), eps = torch::empty({n, L}, opts);
+        torch::Tensor noise = torch::empty({n, D, S}, opts);
         for (int r = 0; r < n; r++) {
-            for (int i = 0; i < D; i++)
+            for (int i = 0; i < D; i++) {
                 x[r][i] = spec.featureMean[i] + spec.featureScale[i] * normal(rng);
-            for (int k = 0; k < L; k++) z[r][k] = (1.0 + r) * normal(rng);
+                for (int s = 0; s < S; s++) noise[r][i][s] = uniforms.uniform(i, s);
+            }
+            for (int k = 0; k < L; k++) {
+                z[r][k] = (1.0 + r) * normal(rng);
+                eps[r][k] = (1.0 + r) * normal(rng);
+            }
         }
         auto enc = bundle.get_method(Mt::kEncode)({x}).toTuple();
         torch::Tensor mu = enc->elements()[0].toTensor().to(torch::kFloat64).contiguous();
         torch::Tensor lv = enc->elements()[1].toTensor().to(torch::kFloat64).contiguous();
-        auto column = [](const c10::IValue& v) { return v.toTensor().to(torch::kFloat64).contiguous().reshape({-1}); };
-        torch::Tensor q = column(bundle.get_method(Mt::kEncoderLogProb)({z, mu, lv}));
-        torch::Tensor prior = column(bundle.get_method(Mt::kPriorLogProb)({z}));
-        torch::Tensor dec = column(bundle.get_method(Mt::kDecoderLogProb)({x, z}));
+        auto tensor = [](const c10::IValue& v) { return v.toTensor().to(torch::kFloat64).contiguous(); };
+        torch::Tensor q = tensor(bundle.get_method(Mt::kEncoderLogProb)({z, mu, lv})).reshape({-1});
+        torch::Tensor prior = tensor(bundle.get_method(Mt::kPriorLogProb)({z})).reshape({-1});
+        torch::Tensor dec = tensor(bundle.get_method(Mt::kDecoderLogProb)({x, z})).reshape({-1});
+        torch::Tensor priorSample = tensor(bundle.get_method(Mt::kPriorSample)({eps}));
+        torch::Tensor decoderSample =
+            tensor(bundle.get_method(Mt::kDecoderSample)({z, slots ? noise : noise.select(2, 0).contiguous()}));
         auto close = [](double a, double b) { return std::isfinite(b) && std::abs(a - b) <= 1e-8 * (1.0 + std::abs(b)); };
+        std::vector<char> periodic(D, 0);
+        for (int64_t i : spec.periodicIndex) periodic[i] = 1;
+        std::vector<double> mur(L), lvr(L), zs(L), xs(D);
         for (int r = 0; r < n; r++) {
             const double* zr = z.data_ptr<double>() + r * L;
+            native->encoder().encode(x.data_ptr<double>() + r * D, mur.data(), lvr.data());
+            for (int k = 0; k < L; k++)
+                if (!close(mur[k], mu[r][k].item<double>()) || !close(lvr[k], lv[r][k].item<double>())) return nullptr;
             native->setFeatures(x.data_ptr<double>() + r * D);
             if (!close(native->encoderLogProb(zr, mu.data_ptr<double>() + r * L, lv.data_ptr<double>() + r * L),
                        q[r].item<double>()) ||
                 !close(native->priorLogProb(zr), prior[r].item<double>()) ||
                 !close(native->decoderLogProb(zr), dec[r].item<double>()))
                 return nullptr;
+            native->prior().sample(eps.data_ptr<double>() + r * L, zs.data());
+            for (int k = 0; k < L; k++)
+                if (!close(zs[k], priorSample[r][k].item<double>())) return nullptr;
+            TableUniformSource table(noise.data_ptr<double>() + r * D * S, D, S);
+            native->decoder().sample(zr, table, xs.data());
+            if (slots && table.exhausted()) continue;  // TorchScript drew the missing tries itself
+            for (int i = 0; i < D; i++) {
+                const double b = decoderSample[r][i].item<double>();
+                if (!periodic[i] ? !close(xs[i], b) : slots && !(std::abs(wrapAngle(xs[i] - b)) <= 1e-8)) return nullptr;
+            }
         }
         return native;
     }

@@ -54,6 +54,27 @@ namespace VAEPlugin {
  * with K = 1 (one proposal per move, drawn when needed); only the cost per move falls, since a
  * TorchScript call costs about the same for one row as for tens.
  *
+ * Torsion moves (setMoveProbabilities; science.md section 7, "Partial moves"): with bat features
+ * and an autoregressive decoder, a move may keep the bonds and angles x_BA and redraw only the
+ * torsions x_T: z ~ q(z|x), z' ~ P(z), x'_T ~ P(x_T | x_BA, z'), accepted with
+ *
+ *   ln alpha = -B [U(x') - U(x)] + ln q(z'|x') - ln q(z|x) + ln P(z) - ln P(z')
+ *              + ln P(x_T | x_BA, z) - ln P(x'_T | x_BA, z')              (J ratio 1).
+ *
+ * Each move is a full move or a torsion move, chosen at random with fixed probabilities, which
+ * keeps the move exact. The proposal depends on the state, so it is drawn per move, natively
+ * (the bundle's native densities are required). Statistics are kept per move kind
+ * (getMoveKindNames) besides their totals.
+ *
+ * Native moves: when the bundle's densities, sampler and feature map run natively (bundles written by
+ * `openmm-vae train` in the current layout) every move is drawn and evaluated in plain C++ (no
+ * TorchScript call, nothing batched); otherwise (older layouts, foreign modules) through the bundle's
+ * TorchScript methods as described above. Both are exact.
+ *
+ * Constrained bonds (bat): proposals put the constrained bonds at the System's constraint lengths
+ * (the bundle's tree must constrain the same bonds, to 1e-4 nm of the same lengths; checked when the
+ * Context is created), so an accepted proposal satisfies the System's constraints exactly.
+ *
  * Random numbers of the moves come from the integrator's own generator (setMoveRandomNumberSeed);
  * the dynamics uses LangevinMiddleIntegrator's seed (setRandomNumberSeed). With both seeds fixed a
  * run on the Reference platform is reproducible for a given proposal batch size. The move generator's
@@ -94,7 +115,8 @@ public:
     /** Set the VAE moves made in each round (>= 0). */
     void setMovesPerAttempt(int moves);
     /**
-     * Proposals drawn per batched evaluation of the bundle (see the class comment); 1 draws each
+     * Proposals drawn per batched evaluation of the bundle (see the class comment; the TorchScript
+     * path only: native moves draw each proposal when its move is made); 1 draws each
      * proposal when its move is made. Default 64 (on alanine dipeptide with an autoregressive BAT
      * bundle a move costs about 10x less than with 1; bench/README.md, "VAE-MC hybrid").
      */
@@ -127,13 +149,40 @@ public:
     std::vector<double> getTermMeans() const;
     /** Standard deviation of each term of ln alpha over the attempted moves where it was finite. */
     std::vector<double> getTermStds() const;
-    /** Set the move counters and term statistics to zero. */
+    /** Set the move counters and term statistics to zero (of every move kind). */
     void resetStatistics();
+    /**
+     * Set the probabilities with which a move is a full move or a torsion move (see the class
+     * comment). Both >= 0 and finite with a positive sum; they are normalised. Torsion moves (> 0)
+     * need a bat bundle whose decoder is autoregressive and whose native densities are available:
+     * the feature kind is checked here, the rest when a Context is created (or here, when the
+     * integrator is bound to one); OpenMMException saying why otherwise (the probabilities are then
+     * unchanged). Default: full moves only (1, 0).
+     */
+    void setMoveProbabilities(double fullMoves, double torsionMoves);
+    /** Probability that a move is a full move. */
+    double getFullMoveProbability() const;
+    /** Probability that a move is a torsion move. */
+    double getTorsionMoveProbability() const;
+    /** Names of the move kinds: full, torsion (the moveKind arguments below). */
+    static std::vector<std::string> getMoveKindNames();
+    /** Moves of one kind attempted since construction or resetStatistics(). OpenMMException for an unknown kind. */
+    long long getNumAttempted(const std::string& moveKind) const;
+    /** Moves of one kind accepted. */
+    long long getNumAccepted(const std::string& moveKind) const;
+    /** Moves of one kind rejected because the proposal was not finite or outside the feature domain. */
+    long long getNumRejectedInvalid(const std::string& moveKind) const;
+    /** Acceptance rate of one kind (0 before any move of it). */
+    double getAcceptanceRate(const std::string& moveKind) const;
+    /** Mean of each term of ln alpha over the attempted moves of one kind where it was finite. */
+    std::vector<double> getTermMeans(const std::string& moveKind) const;
+    /** Standard deviation of each term of ln alpha over the attempted moves of one kind where it was finite. */
+    std::vector<double> getTermStds(const std::string& moveKind) const;
 protected:
     void initialize(OpenMM::ContextImpl& context);
     void cleanup();
     /** Context checkpoints carry, after the Langevin part, the move generator, the steps since the
-     *  last round of moves and the move statistics, so a restored run continues bit for bit. */
+     *  last round of moves and the move statistics of each kind, so a restored run continues bit for bit. */
     void createCheckpoint(std::ostream& stream) const;
     void loadCheckpoint(std::istream& stream);
 private:

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -146,32 +147,88 @@ const std::vector<int>& VAEMCIntegrator::getAtoms() const { return moves->atoms;
 const std::string& VAEMCIntegrator::getFeatureKind() const { return moves->kind; }
 int VAEMCIntegrator::getMoveRandomNumberSeed() const { return moves->seed; }
 void VAEMCIntegrator::setMoveRandomNumberSeed(int seed) { moves->seed = seed; }
-long long VAEMCIntegrator::getNumAttempted() const { return moves->statistics.attempted(); }
-long long VAEMCIntegrator::getNumAccepted() const { return moves->statistics.accepted(); }
-long long VAEMCIntegrator::getNumRejectedInvalid() const { return moves->statistics.rejectedNonFinite(); }
+namespace {
 
-double VAEMCIntegrator::getAcceptanceRate() const {
-    long long n = getNumAttempted();
-    return n > 0 ? static_cast<double>(getNumAccepted()) / n : 0.0;
+/** The statistics of the move kind `name` (OpenMMException naming the kinds otherwise). */
+const VAEMCStatistics& statisticsOf(const std::array<VAEMCStatistics, kVAEMCNumMoveKinds>& statistics, const std::string& name) {
+    for (int k = 0; k < kVAEMCNumMoveKinds; k++)
+        if (vaeMCMoveKindNames()[k] == name) return statistics[k];
+    throw OpenMMException(std::string(kName) + ": no move kind '" + name + "' (the kinds are full and torsion)");
 }
+
+double acceptanceRate(const VAEMCStatistics& s) {
+    return s.attempted() > 0 ? static_cast<double>(s.accepted()) / s.attempted() : 0.0;
+}
+
+std::vector<double> termMeans(const VAEMCStatistics& s) {
+    std::vector<double> v;
+    for (int k = 0; k < kVAEMCNumTerms; k++) v.push_back(s.term(k).mean);
+    return v;
+}
+
+std::vector<double> termStds(const VAEMCStatistics& s) {
+    std::vector<double> v;
+    for (int k = 0; k < kVAEMCNumTerms; k++) v.push_back(s.term(k).std);
+    return v;
+}
+
+} // namespace
+
+long long VAEMCIntegrator::getNumAttempted() const { return moves->total().attempted(); }
+long long VAEMCIntegrator::getNumAccepted() const { return moves->total().accepted(); }
+long long VAEMCIntegrator::getNumRejectedInvalid() const { return moves->total().rejectedNonFinite(); }
+double VAEMCIntegrator::getAcceptanceRate() const { return acceptanceRate(moves->total()); }
 
 std::vector<std::string> VAEMCIntegrator::getTermNames() {
     return std::vector<std::string>(vaeMCTermNames().begin(), vaeMCTermNames().end());
 }
 
-std::vector<double> VAEMCIntegrator::getTermMeans() const {
-    std::vector<double> v;
-    for (int k = 0; k < kVAEMCNumTerms; k++) v.push_back(moves->statistics.term(k).mean);
-    return v;
+std::vector<double> VAEMCIntegrator::getTermMeans() const { return termMeans(moves->total()); }
+std::vector<double> VAEMCIntegrator::getTermStds() const { return termStds(moves->total()); }
+
+void VAEMCIntegrator::resetStatistics() {
+    for (VAEMCStatistics& s : moves->statistics) s.reset();
 }
 
-std::vector<double> VAEMCIntegrator::getTermStds() const {
-    std::vector<double> v;
-    for (int k = 0; k < kVAEMCNumTerms; k++) v.push_back(moves->statistics.term(k).std);
-    return v;
+std::vector<std::string> VAEMCIntegrator::getMoveKindNames() {
+    return std::vector<std::string>(vaeMCMoveKindNames().begin(), vaeMCMoveKindNames().end());
 }
 
-void VAEMCIntegrator::resetStatistics() { moves->statistics.reset(); }
+long long VAEMCIntegrator::getNumAttempted(const std::string& kind) const { return statisticsOf(moves->statistics, kind).attempted(); }
+long long VAEMCIntegrator::getNumAccepted(const std::string& kind) const { return statisticsOf(moves->statistics, kind).accepted(); }
+long long VAEMCIntegrator::getNumRejectedInvalid(const std::string& kind) const {
+    return statisticsOf(moves->statistics, kind).rejectedNonFinite();
+}
+double VAEMCIntegrator::getAcceptanceRate(const std::string& kind) const { return acceptanceRate(statisticsOf(moves->statistics, kind)); }
+std::vector<double> VAEMCIntegrator::getTermMeans(const std::string& kind) const { return termMeans(statisticsOf(moves->statistics, kind)); }
+std::vector<double> VAEMCIntegrator::getTermStds(const std::string& kind) const { return termStds(statisticsOf(moves->statistics, kind)); }
+
+void VAEMCIntegrator::setMoveProbabilities(double fullMoves, double torsionMoves) {
+    if (!(fullMoves >= 0) || !std::isfinite(fullMoves) || !(torsionMoves >= 0) || !std::isfinite(torsionMoves))
+        throw OpenMMException(std::string(kName) + ": move probabilities must be >= 0 and finite, got full " +
+                              std::to_string(fullMoves) + ", torsion " + std::to_string(torsionMoves));
+    const double sum = fullMoves + torsionMoves;
+    if (!(sum > 0))
+        throw OpenMMException(std::string(kName) + ": move probabilities must have a positive sum, got full " +
+                              std::to_string(fullMoves) + ", torsion " + std::to_string(torsionMoves));
+    const double full = fullMoves / sum, torsion = torsionMoves / sum;
+    if (torsion > 0 && moves->kind != featureKindName(FeatureKind::Bat))
+        throw OpenMMException(std::string(kName) + ": torsion moves need bat features (bonds, angles, torsions), but the model from " +
+                              moves->bundle->getSource() + " has " + moves->kind + " features");
+    if (moves->chain) {
+        try {
+            moves->chain->setMoveProbabilities(full, torsion);
+        }
+        catch (const VAEMCError& e) {
+            throw OpenMMException(std::string(kName) + ": " + e.what());
+        }
+    }
+    moves->fullProbability = full;
+    moves->torsionProbability = torsion;
+}
+
+double VAEMCIntegrator::getFullMoveProbability() const { return moves->fullProbability; }
+double VAEMCIntegrator::getTorsionMoveProbability() const { return moves->torsionProbability; }
 
 void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
     // Every check before the base class binds to the Context, so a refused Context leaves this
@@ -181,6 +238,9 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
     const std::string user = std::string(kName);
     checkBundleFitsSystem(*moves->bundle, system, user, moves->atoms);
     std::set<int> inBundle(moves->atoms.begin(), moves->atoms.end());
+    std::map<int, int> bundlePosition;  // System index -> position in the bundle
+    for (int k = 0; k < (int) moves->atoms.size(); k++) bundlePosition[moves->atoms[k]] = k;
+    std::map<std::pair<int, int>, double> constrainedLengths;  // the System's lengths, for the proposals
     for (int atom : moves->atoms) {
         if (system.isVirtualSite(atom))
             throw OpenMMException(user + ": the model from " + source + " moves atom " + std::to_string(atom) +
@@ -202,6 +262,10 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
             throw OpenMMException(user + ": constraint " + std::to_string(i) + " joins atom " + std::to_string(in1 ? p1 : p2) +
                                   " moved by the model from " + source + " to atom " + std::to_string(in1 ? p2 : p1) +
                                   ", which it does not move");
+        if (in1 && in2) {
+            const int a = bundlePosition[p1], b = bundlePosition[p2];
+            constrainedLengths[{std::min(a, b), std::max(a, b)}] = length;
+        }
     }
     const nlohmann::json& meta = moves->bundle->getMetadata();
     const char* temperatureKey = BundleSchema::Metadata::kTemperature;
@@ -216,11 +280,21 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
     moves->hasVirtualSites = false;
     for (int i = 0; i < system.getNumParticles(); i++)
         moves->hasVirtualSites = moves->hasVirtualSites || system.isVirtualSite(i);
-    LangevinMiddleIntegrator::initialize(contextRef);
     uint64_t seed = moves->seed != 0 ? static_cast<uint64_t>(static_cast<uint32_t>(moves->seed))
                                      : (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()();
-    moves->chain.reset(new VAEMCChain(moves->bundle->createModule(), source, seed, moves->statistics, moves->nativeAllowed));
-    moves->chain->setTermWeights(moves->termWeights);
+    std::unique_ptr<VAEMCChain> chain(new VAEMCChain(moves->bundle->createModule(), source, seed, moves->statistics, moves->nativeAllowed));
+    chain->setTermWeights(moves->termWeights);
+    if (!moves->nativeMovesAllowed)
+        chain->setNativeMovesAllowed(false);
+    try {
+        chain->setConstrainedBondLengths(constrainedLengths);
+        chain->setMoveProbabilities(moves->fullProbability, moves->torsionProbability);
+    }
+    catch (const VAEMCError& e) {
+        throw OpenMMException(user + ": " + e.what());
+    }
+    LangevinMiddleIntegrator::initialize(contextRef);
+    moves->chain = std::move(chain);
     moves->stepsSinceMoves = 0;
 }
 
@@ -299,9 +373,10 @@ void VAEMCIntegrator::attemptMoves(int n) {
     }
 }
 
-// Marks the integrator's part of a Context checkpoint and its layout ("VAEMC" 2: with the move
-// statistics); a checkpoint of the first layout is refused by name instead of misread.
-static const long long kCheckpointTag = 0x5641454d4302LL;
+// Marks the integrator's part of a Context checkpoint and its layout ("VAEMC" 3: the move statistics
+// of each kind; 2: one set of statistics, all full moves, still read); a checkpoint of the first
+// layout is refused by name instead of misread.
+static const long long kCheckpointTag = 0x5641454d4303LL, kCheckpointTagOneKind = 0x5641454d4302LL;
 
 void VAEMCIntegrator::createCheckpoint(std::ostream& stream) const {
     LangevinMiddleIntegrator::createCheckpoint(stream);
@@ -312,14 +387,14 @@ void VAEMCIntegrator::createCheckpoint(std::ostream& stream) const {
     stream.write(reinterpret_cast<const char*>(&moves->stepsSinceMoves), sizeof(moves->stepsSinceMoves));
     stream.write(reinterpret_cast<const char*>(&size), sizeof(size));
     stream.write(reinterpret_cast<const char*>(state.data_ptr<uint8_t>()), size);
-    moves->statistics.write(stream);
+    for (const VAEMCStatistics& statistics : moves->statistics) statistics.write(stream);
 }
 
 void VAEMCIntegrator::loadCheckpoint(std::istream& stream) {
     LangevinMiddleIntegrator::loadCheckpoint(stream);
     long long tag = 0, steps = 0, size = 0;
     stream.read(reinterpret_cast<char*>(&tag), sizeof(tag));
-    if (!stream || tag != kCheckpointTag)
+    if (!stream || (tag != kCheckpointTag && tag != kCheckpointTagOneKind))
         throw OpenMMException(std::string(kName) + ": the checkpoint holds no VAEMCIntegrator state of this version "
                               "(written by another integrator or an older openmm-vae)");
     stream.read(reinterpret_cast<char*>(&steps), sizeof(steps));
@@ -330,9 +405,11 @@ void VAEMCIntegrator::loadCheckpoint(std::istream& stream) {
     stream.read(reinterpret_cast<char*>(state.data_ptr<uint8_t>()), size);
     if (!stream)
         throw OpenMMException(std::string(kName) + ": the checkpoint ends inside the move generator state");
-    VAEMCStatistics statistics;
-    if (!statistics.read(stream))
-        throw OpenMMException(std::string(kName) + ": the checkpoint ends inside the move statistics");
+    std::array<VAEMCStatistics, kVAEMCNumMoveKinds> statistics;
+    const int kinds = tag == kCheckpointTag ? kVAEMCNumMoveKinds : 1;  // layout 2: full moves only
+    for (int k = 0; k < kinds; k++)
+        if (!statistics[k].read(stream))
+            throw OpenMMException(std::string(kName) + ": the checkpoint ends inside the move statistics");
     moves->chain->generator().set_state(state);
     moves->stepsSinceMoves = steps;
     moves->statistics = statistics;

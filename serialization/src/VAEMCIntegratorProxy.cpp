@@ -11,7 +11,7 @@ VAEMCIntegratorProxy::VAEMCIntegratorProxy() : SerializationProxy("VAEMCIntegrat
 }
 
 void VAEMCIntegratorProxy::serialize(const void* object, SerializationNode& node) const {
-    node.setIntProperty("version", 2);
+    node.setIntProperty("version", 3);
     const VAEMCIntegrator& integrator = *reinterpret_cast<const VAEMCIntegrator*>(object);
     node.setDoubleProperty("stepSize", integrator.getStepSize());
     node.setDoubleProperty("constraintTolerance", integrator.getConstraintTolerance());
@@ -23,12 +23,14 @@ void VAEMCIntegratorProxy::serialize(const void* object, SerializationNode& node
     node.setIntProperty("movesPerAttempt", integrator.getMovesPerAttempt());
     node.setIntProperty("moveRandomSeed", integrator.getMoveRandomNumberSeed());
     node.setIntProperty("proposalBatchSize", integrator.getProposalBatchSize());
+    node.setDoubleProperty("fullMoveProbability", integrator.getFullMoveProbability());
+    node.setDoubleProperty("torsionMoveProbability", integrator.getTorsionMoveProbability());
     node.createChildNode("Model").setStringProperty("base64", encodeBase64(integrator.getModelBytes()));
 }
 
 void* VAEMCIntegratorProxy::deserialize(const SerializationNode& node) const {
     int version = node.getIntProperty("version");
-    if (version != 1 && version != 2)
+    if (version < 1 || version > 3)
         throw OpenMMException("VAEMCIntegrator XML: unsupported version " + std::to_string(version));
     VAEMCIntegrator* integrator = new VAEMCIntegrator(
         node.getDoubleProperty("temperature"), node.getDoubleProperty("friction"), node.getDoubleProperty("stepSize"),
@@ -41,6 +43,10 @@ void* VAEMCIntegratorProxy::deserialize(const SerializationNode& node) const {
         integrator->setMoveRandomNumberSeed(node.getIntProperty("moveRandomSeed"));
         // version 1 predates batched proposals: it drew one proposal per move
         integrator->setProposalBatchSize(version >= 2 ? node.getIntProperty("proposalBatchSize") : 1);
+        // versions 1 and 2 predate torsion moves: full moves only
+        if (version >= 3)
+            integrator->setMoveProbabilities(node.getDoubleProperty("fullMoveProbability"),
+                                             node.getDoubleProperty("torsionMoveProbability"));
     }
     catch (...) {
         delete integrator;

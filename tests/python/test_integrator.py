@@ -110,3 +110,26 @@ def test_bad_input(bundle):
     context.setPositions([START])  # the Context is still usable
     integrator.attemptMoves(5)
     assert integrator.getNumAttempted() == 5
+
+
+def test_move_kinds_and_their_statistics(bundle):
+    integrator = openmmvae.VAEMCIntegrator(TEMPERATURE, 5.0, 0.004, bundle, 10, 1)
+    assert openmmvae.VAEMCIntegrator.getMoveKindNames() == ["full", "torsion"]
+    assert integrator.getFullMoveProbability() == 1.0 and integrator.getTorsionMoveProbability() == 0.0
+    with pytest.raises(openmm.OpenMMException, match="bat features"):
+        integrator.setMoveProbabilities(0.5, 0.5)  # an xy bundle has no torsions
+    with pytest.raises(openmm.OpenMMException, match="positive sum"):
+        integrator.setMoveProbabilities(0.0, 0.0)
+    integrator.setMoveProbabilities(2.0, 0.0)
+    assert integrator.getFullMoveProbability() == 1.0
+    integrator.setMoveRandomNumberSeed(3)
+    run(integrator, steps=0, moves=25)
+    assert integrator.getNumAttempted("full") == integrator.getNumAttempted() == 25
+    assert integrator.getNumAccepted("full") == integrator.getNumAccepted() > 0
+    assert integrator.getNumAttempted("torsion") == 0 and integrator.getAcceptanceRate("torsion") == 0.0
+    assert integrator.getTermMeans("full") == integrator.getTermMeans()
+    assert len(integrator.getTermStds("torsion")) == 5
+    with pytest.raises(openmm.OpenMMException, match="rotation"):
+        integrator.getNumAttempted("rotation")
+    copied = copy.deepcopy(integrator)
+    assert copied.getFullMoveProbability() == 1.0 and copied.getTorsionMoveProbability() == 0.0

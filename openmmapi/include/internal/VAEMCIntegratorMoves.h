@@ -18,9 +18,17 @@ public:
     std::string kind;                 // feature kind name (getFeatureKind)
     std::vector<int> atoms;
     int seed = 0;
-    VAEMCStatistics statistics;       // outlives the chain of one Context
+    std::array<VAEMCStatistics, kVAEMCNumMoveKinds> statistics;  // per move kind; outlive the chain of one Context
+    double fullProbability = 1, torsionProbability = 0;  // normalised
+    /** The statistics of every move kind together. */
+    VAEMCStatistics total() const {
+        VAEMCStatistics t;
+        for (const VAEMCStatistics& s : statistics) t += s;
+        return t;
+    }
     std::array<double, kVAEMCNumTerms> termWeights = {1, 1, 1, 1, 1};  // tests only
     bool nativeAllowed = true;        // tests only
+    bool nativeMovesAllowed = true;   // tests only
     long long stepsSinceMoves = 0;
     bool hasVirtualSites = false;
     std::unique_ptr<VAEMCChain> chain;

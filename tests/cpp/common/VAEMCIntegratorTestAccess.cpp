@@ -18,3 +18,13 @@ void VAEMCIntegratorTestAccess::setNativeDensities(VAEMCIntegrator& integrator, 
 bool VAEMCIntegratorTestAccess::usesNativeDensities(const VAEMCIntegrator& integrator) {
     return integrator.moves->chain && integrator.moves->chain->usesNativeDensities();
 }
+
+void VAEMCIntegratorTestAccess::setNativeMoves(VAEMCIntegrator& integrator, bool allowed) {
+    integrator.moves->nativeMovesAllowed = allowed;
+    if (integrator.moves->chain)
+        integrator.moves->chain->setNativeMovesAllowed(allowed);
+}
+
+bool VAEMCIntegratorTestAccess::usesNativeMoves(const VAEMCIntegrator& integrator) {
+    return integrator.moves->chain && integrator.moves->chain->usesNativeMoves();
+}

@@ -20,6 +20,10 @@ public:
     static void setNativeDensities(VAEMCIntegrator& integrator, bool allowed);
     /** Whether the moves of the bound Context evaluate them natively. */
     static bool usesNativeDensities(const VAEMCIntegrator& integrator);
+    /** Whether whole moves may run natively (default true; false: TorchScript proposals, full moves only). */
+    static void setNativeMoves(VAEMCIntegrator& integrator, bool allowed);
+    /** Whether the moves of the bound Context run natively. */
+    static bool usesNativeMoves(const VAEMCIntegrator& integrator);
 };
 
 } // namespace VAEPlugin

@@ -16,6 +16,7 @@
 #include "TestSupport.h"
 #include "VAECVForce.h"
 #include "VAEMCIntegrator.h"
+#include "VAEMCIntegratorTestAccess.h"
 #include "openmm/Context.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/State.h"
@@ -93,6 +94,9 @@ json moves(const json& c, const json& run, double temperature) {
     integrator.setMoveRandomNumberSeed(run["seed"]);
     if (run["batch"].get<int>() > 0)
         integrator.setProposalBatchSize(run["batch"]);
+    // the record's random stream is that of the TorchScript proposals (native moves, where a bundle
+    // allows them, draw theirs otherwise: exact too, but not these numbers)
+    VAEMCIntegratorTestAccess::setNativeMoves(integrator, false);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions(positionsOf(c["configurations"][run["start"].get<int>()]));
     context.applyConstraints(1e-10);

@@ -1,7 +1,9 @@
 // VAEMCIntegrator: exactness in OpenMM (a particle on the Mueller surface and on the beltway sampled by
 // VAE moves reproduces the Boltzmann histogram; the same check fails with a term of ln alpha dropped),
 // mixed Langevin + MC, serialization, checkpoints and seeds, bad input, other platforms. The exactness
-// checks run with batched proposals (the default batch size) and with one proposal per batch.
+// checks run with batched proposals (the default batch size) and with one proposal per batch. Move
+// kinds (issue 20): torsion-only, mixed and native full moves on a five-atom chain against the exact
+// torsion density, per-kind statistics, their XML and checkpoints, the System's constraint lengths.
 
 #include "TestData.h"
 #include "TestModels.h"
@@ -11,8 +13,13 @@
 #include "VAEMCStatistics.h"
 #include "VAEMCIntegrator.h"
 #include "VAEMCIntegratorTestAccess.h"
+#include "VAECVForce.h"
+#include "VAEModelBundle.h"
 #include "openmm/Context.h"
 #include "openmm/CustomExternalForce.h"
+#include "openmm/HarmonicAngleForce.h"
+#include "openmm/HarmonicBondForce.h"
+#include "openmm/PeriodicTorsionForce.h"
 #include "openmm/LangevinMiddleIntegrator.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
@@ -26,6 +33,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <random>
 #include <sstream>
 
 using namespace OpenMM;
@@ -86,14 +94,16 @@ Vec3 positionOf(const TrainedSystem& s, int row) {
  * exp(-BU) invariant, and is large when it does not (the chains move: acceptance > 0).
  */
 double pureMonteCarlo(const std::string& name, const std::array<double, kVAEMCNumTerms>& weights, int chains,
-                      int moves, int* dof, double* acceptance, int batchSize = 0) {
+                      int moves, int* dof, double* acceptance, int batchSize = 0, bool nativeMoves = true) {
     TrainedSystem& s = setupFor(name);
     std::unique_ptr<System> system(particleSystem(name));
     VAEMCIntegrator integrator(kTemperature, 1.0, 0.002, s.bundle);
     if (batchSize > 0) integrator.setProposalBatchSize(batchSize);
     integrator.setMoveRandomNumberSeed(5);
     VAEMCIntegratorTestAccess::setTermWeights(integrator, weights);
+    VAEMCIntegratorTestAccess::setNativeMoves(integrator, nativeMoves);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    const bool native = VAEMCIntegratorTestAccess::usesNativeMoves(integrator);
     std::vector<Vec3> finals;
     auto t0 = std::chrono::steady_clock::now();
     for (int k = 0; k < chains; k++) {
@@ -105,7 +115,8 @@ double pureMonteCarlo(const std::string& name, const std::array<double, kVAEMCNu
     double chi2 = VAETest::toyChiSquare(name, finals, dof);
     *acceptance = integrator.getAcceptanceRate();
     std::cout << "[vae-mc-integrator] " << name << " weights {" << weights[0] << "," << weights[1] << "," << weights[2]
-              << "," << weights[3] << "," << weights[4] << "} batch " << integrator.getProposalBatchSize() << ", " << chains << " chains x " << moves << " moves in "
+              << "," << weights[3] << "," << weights[4] << "} " << (native ? "native moves" : "TorchScript moves, batch ")
+              << (native ? std::string() : std::to_string(integrator.getProposalBatchSize())) << ", " << chains << " chains x " << moves << " moves in "
               << secs << " s: acceptance " << *acceptance << " rejected invalid " << integrator.getNumRejectedInvalid()
               << " chi2 " << chi2 << " dof " << *dof << "\n";
     for (int k = 0; k < kVAEMCNumTerms; k++)
@@ -155,28 +166,38 @@ namespace {
 
 const std::array<double, kVAEMCNumTerms> kAllTerms = {1, 1, 1, 1, 1};
 
-/** Pure VAE-MC with every term of ln alpha reproduces the Boltzmann histogram, and the chains move. */
+/**
+ * Pure VAE-MC with every term of ln alpha reproduces the Boltzmann histogram, and the chains move:
+ * with batchSize 0 on the path the bundle gets (native moves where it allows them), else on the
+ * TorchScript path with that proposal batch size.
+ */
 void expectExactSampling(const std::string& name, int batchSize = 0) {
     int dof;
     double acceptance;
-    double chi2 = pureMonteCarlo(name, kAllTerms, kChains, kMoves, &dof, &acceptance, batchSize);
+    double chi2 = pureMonteCarlo(name, kAllTerms, kChains, kMoves, &dof, &acceptance, batchSize, batchSize == 0);
     EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
     EXPECT_GT(acceptance, 0.05);
     EXPECT_LT(acceptance, 1.0);
 }
 
-/** With a term of ln alpha weighted 0 the same check fails: it has the power to see a wrong move. */
+/** With a term of ln alpha weighted 0 the same check fails: it has the power to see a wrong move (on either path). */
 void expectCheckFails(const std::string& name, const std::array<double, kVAEMCNumTerms>& weights) {
-    int dof;
-    double acceptance;
-    double chi2 = pureMonteCarlo(name, weights, kChains, kMoves, &dof, &acceptance);
-    EXPECT_FALSE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+    for (bool native : {true, false}) {
+        int dof;
+        double acceptance;
+        double chi2 = pureMonteCarlo(name, weights, kChains, kMoves, &dof, &acceptance, 0, native);
+        EXPECT_FALSE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof << (native ? " native" : " TorchScript");
+    }
 }
 
 } // namespace
 
 TEST(VAEMCIntegrator, PureMonteCarloSamplesMuellerExactly) {
     expectExactSampling("mueller");
+}
+
+TEST(VAEMCIntegrator, PureMonteCarloSamplesMuellerExactlyThroughTorchScript) {
+    expectExactSampling("mueller", 64);
 }
 
 TEST(VAEMCIntegrator, PureMonteCarloSamplesMuellerExactlyOneProposalPerBatch) {
@@ -195,6 +216,10 @@ TEST(VAEMCIntegrator, MuellerCheckFailsWithATermDropped) {
 
 TEST(VAEMCIntegrator, PureMonteCarloSamplesBeltwayPolarExactly) {
     expectExactSampling("beltway-rtheta");
+}
+
+TEST(VAEMCIntegrator, PureMonteCarloSamplesBeltwayPolarExactlyThroughTorchScript) {
+    expectExactSampling("beltway-rtheta", 64);
 }
 
 TEST(VAEMCIntegrator, PureMonteCarloSamplesBeltwayPolarExactlyOneProposalPerBatch) {
@@ -350,7 +375,7 @@ TEST(VAEMCIntegrator, XmlRoundTripGivesTheSameRun) {
     EXPECT_GT(a.getNumAccepted(), 0);
     // XML of version 1 (before batched proposals) drew one proposal per move
     std::string v1 = xml.str();
-    size_t at = v1.find("version=\"2\"");
+    size_t at = v1.find("version=\"3\"");
     ASSERT_NE(at, std::string::npos);
     v1.replace(at, 11, "version=\"1\"");
     std::istringstream in(v1);
@@ -580,8 +605,8 @@ TEST(VAEMCIntegrator, OtherPlatformsAgreeWithReference) {
 }
 
 TEST(VAEMCIntegrator, NativeStateDensitiesGiveTheTorchScriptRun) {
-    // The state-side ln q(z|x), ln P(z), ln P(x|z) of each move are evaluated natively when the bundle
-    // allows it. With one proposal per batch both paths draw the same random numbers, so the runs
+    // The state-side ln q(z|x), ln P(z), ln P(x|z) of each move of the TorchScript path are evaluated
+    // natively when the bundle allows it. With one proposal per batch both paths draw the same random numbers, so the runs
     // agree move for move: a condind bundle (L = 1, Mueller) and an autoregressive one (L = 2,
     // periodic theta, beltway).
     TrainedSystem& mueller = setupFor("mueller");
@@ -607,6 +632,7 @@ TEST(VAEMCIntegrator, NativeStateDensitiesGiveTheTorchScriptRun) {
             i->setProposalBatchSize(1);
             i->setRandomNumberSeed(3);
             i->setMoveRandomNumberSeed(17);
+            VAEMCIntegratorTestAccess::setNativeMoves(*i, false);  // TorchScript proposals: the same random numbers
         }
         VAEMCIntegratorTestAccess::setNativeDensities(script, false);
         // one Context after the other: the Reference platform's Langevin noise is one stream per process
@@ -618,4 +644,368 @@ TEST(VAEMCIntegrator, NativeStateDensitiesGiveTheTorchScriptRun) {
         for (int k = 0; k < kVAEMCNumTerms; k++)
             EXPECT_NEAR(native.getTermMeans()[k], script.getTermMeans()[k], 1e-9) << vaeMCTermNames()[k];
     }
+}
+
+// ---- move kinds (full, torsion), per-kind statistics, constrained bond lengths (issue 20) ----
+
+TEST(VAEMCIntegrator, MoveProbabilitiesAreCheckedAndNormalised) {
+    TrainedSystem& s = setupFor("mueller");
+    VAEMCIntegrator integrator(kTemperature, 1.0, 0.002, s.bundle);
+    EXPECT_EQ(integrator.getFullMoveProbability(), 1.0);
+    EXPECT_EQ(integrator.getTorsionMoveProbability(), 0.0);
+    EXPECT_EQ(VAEMCIntegrator::getMoveKindNames(), (std::vector<std::string>{"full", "torsion"}));
+    std::string m = messageOf([&] { integrator.setMoveProbabilities(-0.5, 1.0); });
+    EXPECT_NE(m.find("-0.5"), std::string::npos) << m;
+    m = messageOf([&] { integrator.setMoveProbabilities(1.0, std::nan("")); });
+    EXPECT_NE(m.find("finite"), std::string::npos) << m;
+    m = messageOf([&] { integrator.setMoveProbabilities(0.0, 0.0); });
+    EXPECT_NE(m.find("positive sum"), std::string::npos) << m;
+    // torsion moves need bat features: refused at once for xy
+    m = messageOf([&] { integrator.setMoveProbabilities(1.0, 1.0); });
+    EXPECT_NE(m.find("bat features"), std::string::npos) << m;
+    EXPECT_NE(m.find("xy"), std::string::npos) << m;
+    EXPECT_EQ(integrator.getTorsionMoveProbability(), 0.0);  // unchanged by a refusal
+    integrator.setMoveProbabilities(3.0, 0.0);
+    EXPECT_EQ(integrator.getFullMoveProbability(), 1.0);
+    // per-kind counters: an unknown kind is named
+    m = messageOf([&] { integrator.getNumAttempted("rotation"); });
+    EXPECT_NE(m.find("rotation"), std::string::npos) << m;
+    // a bat bundle takes any normalised mix until a Context says whether torsion moves are possible
+    VAEMCIntegrator bat(kTemperature, 1.0, 0.002, VAETest::dataBytes("ala-bat-shuffled-hbonds.pt"));
+    bat.setMoveProbabilities(3.0, 1.0);
+    EXPECT_DOUBLE_EQ(bat.getFullMoveProbability(), 0.75);
+    EXPECT_DOUBLE_EQ(bat.getTorsionMoveProbability(), 0.25);
+}
+
+namespace {
+
+/** An alanine System (22 particles, no force: U = 0) constraining the bundle's constrained bonds at its lengths + `shift` nm. */
+System* alanineConstraintSystem(const VAEModelBundle& bundle, double shift) {
+    System* system = new System();
+    for (int i = 0; i < 22; i++) system->addParticle(i == 0 ? 1.008 : 12.0);
+    for (const auto& bond : bundle.getMetadata()["features"]["constrained_bonds"])
+        system->addConstraint(bond[0].get<int>(), bond[1].get<int>(), bond[2].get<double>() + shift);
+    return system;
+}
+
+/** A configuration of the ala bat bundle (alanine atom order) drawn from its own decoder: typical for its proposals. */
+std::vector<Vec3> alanineFromDecoder(const std::string& path, int seed) {
+    torch::jit::Module m = torch::jit::load(path);
+    m.to(torch::kFloat64);
+    torch::manual_seed(seed);
+    const int L = m.hasattr("latent") ? m.attr("latent").toInt() : m.attr("model").toModule().attr("latent").toInt();
+    const int D = m.attr("num_features").toInt();
+    torch::NoGradGuard noGrad;
+    torch::Tensor z = m.get_method("prior_sample")({torch::randn({1, L}, torch::kFloat64)}).toTensor();
+    torch::Tensor x = m.get_method("decoder_sample")({z, torch::rand({1, D}, torch::kFloat64)}).toTensor();
+    torch::Tensor p = m.get_method("positions_from_features")({x, torch::randn({1, 22, 3}, torch::kFloat64)}).toTensor();
+    VAECVForce force(path);
+    std::vector<Vec3> result(22);
+    for (int k = 0; k < 22; k++)
+        result[force.getAtoms()[k]] = Vec3(p[0][k][0].item<double>(), p[0][k][1].item<double>(), p[0][k][2].item<double>());
+    return result;
+}
+
+} // namespace
+
+TEST(VAEMCIntegrator, AcceptedBatProposalsHaveTheSystemsConstraintLengths) {
+    // The System's constraint lengths differ from the bundle's by 5e-5 nm (within the 1e-4 nm the
+    // bundle check allows): accepted proposals put the constrained bonds at the System's lengths, on
+    // the TorchScript path and (where the bundle allows it) the native one. U = 0, so moves are
+    // accepted from a configuration typical of the decoder.
+    const std::string path = VAETest::dataPath("ala-bat-shuffled-hbonds.pt");
+    std::shared_ptr<VAEModelBundle> bundle = VAEModelBundle::load(path);
+    std::unique_ptr<System> system(alanineConstraintSystem(*bundle, 5e-5));
+    ASSERT_EQ(system->getNumConstraints(), 12);
+    for (bool native : {false, true}) {
+        SCOPED_TRACE(native ? "native moves" : "TorchScript moves");
+        VAEMCIntegrator integrator(kTemperature, 1.0, 0.002, path);
+        integrator.setMoveRandomNumberSeed(3);
+        VAEMCIntegratorTestAccess::setNativeMoves(integrator, native);
+        Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+        if (native && !VAEMCIntegratorTestAccess::usesNativeMoves(integrator)) {
+            std::cout << "[vae-mc-integrator] the ala bat bundle has no native moves: native path not checked\n";
+            continue;
+        }
+        context.setPositions(alanineFromDecoder(path, 7));
+        // this one-epoch bundle accepts a few per cent of its proposals
+        while (integrator.getNumAccepted() == 0 && integrator.getNumAttempted() < 2000)
+            integrator.attemptMoves(50);
+        std::cout << "[vae-mc-integrator] ala bat, U = 0: " << integrator.getNumAccepted() << " of "
+                  << integrator.getNumAttempted() << " accepted\n";
+        ASSERT_GT(integrator.getNumAccepted(), 0);
+        std::vector<Vec3> p = context.getState(State::Positions).getPositions();
+        for (int k = 0; k < system->getNumConstraints(); k++) {
+            int a, b;
+            double length;
+            system->getConstraintParameters(k, a, b, length);
+            EXPECT_NEAR(std::sqrt((p[a] - p[b]).dot(p[a] - p[b])), length, 1e-12) << "constraint " << k;
+        }
+    }
+}
+
+TEST(VAEMCIntegrator, TorsionMovesNeedAnAutoregressiveBatBundle) {
+    // ala-bat-shuffled-hbonds.pt has a condind decoder: no conditional of the torsions. Refused when
+    // the Context is created (the integrator stays free for another Context) and on a bound integrator.
+    const std::string path = VAETest::dataPath("ala-bat-shuffled-hbonds.pt");
+    std::shared_ptr<VAEModelBundle> bundle = VAEModelBundle::load(path);
+    std::unique_ptr<System> system(alanineConstraintSystem(*bundle, 0.0));
+    VAEMCIntegrator integrator(kTemperature, 1.0, 0.002, path);
+    integrator.setMoveProbabilities(0.5, 0.5);
+    std::string m = messageOf([&] { Context context(*system, integrator, Platform::getPlatformByName("Reference")); });
+    EXPECT_NE(m.find("torsion moves need"), std::string::npos) << m;
+    EXPECT_TRUE(m.find("autoregressive") != std::string::npos || m.find("native densities") != std::string::npos) << m;
+    integrator.setMoveProbabilities(1.0, 0.0);
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    m = messageOf([&] { integrator.setMoveProbabilities(1.0, 1.0); });
+    EXPECT_NE(m.find("torsion moves need"), std::string::npos) << m;
+    EXPECT_EQ(integrator.getTorsionMoveProbability(), 0.0);
+}
+
+TEST(VAEMCIntegrator, XmlKeepsTheMoveProbabilities) {
+    VAEMCIntegrator a(kTemperature, 1.0, 0.002, VAETest::dataBytes("ala-bat-shuffled-hbonds.pt"));
+    a.setMoveProbabilities(0.7, 0.3);
+    std::stringstream xml;
+    XmlSerializer::serialize<Integrator>(&a, "Integrator", xml);
+    std::unique_ptr<Integrator> copy(XmlSerializer::deserialize<Integrator>(xml));
+    VAEMCIntegrator& b = dynamic_cast<VAEMCIntegrator&>(*copy);
+    EXPECT_EQ(b.getFullMoveProbability(), a.getFullMoveProbability());
+    EXPECT_EQ(b.getTorsionMoveProbability(), a.getTorsionMoveProbability());
+    // XML of version 2 (before torsion moves) makes full moves only
+    std::string v2 = xml.str();
+    size_t at = v2.find("version=\"3\"");
+    ASSERT_NE(at, std::string::npos);
+    v2.replace(at, 11, "version=\"2\"");
+    std::istringstream in(v2);
+    std::unique_ptr<Integrator> old(XmlSerializer::deserialize<Integrator>(in));
+    EXPECT_EQ(dynamic_cast<VAEMCIntegrator&>(*old).getTorsionMoveProbability(), 0.0);
+    EXPECT_EQ(dynamic_cast<VAEMCIntegrator&>(*old).getFullMoveProbability(), 1.0);
+}
+
+TEST(VAEMCIntegrator, CheckpointRestoresTheCountersOfEachKind) {
+    TrainedSystem& s = setupFor("mueller");
+    std::unique_ptr<System> system(particleSystem("mueller"));
+    VAEMCIntegrator integrator(kTemperature, 5.0, 0.004, s.bundle, 6, 2);
+    integrator.setMoveRandomNumberSeed(2);
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions({positionOf(s, 5)});
+    integrator.attemptMoves(30);
+    const long long attempted = integrator.getNumAttempted("full"), accepted = integrator.getNumAccepted("full");
+    const std::vector<double> means = integrator.getTermMeans("full");
+    ASSERT_GT(accepted, 0);
+    std::stringstream checkpoint;
+    context.createCheckpoint(checkpoint);
+    integrator.attemptMoves(20);
+    EXPECT_EQ(integrator.getNumAttempted("full"), 50);
+    checkpoint.seekg(0);
+    context.loadCheckpoint(checkpoint);
+    EXPECT_EQ(integrator.getNumAttempted("full"), attempted);
+    EXPECT_EQ(integrator.getNumAccepted("full"), accepted);
+    EXPECT_EQ(integrator.getTermMeans("full"), means);
+    EXPECT_EQ(integrator.getNumAttempted("torsion"), 0);
+    EXPECT_EQ(integrator.getNumAttempted(), attempted);
+    EXPECT_EQ(integrator.getTermMeans(), means);
+}
+
+namespace {
+
+/**
+ * Five carbons in a chain (tests/data chain5-system.xml, bundle chain5-bat-autoregressive.pt, both
+ * written by tests/data/generate): harmonic bonds and angles, and a PeriodicTorsionForce on the
+ * dihedrals 0-1-2-3 and 1-2-3-4 that is even in the angle. Bonds, angles and the two torsions are
+ * independent in the Boltzmann distribution (J depends on bonds and angles only), so exact samples
+ * are drawn coordinate by coordinate and the exact density of the torsions is exp(-B U_t(phi1) - B U_t(phi2)).
+ */
+struct Chain5 {
+    std::unique_ptr<System> system;
+    std::string bundle;
+    double bondLength[4], bondK[4], angle[3], angleK[3];
+    std::vector<std::array<double, 3>> torsionTerms;  // of dihedral 0-1-2-3: periodicity, phase, k
+    double torsionEnergy(double phi) const {
+        double u = 0;
+        for (const auto& t : torsionTerms) u += t[2] * (1 + std::cos(t[0] * phi - t[1]));
+        return u;
+    }
+};
+
+Chain5& chain5() {
+    static Chain5 c;
+    if (c.system) return c;
+    std::istringstream xml(VAETest::dataBytes("chain5-system.xml"));
+    c.system.reset(XmlSerializer::deserialize<System>(xml));
+    c.bundle = VAETest::dataBytes("chain5-bat-autoregressive.pt");
+    for (int f = 0; f < c.system->getNumForces(); f++) {
+        Force& force = c.system->getForce(f);
+        if (auto* b = dynamic_cast<HarmonicBondForce*>(&force))
+            for (int k = 0; k < 4; k++) {
+                int i, j;
+                b->getBondParameters(k, i, j, c.bondLength[k], c.bondK[k]);
+                EXPECT_EQ(std::min(i, j), k);
+            }
+        if (auto* a = dynamic_cast<HarmonicAngleForce*>(&force))
+            for (int k = 0; k < 3; k++) {
+                int i, j, l;
+                a->getAngleParameters(k, i, j, l, c.angle[k], c.angleK[k]);
+                EXPECT_EQ(j, k + 1);
+            }
+        if (auto* t = dynamic_cast<PeriodicTorsionForce*>(&force))
+            for (int k = 0; k < t->getNumTorsions(); k++) {
+                int a, b, cc, d, n;
+                double phase, kt;
+                t->getTorsionParameters(k, a, b, cc, d, n, phase, kt);
+                if (a == 0) c.torsionTerms.push_back({(double) n, phase, kt});
+            }
+    }
+    return c;
+}
+
+double dihedral(const Vec3& a, const Vec3& b, const Vec3& c, const Vec3& d) {
+    Vec3 b1 = b - a, b2 = c - b, b3 = d - c, n1 = b1.cross(b2), n2 = b2.cross(b3);
+    return std::atan2(std::sqrt(b2.dot(b2)) * b1.dot(n2), n1.dot(n2));
+}
+
+/**
+ * An exact Boltzmann sample of the chain: bonds ~ r^2 exp(-B k (r - r0)^2 / 2), angles ~ sin(theta)
+ * exp(-B k (theta - theta0)^2 / 2), torsions ~ exp(-B U_t), each by rejection; positions built by
+ * the bundle's positions_from_features (features [r01, r12, r23, r34, angles 012, 123, 234, torsions
+ * 0123, 1234], as the test checks on the bundle's tree).
+ */
+std::vector<Vec3> chain5Sample(torch::jit::Module& m, std::mt19937_64& rng) {
+    Chain5& c = chain5();
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    std::normal_distribution<double> normal;
+    std::vector<double> x(9);
+    for (int k = 0; k < 4; k++) {
+        const double sigma = std::sqrt(kT / c.bondK[k]), top = c.bondLength[k] + 8 * sigma;
+        double r;
+        do r = c.bondLength[k] + sigma * normal(rng);
+        while (!(r > 0) || uniform(rng) > (r * r) / (top * top));
+        x[k] = r;
+    }
+    for (int k = 0; k < 3; k++) {
+        const double sigma = std::sqrt(kT / c.angleK[k]);
+        double theta;
+        do theta = c.angle[k] + sigma * normal(rng);
+        while (!(theta > 0 && theta < M_PI) || uniform(rng) > std::sin(theta));
+        x[4 + k] = theta;
+    }
+    double lowest = 1e300;
+    for (int g = 0; g < 3600; g++) lowest = std::min(lowest, c.torsionEnergy(-M_PI + 2 * M_PI * g / 3600));
+    for (int k = 0; k < 2; k++) {
+        double phi;
+        do phi = -M_PI + 2 * M_PI * uniform(rng);
+        while (uniform(rng) > std::exp(-(c.torsionEnergy(phi) - lowest) / kT));
+        x[7 + k] = phi;
+    }
+    torch::NoGradGuard noGrad;
+    torch::Tensor f = torch::tensor(x, torch::kFloat64).reshape({1, 9});
+    torch::Tensor p = m.get_method("positions_from_features")({f, torch::randn({1, 5, 3}, torch::kFloat64)}).toTensor();
+    std::vector<Vec3> positions;
+    for (int a = 0; a < 5; a++) positions.push_back(Vec3(p[0][a][0].item<double>(), p[0][a][1].item<double>(), p[0][a][2].item<double>()));
+    // the torsions are the System's dihedrals (up to sign: U_t is even)
+    EXPECT_NEAR(std::abs(dihedral(positions[0], positions[1], positions[2], positions[3])), std::abs(x[7]), 1e-9);
+    EXPECT_NEAR(std::abs(dihedral(positions[1], positions[2], positions[3], positions[4])), std::abs(x[8]), 1e-9);
+    return positions;
+}
+
+/**
+ * Pure VAE-MC chains on the five-atom chain with the given move probabilities: chain k starts at an
+ * exact sample and makes `moves` moves; chi2 of the final (phi1, phi2) against their exact density.
+ */
+double chain5MonteCarlo(double full, double torsion, const std::array<double, kVAEMCNumTerms>& weights, int chains, int moves,
+                        int* dof, VAEMCIntegrator** keep = nullptr) {
+    Chain5& c = chain5();
+    static std::unique_ptr<VAEMCIntegrator> integrator;
+    integrator = std::make_unique<VAEMCIntegrator>(kTemperature, 1.0, 0.002, c.bundle);
+    integrator->setMoveProbabilities(full, torsion);
+    integrator->setMoveRandomNumberSeed(13);
+    VAEMCIntegratorTestAccess::setTermWeights(*integrator, weights);
+    Context context(*c.system, *integrator, Platform::getPlatformByName("Reference"));
+    EXPECT_TRUE(VAEMCIntegratorTestAccess::usesNativeMoves(*integrator));
+    std::istringstream in(c.bundle);
+    torch::jit::Module m = torch::jit::load(in);
+    m.to(torch::kFloat64);
+    std::mt19937_64 rng(29);
+    std::vector<std::pair<double, double>> torsions;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int k = 0; k < chains; k++) {
+        context.setPositions(chain5Sample(m, rng));
+        integrator->attemptMoves(moves);
+        std::vector<Vec3> p = context.getState(State::Positions).getPositions();
+        torsions.push_back({dihedral(p[0], p[1], p[2], p[3]), dihedral(p[1], p[2], p[3], p[4])});
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double chi2 = VAETest::chiSquare(torsions, [&](double a, double b) { return -(c.torsionEnergy(a) + c.torsionEnergy(b)) / kT; },
+                                           -M_PI, M_PI, 12, -M_PI, M_PI, 12, dof);
+    std::cout << "[vae-mc-integrator] chain5 full " << full << " torsion " << torsion << " weights {" << weights[0] << ","
+              << weights[1] << "," << weights[2] << "," << weights[3] << "," << weights[4] << "}: " << chains << " chains x "
+              << moves << " moves in " << secs << " s; acceptance full " << integrator->getAcceptanceRate("full") << " ("
+              << integrator->getNumAttempted("full") << "), torsion " << integrator->getAcceptanceRate("torsion") << " ("
+              << integrator->getNumAttempted("torsion") << "); chi2 " << chi2 << " dof " << *dof << "\n";
+    if (keep) *keep = integrator.get();
+    return chi2;
+}
+
+} // namespace
+
+TEST(VAEMCIntegrator, Chain5BundleIsTheChainsTree) {
+    // the sampler of these tests builds the features in this order
+    Chain5& c = chain5();
+    std::istringstream in(c.bundle);
+    torch::jit::Module m = torch::jit::load(in);
+    auto list = [&](const char* name) {
+        std::vector<int64_t> v;
+        c10::List<c10::IValue> l = m.attr(name).toList();
+        for (size_t i = 0; i < l.size(); i++) v.push_back(l.get(i).toInt());
+        return v;
+    };
+    EXPECT_EQ(list("bat_root"), (std::vector<int64_t>{0, 1, 2}));
+    EXPECT_EQ(list("bat_i"), (std::vector<int64_t>{3, 4}));
+    EXPECT_EQ(list("bat_j"), (std::vector<int64_t>{2, 3}));
+    EXPECT_EQ(list("bat_k"), (std::vector<int64_t>{1, 2}));
+    EXPECT_EQ(list("bat_l"), (std::vector<int64_t>{0, 1}));
+    EXPECT_EQ(list("bat_free_rows"), (std::vector<int64_t>{0, 1}));
+    EXPECT_EQ(list("bat_torsion_reference"), (std::vector<int64_t>{0, 1}));
+    EXPECT_EQ(m.attr("num_features").toInt(), 9);
+    EXPECT_EQ(VAEModelBundle::load(c.bundle)->getMetadataAtoms(), (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST(VAEMCIntegrator, TorsionMovesSampleTheChainExactly) {
+    int dof;
+    VAEMCIntegrator* integrator;
+    const double chi2 = chain5MonteCarlo(0.0, 1.0, kAllTerms, 1500, 3, &dof, &integrator);
+    EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+    EXPECT_EQ(integrator->getNumAttempted("torsion"), 4500);
+    EXPECT_EQ(integrator->getNumAttempted("full"), 0);
+    EXPECT_GT(integrator->getAcceptanceRate("torsion"), 0.05);
+    // bonds and angles are kept: the Jacobian term of every torsion move is 0 up to rounding
+    EXPECT_LT(std::abs(integrator->getTermMeans("torsion")[4]), 1e-9);
+}
+
+TEST(VAEMCIntegrator, MixedFullAndTorsionMovesSampleTheChainExactly) {
+    int dof;
+    VAEMCIntegrator* integrator;
+    const double chi2 = chain5MonteCarlo(0.5, 0.5, kAllTerms, 1500, 3, &dof, &integrator);
+    EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+    // the statistics of the kinds add up to the totals
+    const long long full = integrator->getNumAttempted("full"), torsion = integrator->getNumAttempted("torsion");
+    EXPECT_EQ(full + torsion, 4500);
+    EXPECT_GT(full, 2000);
+    EXPECT_GT(torsion, 2000);
+    EXPECT_EQ(integrator->getNumAccepted("full") + integrator->getNumAccepted("torsion"), integrator->getNumAccepted());
+    EXPECT_EQ(integrator->getNumRejectedInvalid("full") + integrator->getNumRejectedInvalid("torsion"), integrator->getNumRejectedInvalid());
+    EXPECT_GT(integrator->getNumAccepted("full"), 0);
+    EXPECT_GT(integrator->getNumAccepted("torsion"), 0);
+}
+
+TEST(VAEMCIntegrator, FullNativeMovesSampleTheChainExactly) {
+    int dof;
+    const double chi2 = chain5MonteCarlo(1.0, 0.0, kAllTerms, 1500, 3, &dof);
+    EXPECT_TRUE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
+}
+
+TEST(VAEMCIntegrator, TorsionCheckFailsWithTheDecoderTermDropped) {
+    int dof;
+    const double chi2 = chain5MonteCarlo(0.0, 1.0, {1, 1, 1, 0, 1}, 1500, 3, &dof);
+    EXPECT_FALSE(passes(chi2, dof)) << "chi2 " << chi2 << " dof " << dof;
 }

@@ -1,0 +1,24 @@
+#include "VAEMCUniformSource.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <mutex>
+
+namespace VAEPlugin {
+
+double VAEMCUniformSource::uniform() {
+    uint64_t bits;
+    {
+        std::lock_guard<std::mutex> lock(generator_.mutex());
+        bits = at::check_generator<at::CPUGeneratorImpl>(generator_)->random64();
+    }
+    return ((bits >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+double VAEMCUniformSource::normal() {
+    const double u1 = uniform(), u2 = uniform();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+} // namespace VAEPlugin

@@ -1,0 +1,28 @@
+#ifndef OPENMM_VAE_NATIVE_RQ_SPLINE_H_
+#define OPENMM_VAE_NATIVE_RQ_SPLINE_H_
+
+namespace VAEPlugin {
+
+/**
+ * The rational-quadratic spline of trainer/model Flows (class RQSpline), one element at a time in
+ * double precision: K bins on [-bound, bound], widths and heights softmax(raw) * span + minBin,
+ * interior slopes softplus(raw) + minSlope. Ordinary: boundary slopes 1, identity outside
+ * [-bound, bound]; raw = [K widths, K heights, K - 1 slopes]. Circular (periodic features of the
+ * flow decoder, bound pi): both boundary slopes softplus(raw_end) + minSlope and a rotation r;
+ * raw = [..., raw_end, r]; y = S(wrap(x - r)) (spec of issue 20 section 4).
+ */
+struct NativeRQSpline {
+    int bins = 0;
+    double bound = 0, minBin = 0, minSlope = 0, span = 0;
+    bool circular = false;
+    /** Raw values per element: 3K - 1, + 2 when circular. */
+    int rawCount() const { return 3 * bins - 1 + (circular ? 2 : 0); }
+    /** y and ln|dy/dx| of x (the explicit formula, RQSpline.forward). */
+    void forward(double x, const double* raw, double& y, double& logd) const;
+    /** x of y (the bin's quadratic solved, RQSpline.inverse). */
+    double inverse(double y, const double* raw) const;
+};
+
+} // namespace VAEPlugin
+
+#endif
