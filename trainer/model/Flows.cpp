@@ -116,10 +116,10 @@ def inverse(self, y: Tensor) -> Tuple[Tensor, Tensor]:
 // one at a time in the block's order, computing only the current feature's spline parameters.
 const char* kMAFSource = R"JIT(
 def spline_params(self, x: Tensor, z: Tensor) -> Tensor:
-    h = torch.tanh(torch.addmm(torch.addmm(self.made_hidden_bias, z, self.made_hidden_skip_weight.t()),
-                               x, (self.made_hidden_weight * self.made_hidden_mask).t()))
-    p = torch.addmm(torch.addmm(self.made_out_bias, z, self.made_out_skip_weight.t()),
-                    h, (self.made_out_weight * self.made_out_mask).t())
+    up = x
+    if self.num_periodic > 0:
+        up = x.index_select(1, self.periodic_index.to(x.device))
+    p = self.made_out(self.conditioner(x, up), z)
     return p.reshape([x.size(0), self.num_features, 3 * self.num_bins - 1])
 
 def inverse(self, x: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
@@ -135,13 +135,17 @@ def forward(self, u: Tensor, z: Tensor) -> Tuple[Tensor, Tensor]:
     oz = torch.addmm(self.made_out_bias, z, self.made_out_skip_weight.t())
     w1 = (self.made_hidden_weight * self.made_hidden_mask).t()
     w2 = self.made_out_weight * self.made_out_mask
+    per = self.periodic_index.to(u.device)
     x = torch.zeros_like(u)
     ld = torch.zeros([u.size(0)], dtype=u.dtype, device=u.device)
     for k in range(nf):
         i = k
         if self.reversed:
             i = nf - 1 - k
-        h = torch.tanh(torch.addmm(hz, x, w1))
+        up = x
+        if self.num_periodic > 0:
+            up = x.index_select(1, per)
+        h = torch.tanh(torch.addmm(hz, self.conditioner(x, up), w1))
         p = torch.addmm(oz[:, i * npar:(i + 1) * npar], h, w2[i * npar:(i + 1) * npar].t())
         xi, ldi = self.spline.inverse(u[:, i:i + 1], p.unsqueeze(1))
         x = torch.cat([x[:, :i], xi, x[:, i + 1:]], 1)
@@ -180,27 +184,21 @@ torch::jit::Module buildCoupling(Builder& b, int64_t latent, int64_t hidden, int
     return m;
 }
 
-torch::jit::Module buildMAFBlock(Builder& b, int64_t numFeatures, int64_t latent, int64_t hidden, int64_t bins,
-                                 bool reversed) {
+torch::jit::Module buildMAFBlock(Builder& b, const std::vector<bool>& periodic, int64_t latent, int64_t hidden,
+                                 int64_t bins, bool reversed) {
     torch::jit::Module m = b.newModule("MAFBlock");
-    const int64_t P = 3 * bins - 1;
-    std::vector<int64_t> inDeg(numFeatures), outDeg(numFeatures * P);
-    for (int64_t i = 0; i < numFeatures; ++i)
-        inDeg[i] = reversed ? numFeatures - i : i + 1;
-    for (int64_t o = 0; o < numFeatures * P; ++o)
-        outDeg[o] = inDeg[o / P];
-    std::vector<int64_t> hDeg = madeHiddenDegrees(numFeatures, hidden);
-    addLinear(m, Model::kMadeHidden, numFeatures, hidden, b.init);
-    addLinear(m, Model::kMadeHiddenSkip, latent, hidden, b.init, false);
-    addLinear(m, Model::kMadeOut, hidden, numFeatures * P, b.init);
-    addLinear(m, Model::kMadeOutSkip, latent, numFeatures * P, b.init, false);
-    m.register_buffer(Model::kMadeHiddenMask, madeMask(inDeg, hDeg, false));
-    m.register_buffer(Model::kMadeOutMask, madeMask(hDeg, outDeg, true));
-    addIntAttr(m, Model::kNumFeatures, numFeatures);
+    const int64_t D = periodic.size(), P = 3 * bins - 1;
+    std::vector<int64_t> featureDeg(D), outDeg(D * P);
+    for (int64_t i = 0; i < D; ++i)
+        featureDeg[i] = reversed ? D - i : i + 1;
+    for (int64_t o = 0; o < D * P; ++o)
+        outDeg[o] = featureDeg[o / P];
+    addMADE(b, m, periodic, featureDeg, latent, hidden, outDeg);
+    addIntAttr(m, Model::kNumFeatures, D);
     addIntAttr(m, Model::kNumBins, bins);
     addBoolAttr(m, "reversed", reversed);
     m.register_module(Model::kSpline, buildSpline(b, bins, M_PI));
-    m.define(kMAFSource);
+    m.define(std::string(kMADESource) + kMAFSource);
     return m;
 }
 

@@ -18,6 +18,8 @@ struct ModelConfig {
     int priorBlocks = 4;              ///< RealNVP coupling blocks of the prior (science.md: 4)
     int decoderFlowBlocks = 2;        ///< masked autoregressive spline blocks of the `flow` decoder (science.md: 2)
     int splineBins = 32;              ///< bins of every rational-quadratic spline (science.md: 32)
+    int mixtureComponents = 1;        ///< K: von Mises components of each periodic conditional (autoregressive only)
+    std::vector<int> multiplicity;    ///< size D (empty: all 1): rotor multiplicity m_i; 1 for non-periodic features
 };
 
 } // namespace VAEPlugin

@@ -2,12 +2,15 @@
 #include "ModelParts.h"
 #include "BundleSchema.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 
 namespace VAEPlugin {
 namespace model_detail {
+
+using namespace BundleSchema;
 
 torch::Tensor ParamInit::glorot(int64_t fanOut, int64_t fanIn) {
     const double a = std::sqrt(6.0 / static_cast<double>(fanIn + fanOut));
@@ -84,6 +87,74 @@ torch::Tensor madeMask(const std::vector<int64_t>& inDeg, const std::vector<int6
     for (int64_t o = 0; o < nOut; ++o)
         for (int64_t i = 0; i < nIn; ++i)
             a[o][i] = (strict ? inDeg[i] < outDeg[o] : inDeg[i] <= outDeg[o]) ? 1.0f : 0.0f;
+    return m;
+}
+
+std::vector<int64_t> conditionerIndex(const std::vector<bool>& periodic) {
+    const int64_t D = periodic.size(), P = std::count(periodic.begin(), periodic.end(), true);
+    std::vector<int64_t> idx;
+    int64_t k = 0;
+    for (int64_t i = 0; i < D; ++i) {
+        if (periodic[i]) {
+            idx.push_back(D + k);
+            idx.push_back(D + P + k);
+            ++k;
+        } else {
+            idx.push_back(i);
+        }
+    }
+    return idx;
+}
+
+// The masked network's input c: per feature in order its value (non-periodic) or cos, sin of its
+// angle (periodic; up = the angles of the periodic features, [B, P]), so that an angle enters
+// continuously across +-pi. Hidden and output layers as in science.md (tanh, z skips).
+const char* const kMADESource = R"JIT(
+def conditioner(self, x: Tensor, up: Tensor) -> Tensor:
+    if self.num_periodic == 0:
+        return x
+    return torch.cat([x, torch.cos(up), torch.sin(up)], 1).index_select(1, self.conditioner_index.to(x.device))
+
+def made_out(self, c: Tensor, z: Tensor) -> Tensor:
+    h = torch.tanh(torch.addmm(torch.addmm(self.made_hidden_bias, z, self.made_hidden_skip_weight.t()),
+                               c, (self.made_hidden_weight * self.made_hidden_mask).t()))
+    return torch.addmm(torch.addmm(self.made_out_bias, z, self.made_out_skip_weight.t()),
+                       h, (self.made_out_weight * self.made_out_mask).t())
+)JIT";
+
+void addMADE(Builder& b, torch::jit::Module& m, const std::vector<bool>& periodic, const std::vector<int64_t>& featureDeg,
+             int64_t latent, int64_t hidden, const std::vector<int64_t>& outDeg) {
+    const int64_t D = periodic.size();
+    std::vector<int64_t> inDeg, per;
+    for (int64_t i = 0; i < D; ++i) {
+        inDeg.insert(inDeg.end(), periodic[i] ? 2 : 1, featureDeg[i]);
+        if (periodic[i])
+            per.push_back(i);
+    }
+    std::vector<int64_t> hDeg = madeHiddenDegrees(D, hidden);
+    addLinear(m, Model::kMadeHidden, inDeg.size(), hidden, b.init);
+    addLinear(m, Model::kMadeHiddenSkip, latent, hidden, b.init, false);
+    addLinear(m, Model::kMadeOut, hidden, outDeg.size(), b.init);
+    addLinear(m, Model::kMadeOutSkip, latent, outDeg.size(), b.init, false);
+    m.register_buffer(Model::kMadeHiddenMask, madeMask(inDeg, hDeg, false));
+    m.register_buffer(Model::kMadeOutMask, madeMask(hDeg, outDeg, true));
+    if (!m.hasattr(Model::kNumPeriodic))
+        addIntAttr(m, Model::kNumPeriodic, per.size());
+    addIndexAttr(m, Model::kPeriodicIndex, per);
+    addIndexAttr(m, Model::kConditionerIndex, conditionerIndex(periodic));
+}
+
+std::vector<bool> periodicFlags(const ModelConfig& config) {
+    std::vector<bool> p(config.numFeatures, false);
+    for (int i = 0; i < config.numFeatures && !config.periodic.empty(); ++i)
+        p[i] = config.periodic[i];
+    return p;
+}
+
+std::vector<int64_t> multiplicities(const ModelConfig& config) {
+    std::vector<int64_t> m(config.numFeatures, 1);
+    for (int i = 0; i < config.numFeatures && !config.multiplicity.empty(); ++i)
+        m[i] = config.multiplicity[i];
     return m;
 }
 

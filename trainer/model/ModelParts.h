@@ -59,14 +59,40 @@ std::vector<int64_t> madeHiddenDegrees(int64_t numFeatures, int64_t hidden);
 /** Mask [out, in]: 1 where inDeg <= outDeg (strict = false) or inDeg < outDeg (strict = true). */
 torch::Tensor madeMask(const std::vector<int64_t>& inDeg, const std::vector<int64_t>& outDeg, bool strict);
 
+/**
+ * Source column of each conditioner column of a masked network (spec: interleaved in feature order):
+ * non-periodic feature i -> i (its value); the k-th periodic feature -> D + k (cos) and D + P + k (sin)
+ * of cat([x, cos(u_per), sin(u_per)], 1). Size D + P; the columns of features < i are a prefix.
+ */
+std::vector<int64_t> conditionerIndex(const std::vector<bool>& periodic);
+/**
+ * Register a MADE with z skips on module m (one tanh hidden layer of width `hidden`): parameters
+ * made_hidden [H, D + P], made_hidden_skip, made_out [outDeg.size(), H], made_out_skip, their masks,
+ * and the attributes num_periodic, periodic_index, conditioner_index. featureDeg[i] is feature i's
+ * degree (its conditioner columns get it); outDeg the degree of each output.
+ * Defines nothing: the module's source must include kMADESource.
+ */
+void addMADE(Builder& b, torch::jit::Module& m, const std::vector<bool>& periodic, const std::vector<int64_t>& featureDeg,
+             int64_t latent, int64_t hidden, const std::vector<int64_t>& outDeg);
+/** TorchScript of a module built with addMADE: conditioner(x, up) and made_out(c, z). */
+extern const char* const kMADESource;
+
+/** Periodic flag of each feature (size D). */
+std::vector<bool> periodicFlags(const ModelConfig& config);
+/** Rotor multiplicity of each feature (size D; all 1 when config.multiplicity is empty). */
+std::vector<int64_t> multiplicities(const ModelConfig& config);
+
 /** Rational-quadratic spline module (class RQSpline): forward(x, raw), inverse(y, raw); raw [..., 3K - 1]. */
 torch::jit::Module buildSpline(Builder& b, int64_t bins, double bound, double minBin = 0.01,
                                double minSlope = 0.01);
 /** One RealNVP coupling block of the prior (class Coupling). */
 torch::jit::Module buildCoupling(Builder& b, int64_t latent, int64_t hidden, int64_t bins, bool even);
-/** One masked autoregressive spline block conditioned on z (class MAFBlock); reversed: order D..1. */
-torch::jit::Module buildMAFBlock(Builder& b, int64_t numFeatures, int64_t latent, int64_t hidden, int64_t bins,
-                                 bool reversed);
+/**
+ * One masked autoregressive spline block conditioned on z (class MAFBlock); reversed: order D..1.
+ * Its MADE sees the (cos, sin) of the periodic features' domain values (spec section 1).
+ */
+torch::jit::Module buildMAFBlock(Builder& b, const std::vector<bool>& periodic, int64_t latent, int64_t hidden,
+                                 int64_t bins, bool reversed);
 /**
  * Compose transforms t_0, ..., t_{n-1} (submodules block0...): forward applies t_0 first, inverse
  * the inverses in reverse order; log-determinants add. With context, every call passes ctx.

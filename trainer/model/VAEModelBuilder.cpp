@@ -113,6 +113,20 @@ void validate(const ModelConfig& c) {
     if (!c.periodic.empty() && static_cast<int>(c.periodic.size()) != c.numFeatures)
         fail("periodic has " + std::to_string(c.periodic.size()) + " flags, expected numFeatures = " +
              std::to_string(c.numFeatures));
+    if (c.mixtureComponents < 1)
+        fail("mixtureComponents must be >= 1, got " + std::to_string(c.mixtureComponents));
+    if (c.mixtureComponents > 1 && c.decoder != DecoderKind::Autoregressive)
+        fail("mixtureComponents = " + std::to_string(c.mixtureComponents) + " needs the autoregressive decoder, got " +
+             decoderKindName(c.decoder));
+    if (!c.multiplicity.empty() && static_cast<int>(c.multiplicity.size()) != c.numFeatures)
+        fail("multiplicity has " + std::to_string(c.multiplicity.size()) + " entries, expected numFeatures = " +
+             std::to_string(c.numFeatures));
+    for (size_t i = 0; i < c.multiplicity.size(); ++i) {
+        const bool periodic = !c.periodic.empty() && c.periodic[i];
+        if (c.multiplicity[i] < 1 || (!periodic && c.multiplicity[i] != 1))
+            fail("multiplicity[" + std::to_string(i) + "] = " + std::to_string(c.multiplicity[i]) +
+                 (periodic ? " must be >= 1" : " must be 1: feature " + std::to_string(i) + " is not periodic"));
+    }
     if (c.splineBins * 0.01 >= 2.0 * M_PI)
         fail("splineBins = " + std::to_string(c.splineBins) + " too large for the minimum bin size 0.01");
 }

@@ -218,17 +218,18 @@ TEST(Densities, AutoregressiveSampleIsTheDensitysConditionals) {
     torch::Tensor z = torch::randn({n, 2}, torch::kFloat64);
     torch::Tensor noise = torch::rand({n, D}, torch::kFloat64);
     torch::Tensor x = call1(m, "decoder_sample", {z, noise});
-    auto params = decoder.get_method("conditional_params")({x, z}).toTuple()->elements();
-    torch::Tensor loc = params[0].toTensor(), s = params[1].toTensor(), lv = params[2].toTensor().clamp_min(-15.0);
-    int64_t p = 0;
+    torch::Tensor out = call1(decoder, "conditional_out", {x, z});
+    torch::Tensor startT = decoder.attr("param_start").toTensor();
     for (int64_t i = 0; i < D; ++i) {
         SCOPED_TRACE(i);
         torch::Tensor xi = x.select(1, i), ui = noise.select(1, i);
+        const int64_t c = startT[i].item<int64_t>();  // block: [loc, logvar] or [logit, c, s, logvar] (K = 1)
         if (!periodic[i]) {
-            torch::Tensor expect = loc.select(1, i) + torch::exp(0.5 * lv.select(1, i)) * std::sqrt(2.0) * torch::erfinv(2 * ui - 1);
+            torch::Tensor lv = out.select(1, c + 1).clamp_min(-15.0);
+            torch::Tensor expect = out.select(1, c) + torch::exp(0.5 * lv) * std::sqrt(2.0) * torch::erfinv(2 * ui - 1);
             EXPECT_LT((xi - expect).abs().max().item<double>(), 1e-9);
         } else {
-            torch::Tensor mean = torch::atan2(s.select(1, p++), loc.select(1, i));
+            torch::Tensor mean = torch::atan2(out.select(1, c + 2), out.select(1, c + 1));
             torch::Tensor side = torch::remainder(xi - mean + M_PI, 2 * M_PI) - M_PI;
             EXPECT_TRUE(((side >= 0) == (ui > 0.5)).all().item<bool>());
             EXPECT_TRUE((xi.abs() <= M_PI).all().item<bool>());

@@ -178,19 +178,19 @@ TEST(MADE, AutoregressiveOutputsIgnoreCurrentAndLaterFeatures) {
         for (int H : {1, 3, 10, 40}) {
             SCOPED_TRACE("D=" + std::to_string(D) + " H=" + std::to_string(H));
             std::vector<bool> periodic(D, false);
-            periodic[D / 2] = true; // includes the extra (sin) outputs of a periodic feature
+            periodic[D / 2] = true; // a periodic feature: (cos, sin) inputs, 4 outputs
             torch::jit::Module m = buildDouble(makeConfig("autoregressive", D, 2, H, periodic), D * 100 + H);
             torch::jit::Module dec = m.attr("decoder").toModule();
             torch::Tensor x = torch::randn({6, D}, torch::kFloat64).requires_grad_(true);
             torch::Tensor z = torch::randn({6, 2}, torch::kFloat64);
-            auto p = callN(dec, "conditional_params", {x, z}); // loc [B,D], s [B,P], logvar [B,D]
+            // per-feature output blocks [param_start[i], param_start[i + 1]) (the periodic one's 4 columns included)
+            torch::Tensor out = call1(dec, "conditional_out", {x, z});
+            torch::Tensor startT = dec.attr("param_start").toTensor();
+            std::vector<int64_t> start(startT.data_ptr<int64_t>(), startT.data_ptr<int64_t>() + D + 1);
             bool anyEarlier = false;
             for (int i = 0; i < D; ++i) {
-                std::vector<torch::Tensor> outs = {p[0].select(1, i), p[2].select(1, i)};
-                if (i == D / 2)
-                    outs.push_back(p[1].select(1, 0));
-                for (const torch::Tensor& o : outs) {
-                    torch::Tensor g = gradOf(o, x);
+                for (int64_t c = start[i]; c < start[i + 1]; ++c) {
+                    torch::Tensor g = gradOf(out.select(1, c), x);
                     if (!g.defined())
                         continue;
                     EXPECT_EQ(g.index({Slice(), Slice(i, D)}).abs().max().item<double>(), 0.0) << "feature " << i;
