@@ -48,7 +48,7 @@ FeatureSpec featuresOf(const std::vector<bool>& periodic) {
 }
 
 /** A bundle of a freshly built model whose parameters are perturbed (biases and logits far from 0). */
-torch::jit::Module randomBundle(const Case& c, uint64_t seed) {
+torch::jit::Module randomBundle(const Case& c, uint64_t seed, double perturbation = 0.4) {
     const int D = c.periodic.size();
     ModelConfig config = makeConfig(c.decoder, D, c.latent, 16, c.periodic);
     config.multiplicity = c.multiplicity;
@@ -59,7 +59,7 @@ torch::jit::Module randomBundle(const Case& c, uint64_t seed) {
     {
         torch::NoGradGuard noGrad;
         torch::manual_seed(seed);
-        for (torch::Tensor p : model.parameters()) p.add_(0.4 * torch::randn_like(p));
+        for (torch::Tensor p : model.parameters()) p.add_(perturbation * torch::randn_like(p));
     }
     std::vector<double> mean(D), scale(D);
     for (int i = 0; i < D; i++) {
@@ -219,7 +219,8 @@ TEST(NativeModel, SamplesFollowTheDensity) {
     uint64_t seed = 7;
     for (const Case& c : cases) {
         SCOPED_TRACE(c.name());
-        torch::jit::Module bundle = randomBundle(c, seed++);
+        // the flow's perturbed splines are too spiky for the grid integration of the expected counts
+        torch::jit::Module bundle = randomBundle(c, seed++, c.decoder == "flow" ? 0.1 : 0.4);
         auto native = VAEMCNativeDensities::tryCreate(bundle);
         ASSERT_TRUE(native != nullptr);
         const NativeDecoder& decoder = native->decoder();
@@ -248,7 +249,7 @@ TEST(NativeModel, SamplesFollowTheDensity) {
             return decoder.logProb(decoder.prepare(f), z);
         };
         int dof = 0;
-        const double chi2 = VAETest::chiSquare(samples, logDensity, a0, a1, 24, b0, b1, 24, &dof, c.decoder == "flow" ? 36 : 12);
+        const double chi2 = VAETest::chiSquare(samples, logDensity, a0, a1, 24, b0, b1, 24, &dof, c.decoder == "flow" ? 24 : 12);
         EXPECT_LT(chi2, dof + 6.0 * std::sqrt(2.0 * dof)) << "dof " << dof;
     }
 }
@@ -286,3 +287,4 @@ TEST(NativeModel, GeneratorUniformsLieInTheOpenInterval) {
     }
     EXPECT_NEAR(sum / n, 0.5, 5 * std::sqrt(1.0 / 12.0 / n));
 }
+
