@@ -24,6 +24,8 @@ struct BundleArchitecture {
     int hidden = 50;                     ///< encoder/decoder width
     int flowHidden = 20;                 ///< width of the prior's coupling conditioners
     DecoderKind decoder = DecoderKind::Mse;
+    int mixtureComponents = 1;           ///< K of the autoregressive decoder's periodic conditionals
+    std::vector<int> rotorMultiplicity;  ///< per feature (empty: all 1)
 };
 
 /** Everything a bundle file is made of. */

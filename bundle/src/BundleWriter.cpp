@@ -109,6 +109,12 @@ nlohmann::json featuresMetadata(const FeatureSpec& spec) {
 
 nlohmann::json bundleMetadata(const BundleContents& c) {
     const FeatureSpec& f = c.features;
+    std::vector<int> rotorMultiplicity = c.architecture.rotorMultiplicity;
+    if (rotorMultiplicity.empty())
+        rotorMultiplicity.assign(f.numFeatures(), 1);
+    if (static_cast<int>(rotorMultiplicity.size()) != f.numFeatures())
+        throw std::invalid_argument("bundleMetadata: rotor multiplicity has " + std::to_string(rotorMultiplicity.size()) +
+                                    " entries for " + std::to_string(f.numFeatures()) + " features");
     nlohmann::json meta;
     meta[Metadata::kFormatVersion] = kFormatVersion;
     meta[Metadata::kAtoms] = f.atoms;
@@ -121,7 +127,9 @@ nlohmann::json bundleMetadata(const BundleContents& c) {
                                      {Architecture::kNumFeatures, f.numFeatures()},
                                      {Architecture::kLatent, c.latent},
                                      {Architecture::kEncoderActivation, "relu"},
-                                     {Architecture::kDecoderActivation, "tanh"}};
+                                     {Architecture::kDecoderActivation, "tanh"},
+                                     {Architecture::kMixtureComponents, c.architecture.mixtureComponents},
+                                     {Architecture::kRotorMultiplicity, rotorMultiplicity}};
     meta[Metadata::kTemperature] = c.temperature ? nlohmann::json(*c.temperature) : nlohmann::json(nullptr);
     meta[Metadata::kBeta] = c.beta;
     meta[Metadata::kProvenance] = c.provenance;

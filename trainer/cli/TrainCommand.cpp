@@ -107,6 +107,9 @@ void TrainCommand::addOptions() {
     model->add_option("--latent", c.latent, "Latent dimension L")->capture_default_str();
     model->add_option("--hidden", c.hidden, "Encoder/decoder width H")->capture_default_str();
     model->add_option("--flow-hidden", c.flowHidden, "Width of the prior's coupling conditioners")->capture_default_str();
+    model->add_option("--mixture", c.mixture,
+                      "Von Mises mixture components K of each periodic conditional (--decoder autoregressive)")
+        ->capture_default_str();
     auto protocol = train->add_option_group("Protocol");
     protocol->add_option("--betas", c.betas,
                          "Beta schedule, comma-separated; 0 = fresh model then prior fit; the first non-zero beta "

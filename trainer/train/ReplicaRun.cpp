@@ -81,6 +81,7 @@ ReplicaRun::ReplicaRun(const TrainConfig& config, const Dataset& dataset, int re
     modelConfig_.hidden = config.hidden;
     modelConfig_.flowHidden = config.flowHidden;
     modelConfig_.decoder = config.decoder;
+    modelConfig_.mixtureComponents = config.mixture;
 }
 
 torch::jit::Module ReplicaRun::run() {
@@ -332,7 +333,8 @@ void ReplicaRun::exportBundle(const torch::jit::Module& model, const Stage& stag
     bundle.featureMean = standardization_.mean;
     bundle.featureScale = standardization_.scale;
     bundle.latent = config_.latent;
-    bundle.architecture = {config_.hidden, config_.flowHidden, config_.decoder};
+    bundle.architecture = {config_.hidden, config_.flowHidden, config_.decoder, modelConfig_.mixtureComponents,
+                           modelConfig_.multiplicity};
     bundle.temperature = dataset_.temperature;
     bundle.beta = stage.beta;
     nlohmann::json& prov = bundle.provenance;

@@ -37,6 +37,10 @@ void TrainConfig::validate() const {
         throw std::invalid_argument("--periodic and --atoms describe external data (--data); built-in systems set them");
     if (latent < 1) throw std::invalid_argument("--latent must be at least 1");
     if (hidden < 1 || flowHidden < 1) throw std::invalid_argument("--hidden and --flow-hidden must be positive");
+    if (mixture < 1) throw std::invalid_argument("--mixture must be at least 1, got " + std::to_string(mixture));
+    if (mixture > 1 && decoder != DecoderKind::Autoregressive)
+        throw std::invalid_argument("--mixture " + std::to_string(mixture) + " needs --decoder autoregressive (got --decoder " +
+                                    decoderKindName(decoder) + ")");
     if (epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
     if (anneal < 0) throw std::invalid_argument("--anneal must not be negative");
     if (priorEpochs < 0) throw std::invalid_argument("--prior-epochs must not be negative");
@@ -81,6 +85,7 @@ nlohmann::json TrainConfig::toJson() const {
     j["latent"] = latent;
     j["hidden"] = hidden;
     j["flow-hidden"] = flowHidden;
+    j["mixture"] = mixture;
     j["betas"] = betas;
     j["epochs"] = epochs;
     j["anneal"] = anneal;

@@ -30,6 +30,7 @@ struct TrainConfig {
     int latent = 1;
     int hidden = 50;
     int flowHidden = 20;
+    int mixture = 1;                            ///< von Mises mixture components K (--mixture; autoregressive only)
     // protocol
     std::vector<std::string> betas = {"0", "1", "2", "5", "10"};  ///< as given (names the output folders)
     int epochs = 100;                           ///< epochs per beta

@@ -54,6 +54,8 @@ expect_fail bad-value "epochs" train --config "$T/badvalue.json" --out "$T/out-c
 expect_fail missing-config "config" train --config "$T/nothere.json" --out "$T/out-d"
 expect_fail unknown-system "unknown system 'muller'" train --system muller --out "$T/out-e"
 expect_fail unknown-decoder "unknown decoder 'lstm'" train --system gaussian --decoder lstm --out "$T/out-f"
+expect_fail mixture-decoder "--mixture 3 needs --decoder autoregressive" train --system gaussian --mixture 3 --out "$T/out-f"
+expect_fail mixture-zero "--mixture must be at least 1, got 0" train --system gaussian --decoder autoregressive --mixture 0 --out "$T/out-f"
 expect_fail npy-dtype "dtype '<i8'" train --data "$T/int.npy" --out "$T/out-g"
 expect_fail npy-shape "not two-dimensional" train --data "$T/3d.npy" --out "$T/out-h"
 expect_fail npy-nan "row 7" train --data "$T/nan.npy" --out "$T/out-i"

@@ -36,8 +36,10 @@ struct Trained {
     nlohmann::json meta;
 };
 
-Trained trainSmall(const std::string& name, const std::string& system, const std::string& decoder, int latent) {
+Trained trainSmall(const std::string& name, const std::string& system, const std::string& decoder, int latent,
+                   int mixture = 1) {
     Trained t;
+    t.config.mixture = mixture;
     t.config.system = system;
     t.config.samples = 2000;
     t.config.decoder = *parseDecoderKind(decoder);
@@ -146,6 +148,16 @@ TEST(Bundle, PolarBundle) {
     expectClose(second(f), torch::tensor({std::log(2.0), 0.5 * std::log(2.0)}, torch::kFloat64), "ln J = ln r");
     auto back = t.bundle.get_method("positions_from_features")({first(f), pos}).toTensor();
     expectClose(back + 10, pos + 10, "polar round trip", 1e-12);
+}
+
+TEST(Bundle, MixtureAutoregressiveBundle) {
+    // --mixture K: the decoder's K and the metadata (mixture_components; rotor_multiplicity all 1 here)
+    auto t = trainSmall("mixture", "beltway-rtheta", "autoregressive", 1, 3);
+    EXPECT_EQ(t.meta["architecture"]["mixture_components"], 3);
+    EXPECT_EQ(t.meta["architecture"]["rotor_multiplicity"], nlohmann::json::array({1, 1}));
+    torch::jit::Module decoder = t.bundle.attr("model").toModule().attr("decoder").toModule();
+    EXPECT_EQ(decoder.attr("num_components").toInt(), 3);
+    checkAgainstModel(t);
 }
 
 TEST(Bundle, PythonLoadsAndReproduces) {

@@ -217,6 +217,12 @@ TEST(Training, BadConfigurations) {
     b.out = "/proc/version/sub";
     expectError(b, "cannot write to the output folder");
     b = c;
+    b.mixture = 0;
+    expectError(b, "--mixture must be at least 1, got 0");
+    b = c;
+    b.mixture = 2;  // tinyConfig's decoder is condind
+    expectError(b, "--mixture 2 needs --decoder autoregressive (got --decoder condind)");
+    b = c;
     b.device = "cuda";
     if (!torch::cuda::is_available()) expectError(b, "no CUDA GPU");
 }
