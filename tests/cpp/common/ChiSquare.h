@@ -14,12 +14,11 @@ namespace VAETest {
 
 /**
  * Chi-square of a 2-D histogram of independent samples (a, b) against the density exp(logDensity),
- * integrated numerically (midpoint rule, 12 x 12 points per bin) over the box. Bins whose expected
+ * integrated numerically (midpoint rule, sub x sub points per bin) over the box. Bins whose expected
  * count is below 5 (and everything outside the box) are pooled into one bin. Returns chi2, sets dof.
  */
 inline double chiSquare(const std::vector<std::pair<double, double>>& samples, const std::function<double(double, double)>& logDensity,
-                        double a0, double a1, int na, double b0, double b1, int nb, int* dof) {
-    const int sub = 12;
+                        double a0, double a1, int na, double b0, double b1, int nb, int* dof, int sub = 12) {
     std::vector<double> expected(na * nb, 0.0);
     double total = 0;
     double da = (a1 - a0) / na, db = (b1 - b0) / nb;
