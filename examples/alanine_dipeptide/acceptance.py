@@ -79,20 +79,29 @@ def align(frames, reference):
     return out
 
 
-def chains_f_acc(bundle, system, starts, moves, seed):
-    """Pure VAE-MC chains (one Context each, reused) from `starts`; returns accepted, attempted, term means."""
+def chains_f_acc(bundle, system, starts, moves, seed, move_probabilities=(1.0, 0.0)):
+    """Pure VAE-MC chains (one Context, reused) from `starts`; returns accepted, attempted, term means and,
+    per move kind (full, torsion), the same three."""
     integrator = openmmvae.VAEMCIntegrator(300 * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtoseconds, bundle, 1, 1)
     integrator.setMoveRandomNumberSeed(seed)
+    integrator.setMoveProbabilities(*move_probabilities)
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("Reference"))
     for k, x in enumerate(starts):
         context.setPositions(x * unit.nanometer)
         if system.getNumConstraints():
             context.applyConstraints(1e-8)
         integrator.attemptMoves(moves)
-        sys.stderr.write("  chain %d/%d: %d/%d accepted\n" % (k + 1, len(starts), integrator.getNumAccepted(),
-                                                              integrator.getNumAttempted()))
+        if (k + 1) % max(1, len(starts) // 20) == 0 or k + 1 == len(starts):
+            sys.stderr.write("  chain %d/%d: %d/%d accepted\n" % (k + 1, len(starts), integrator.getNumAccepted(),
+                                                                  integrator.getNumAttempted()))
+    kinds = {}
+    for kind in integrator.getMoveKindNames():
+        if integrator.getNumAttempted(kind):
+            kinds[kind] = {"f_acc": integrator.getAcceptanceRate(kind), "accepted": integrator.getNumAccepted(kind),
+                           "attempted": integrator.getNumAttempted(kind),
+                           "ln_alpha_term_means": dict(zip(integrator.getTermNames(), integrator.getTermMeans(kind)))}
     return (integrator.getNumAccepted(), integrator.getNumAttempted(),
-            dict(zip(integrator.getTermNames(), integrator.getTermMeans())))
+            dict(zip(integrator.getTermNames(), integrator.getTermMeans())), kinds)
 
 
 def main(argv=None):
@@ -105,6 +114,8 @@ def main(argv=None):
     p.add_argument("--chains", type=int, default=20)
     p.add_argument("--moves", type=int, default=50)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--move-probabilities", default="1,0",
+                   help="probabilities of full and torsion-only moves (BAT bundles), e.g. 0,1 for torsion moves only")
     p.add_argument("--out", default="acceptance.json")
     a = p.parse_args(argv)
     frames = read_dcd(os.path.join(a.data, "trajectory.dcd"))
@@ -117,15 +128,20 @@ def main(argv=None):
         print("wrote %s/aligned.npy %s; train the Cartesian bundle with\n  openmm-vae train --data %s/aligned.npy "
               "--features positions --atoms %s --temperature 300 ..." % (a.prepare, aligned.shape, a.prepare, atoms))
         return 0
+    move_probabilities = tuple(float(v) for v in a.move_probabilities.split(","))
+    if len(move_probabilities) != 2:
+        p.error("--move-probabilities takes two numbers (full, torsion), got %r" % a.move_probabilities)
     rng = np.random.default_rng(a.seed)
     picks = rng.choice(len(frames), size=a.chains, replace=False)
     result = {"chains": a.chains, "moves_per_chain": a.moves, "protocol": "pure VAE-MC chains from training frames"}
     if a.bat:
-        acc, att, terms = chains_f_acc(a.bat, alanine_dipeptide.create_system("hbonds"), frames[picks], a.moves, a.seed)
-        result["bat"] = {"f_acc": acc / att, "accepted": acc, "attempted": att, "ln_alpha_term_means": terms}
+        acc, att, terms, kinds = chains_f_acc(a.bat, alanine_dipeptide.create_system("hbonds"), frames[picks], a.moves,
+                                              a.seed, move_probabilities)
+        result["bat"] = {"f_acc": acc / att, "accepted": acc, "attempted": att, "ln_alpha_term_means": terms,
+                         "move_probabilities": move_probabilities, "move_kinds": kinds}
     if a.cartesian:
         starts = align(frames[picks], frames[0])
-        acc, att, terms = chains_f_acc(a.cartesian, alanine_dipeptide.create_system("none"), starts, a.moves, a.seed)
+        acc, att, terms, kinds = chains_f_acc(a.cartesian, alanine_dipeptide.create_system("none"), starts, a.moves, a.seed)
         result["cartesian"] = {"f_acc": acc / att, "accepted": acc, "attempted": att, "ln_alpha_term_means": terms}
     json.dump(result, open(a.out, "w"), indent=2)
     for kind in ("bat", "cartesian"):
@@ -134,6 +150,8 @@ def main(argv=None):
             print("%-9s f_acc %.4f (%d / %d)  mean ln alpha terms: %s" % (
                 kind, r["f_acc"], r["accepted"], r["attempted"],
                 ", ".join("%s %.1f" % kv for kv in r["ln_alpha_term_means"].items())))
+            for name, k in r.get("move_kinds", {}).items():
+                print("  %-7s moves: f_acc %.4f (%d / %d)" % (name, k["f_acc"], k["accepted"], k["attempted"]))
     return 0
 
 
