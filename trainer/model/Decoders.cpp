@@ -398,7 +398,7 @@ torch::jit::Module buildDecoder(Builder& b, const ModelConfig& config) {
         torch::Tensor scale = torch::full({D}, static_cast<float>(2.0 * M_PI / 20.0), torch::kFloat32);
         for (int64_t i : per)
             scale[i] = 1.0f;
-        m.register_buffer("domain_scale", scale);
+        m.register_buffer(Model::kDomainScale, scale);
         src += kFlowSource;
     }
     m.define(src);

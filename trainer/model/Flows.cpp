@@ -221,7 +221,7 @@ torch::jit::Module buildMAFBlock(Builder& b, const std::vector<bool>& periodic, 
     addMADE(b, m, periodic, featureDeg, latent, hidden, outDeg);
     addIntAttr(m, Model::kNumFeatures, D);
     addIntAttr(m, Model::kNumBins, bins);
-    addBoolAttr(m, "reversed", reversed);
+    addBoolAttr(m, Model::kReversed, reversed);
     torch::Tensor mask = torch::zeros({D}, torch::kFloat32);
     for (int64_t i = 0; i < D; ++i)
         mask[i] = periodic[i] ? 1.0f : 0.0f;

@@ -11,6 +11,16 @@
 // 1e-13 after a few hundred operations) and for another BLAS, while any change of a formula, a
 // weight or a unit shows up at 1e-6 or more. Move counts are exact: the same proposals and the same
 // ln alpha give the same decisions.
+//
+// Two deliberate changes of issue 20 show in the move statistics, and only there:
+// - proposals place constrained bonds at the System's constraint lengths (the record's System differs
+//   from the bundle's data-average lengths by < 1e-4 nm): the alanine case's decisions and positions
+//   are unchanged, but the energies of its (wildly clashing, 5-epoch) proposals move by ~5e-7
+//   relative, so the energy term's mean and spread are compared at 1e-5;
+// - autoregressive bundles of the old layout get no native state densities (native code covers the
+//   new layout only; science stays exact through the bundle's own methods), so the Mueller case draws
+//   its refreshed latents in batches through TorchScript, a different random stream: its run is
+//   compared statistically (acceptance within 4 binomial standard errors of the recorded one).
 
 #include "TestData.h"
 #include "TestSupport.h"
@@ -182,13 +192,20 @@ TEST_P(LegacyBundle, GivesTheRecordedMoveStatistics) {
         }
         const json& expected = run.at("expected");
         std::string where = "move run " + std::to_string(r);
+        if (c["name"] == "mueller-xy-autoregressive") {
+            EXPECT_EQ(result["attempted"], expected["attempted"]) << where;
+            const double n = expected["attempted"].get<double>(), p = expected["accepted"].get<double>() / n;
+            EXPECT_NEAR(result["accepted"].get<double>() / n, p, 4.0 * std::sqrt(p * (1.0 - p) / n)) << where;
+            continue;
+        }
         EXPECT_EQ(result["attempted"], expected["attempted"]) << where;
         EXPECT_EQ(result["accepted"], expected["accepted"]) << where;
         EXPECT_EQ(result["rejected_invalid"], expected["rejected_invalid"]) << where;
         for (const char* key : {"term_means", "term_stds"})
-            for (size_t k = 0; k < expected[key].size(); k++)
-                expectClose(result[key][k], expected[key][k], std::fabs(expected[key][k].get<double>()),
-                            where + " " + key + " " + VAEMCIntegrator::getTermNames()[k]);
+            for (size_t k = 0; k < expected[key].size(); k++) {
+                const double scale = std::fabs(expected[key][k].get<double>()) * (k == 0 ? 1e-5 / kRelative : 1.0);
+                expectClose(result[key][k], expected[key][k], scale, where + " " + key + " " + VAEMCIntegrator::getTermNames()[k]);
+            }
         expectCloseArray(result["positions"], expected["positions"], where + " positions");
     }
 }
