@@ -123,6 +123,8 @@ constexpr const char *kConstantInput = "constant_input", *kTransformSecond = "tr
 namespace Model {
 constexpr const char *kMultiplicity = "multiplicity", *kNumComponents = "num_components", *kParamStart = "param_start";
 constexpr const char *kConditionerIndex = "conditioner_index", *kCircular = "circular";
+/** Autoregressive decoder: hidden units of degree i are [start[i], start[i + 1]) (index [D + 1]; degrees ascend). */
+constexpr const char *kMadeHiddenGroupStart = "made_hidden_group_start";
 /** The flow decoder's MAF block order flag (bool: features D..1) and its domain scale buffer [D] (native readers). */
 constexpr const char *kReversed = "reversed", *kDomainScale = "domain_scale";
 } // namespace Model

@@ -64,6 +64,7 @@ struct VAEDensitySpec {
     std::vector<double> madeHiddenBias, madeOutBias;
     int numComponents = 1;                         ///< K
     std::vector<int64_t> paramStart;               ///< [D + 1]
+    std::vector<int64_t> hiddenGroupStart;         ///< [D + 1]: MADE hidden units of degree i are [start[i], start[i + 1])
     std::vector<int64_t> conditionerIndex;         ///< [D + P], spec section 1
     /** Flow decoders: the MAF blocks (block0 first in the generative direction) and the domain scale [D]. */
     std::vector<MAFBlock> decoderFlow;

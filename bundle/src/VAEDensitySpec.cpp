@@ -130,6 +130,7 @@ bool VAEDensitySpec::fromModule(const torch::jit::Module& bundle, VAEDensitySpec
             }
             spec.numComponents = decoder.attr(M::kNumComponents).toInt();
             spec.paramStart = indexAttr(decoder, M::kParamStart);
+            spec.hiddenGroupStart = indexAttr(decoder, M::kMadeHiddenGroupStart);
             spec.conditionerIndex = conditionerIndex(decoder);
             spec.madeHiddenWeight = maskedWeight(decoder, M::kMadeHidden, M::kMadeHiddenMask);
             spec.madeHiddenSkipWeight = matrixAttr(decoder, weight(M::kMadeHiddenSkip));
@@ -141,6 +142,9 @@ bool VAEDensitySpec::fromModule(const torch::jit::Module& bundle, VAEDensitySpec
                          spec.madeHiddenWeight.cols == D + P;
             for (int i = 0; i < D && valid; i++)
                 valid = spec.paramStart[i + 1] - spec.paramStart[i] == (periodic[i] ? 4 * spec.numComponents : 2);
+            const int64_t H = spec.madeHiddenWeight.rows;
+            valid = valid && (int) spec.hiddenGroupStart.size() == D + 1 && spec.hiddenGroupStart[0] >= 0 && spec.hiddenGroupStart[D] == H;
+            for (int i = 0; i < D && valid; i++) valid = spec.hiddenGroupStart[i] <= spec.hiddenGroupStart[i + 1];
             if (!valid || spec.outWeight.rows != spec.paramStart[D] || spec.madeOutWeight.rows != spec.paramStart[D]) {
                 whyNot = "inconsistent autoregressive decoder layout";
                 return false;

@@ -92,7 +92,7 @@ private:
     // autoregressive
     Eigen::MatrixXd madeHidden, madeHiddenSkip, madeOut, madeOutSkip;
     Eigen::VectorXd madeHiddenBias, madeOutBias;
-    std::vector<int> paramStart, conditionerStart;  ///< per feature: output block, first conditioner column ([D + 1] each)
+    std::vector<int> paramStart, conditionerStart, hiddenGroupStart;  ///< per feature: output block, first conditioner column ([D + 1] each)
     // flow
     std::vector<MAFBlock> flow;
     std::vector<double> domainScale;

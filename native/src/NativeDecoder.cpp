@@ -48,6 +48,7 @@ NativeDecoder::NativeDecoder(const VAEDensitySpec& spec)
         madeOutSkip = toEigen(spec.madeOutSkipWeight);
         madeOutBias = toEigen(spec.madeOutBias);
         paramStart.assign(spec.paramStart.begin(), spec.paramStart.end());
+        hiddenGroupStart.assign(spec.hiddenGroupStart.begin(), spec.hiddenGroupStart.end());
     }
     if (kind == DecoderKind::Flow) {
         for (const VAEDensitySpec::MAFBlock& b : spec.decoderFlow) {
@@ -187,21 +188,30 @@ void NativeDecoder::sampleFrom(const double* z, int first, UniformSource& u, dou
 }
 
 void NativeDecoder::autoregressiveSample(const double* zp, int first, UniformSource& u, double* x) const {
-    // Feature by feature: the hidden pre-activation gains the conditioner columns of each feature
-    // once it is known; the masks make the columns of later features irrelevant to feature i.
+    // Feature by feature, each hidden unit's tanh once (as the bundle's sampler): hidden degrees ascend,
+    // the units of degree i see only features < i, so they are final when feature i is drawn, and
+    // feature i's outputs see only the units of degree <= i, [0, start[i + 1]). A feature's conditioner
+    // columns are added only to the units not yet final (the others' mask is 0 there).
     Eigen::Map<const VectorXd> z(zp, L);
-    VectorXd pre = madeHiddenBias + madeHiddenSkip * z;
+    const int H = madeHidden.rows();
+    VectorXd pre = madeHiddenBias + madeHiddenSkip * z, h(H);
     const VectorXd out = baseOut(zp) + madeOutSkip * z + madeOutBias;
+    int final = 0;  // units [0, final) have their tanh in h
     double c[2];
     auto addColumns = [&](int i, double xi) {
         const int n = conditionerColumns(i, xi, c);
-        for (int j = 0; j < n; j++) pre += madeHidden.col(conditionerStart[i] + j) * c[j];
+        for (int j = 0; j < n; j++) pre.tail(H - final) += madeHidden.col(conditionerStart[i] + j).tail(H - final) * c[j];
     };
     for (int i = 0; i < first; i++) addColumns(i, (x[i] - featureMean[i]) / featureScale[i]);
     VectorXd params;
     for (int i = first; i < D; i++) {
+        const int upto = hiddenGroupStart[i + 1];
+        if (upto > final) {
+            h.segment(final, upto - final) = pre.segment(final, upto - final).array().tanh();
+            final = upto;
+        }
         const int r0 = paramStart[i], n = paramStart[i + 1] - r0;
-        params = out.segment(r0, n) + madeOut.middleRows(r0, n) * pre.array().tanh().matrix();
+        params = out.segment(r0, n) + madeOut.block(r0, 0, n, upto) * h.head(upto);
         const double xi = applyRotor(drawFeature(i, params.data(), u), multiplicity[i], u, i);
         addColumns(i, xi);
         x[i] = xi * featureScale[i] + featureMean[i];

@@ -387,7 +387,7 @@ torch::jit::Module buildDecoder(Builder& b, const ModelConfig& config) {
             throw std::logic_error("MADE hidden degrees must ascend");
         for (int64_t i = D; i-- > 0;)
             start[i] = std::lower_bound(hDeg.begin(), hDeg.end(), i) - hDeg.begin();
-        addIndexAttr(m, "made_hidden_group_start", start);
+        addIndexAttr(m, Model::kMadeHiddenGroupStart, start);
         src += kMADESource;
         src += kAutoregressiveSource;
     } else {
