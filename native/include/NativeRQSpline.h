@@ -1,6 +1,8 @@
 #ifndef OPENMM_VAE_NATIVE_RQ_SPLINE_H_
 #define OPENMM_VAE_NATIVE_RQ_SPLINE_H_
 
+#include "VAEDensitySpec.h"
+
 namespace VAEPlugin {
 
 /**
@@ -15,6 +17,16 @@ struct NativeRQSpline {
     int bins = 0;
     double bound = 0, minBin = 0, minSlope = 0, span = 0;
     bool circular = false;
+    /** The spline a bundle describes (ordinary; set circular for the periodic variant). */
+    static NativeRQSpline of(const VAEDensitySpec::Spline& s) {
+        NativeRQSpline r;
+        r.bins = s.bins;
+        r.bound = s.bound;
+        r.minBin = s.minBin;
+        r.minSlope = s.minSlope;
+        r.span = s.span;
+        return r;
+    }
     /** Raw values per element: 3K - 1, + 2 when circular. */
     int rawCount() const { return 3 * bins - 1 + (circular ? 2 : 0); }
     /** y and ln|dy/dx| of x (the explicit formula, RQSpline.forward). */

@@ -63,12 +63,7 @@ NativeDecoder::NativeDecoder(const VAEDensitySpec& spec)
             block.outBias = toEigen(b.outBias);
             block.reversed = b.reversed;
             block.rawPerFeature = b.rawPerFeature;
-            NativeRQSpline s;
-            s.bins = b.spline.bins;
-            s.bound = b.spline.bound;
-            s.minBin = b.spline.minBin;
-            s.minSlope = b.spline.minSlope;
-            s.span = b.spline.span;
+            NativeRQSpline s = NativeRQSpline::of(b.spline);
             block.spline = s;
             s.circular = b.spline.circular;
             block.circularSpline = s;

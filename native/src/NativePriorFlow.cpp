@@ -8,13 +8,7 @@ using Eigen::VectorXd;
 
 NativePriorFlow::NativePriorFlow(const VAEDensitySpec& spec) : latent(spec.latent) {
     for (const VAEDensitySpec::Coupling& b : spec.prior) {
-        const VAEDensitySpec::Spline& s = b.spline;
-        NativeRQSpline spline;
-        spline.bins = s.bins;
-        spline.bound = s.bound;
-        spline.minBin = s.minBin;
-        spline.minSlope = s.minSlope;
-        spline.span = s.span;
+        const NativeRQSpline spline = NativeRQSpline::of(b.spline);
         blocks.push_back(Coupling{toEigen(b.hiddenWeight), toEigen(b.outWeight), toEigen(b.hiddenBias), toEigen(b.outBias),
                                   b.constantInput, b.transformSecond, b.split, b.numTransformed, spline});
     }
