@@ -269,17 +269,16 @@ bool VAEMCChain::nativeMove(VAEMCMoveKind kind, double& energy, double beta, VAE
     for (int k = 0; k < L; k++) z[k] = s.mu[k] + std::exp(0.5 * s.logvar[k]) * random.normal();
     const double logQ = native_->encoderLogProb(z.data(), s.mu.data(), s.logvar.data());
     const double logPrior = prior.logProb(z.data());
-    const double logDecoder = torsion ? decoder.logProbFrom(s.prepared, z.data(), first) : decoder.logProb(s.prepared, z.data());
-    // z' ~ P(z); x' ~ P(x|z') (torsion move: bonds and angles kept, torsions from the conditional)
+    // z' ~ P(z); x' ~ P(x|z') (torsion move: bonds and angles kept, torsions from the conditional).
+    // The decoder's terms of both sides in one call (its base network once for z and z'); the
+    // sampler returns ln P(x'|z') of what it drew (of the torsions given the rest, for a torsion move)
     for (int k = 0; k < L; k++) eps[k] = random.normal();
     prior.sample(eps.data(), zp.data());
-    if (torsion) {
+    if (torsion)
         xp = s.features;
-        decoder.sampleFrom(zp.data(), first, random, xp.data());
-    } else {
+    else
         xp.resize(D);
-        decoder.sample(zp.data(), random, xp.data());
-    }
+    const auto [logDecoder, sampledLogDecoder] = decoder.moveTerms(s.prepared, z.data(), zp.data(), first, random, xp.data());
     // its configuration, re-featurised: the proposal-side terms at the features the chain carries on from
     NativeState next;
     bool admissible = allFinite(xp) && allFinite(zp);
@@ -299,7 +298,7 @@ bool VAEMCChain::nativeMove(VAEMCMoveKind kind, double& energy, double beta, VAE
     bool positionsSet = false;
     if (admissible) {
         logQProposal = native_->encoderLogProb(zp.data(), next.mu.data(), next.logvar.data());
-        logDecoderProposal = torsion ? decoder.logProbFrom(next.prepared, zp.data(), first) : decoder.logProb(next.prepared, zp.data());
+        logDecoderProposal = sampledLogDecoder;
         logJacobianProposal = next.logJacobian;
         const int64_t n = static_cast<int64_t>(next.positions.size() / 3);
         positionsSet = true;

@@ -5,6 +5,7 @@
 #include "UniformSource.h"
 #include "VAEDensitySpec.h"
 #include <Eigen/Dense>
+#include <utility>
 #include <vector>
 
 namespace VAEPlugin {
@@ -45,19 +46,40 @@ public:
     double logProb(const Prepared& x, const double* z) const;
     /** sum over i >= first of ln P(x_i | x_<i, z) (raw features); autoregressive only (std::logic_error otherwise). */
     double logProbFrom(const Prepared& x, const double* z, int first) const;
-    /** x (D unstandardised values) ~ P(x|z). */
-    void sample(const double* z, UniformSource& u, double* x) const;
+    /**
+     * x (D unstandardised values) ~ P(x|z); returns ln P(x|z) of the drawn x (as logProb would give it:
+     * the autoregressive, condind and mse samplers add up the densities they drew from, which saves a
+     * move the density pass of its proposal).
+     */
+    double sample(const double* z, UniformSource& u, double* x) const;
+    /**
+     * The decoder's half of a move, the base network run once for both latents: returns
+     * {ln P(x|z) of the state, ln P(x'|z') of a draw x' ~ P(.|z')}, both of the features from `first`
+     * on (given those before, which xp must hold; first > 0: autoregressive only). The same numbers
+     * as logProbFrom(x, z, first) and sampleFrom(zp, first, u, xp), or logProb and sample at first = 0.
+     */
+    std::pair<double, double> moveTerms(const Prepared& x, const double* z, const double* zp, int first, UniformSource& u,
+                                        double* xp) const;
     /**
      * Keeps x[0, first) (given, unstandardised) and draws x[first, D) ~ P(. | x_<first, z) feature by
      * feature; autoregressive only (std::logic_error otherwise). sampleFrom(z, 0, u, x) = sample.
+     * Returns the sum over i >= first of ln P(x_i | x_<i, z) of the drawn values, as logProbFrom.
      */
-    void sampleFrom(const double* z, int first, UniformSource& u, double* x) const;
+    double sampleFrom(const double* z, int first, UniformSource& u, double* x) const;
 
 private:
     /** A MAF block of the flow decoder (masks applied), in the spline domain. */
     struct MAFBlock;
     /** The base network's output head of z (all kinds). */
     Eigen::VectorXd baseOut(const double* z) const;
+    /** The heads of two latents in one pass over the weights. */
+    void baseOut2(const double* z0, const double* z1, Eigen::VectorXd& out0, Eigen::VectorXd& out1) const;
+    /** ln P of features [first, D) given the rest, z and its head (autoregressive). */
+    double autoregressiveLogProb(const Prepared& x, const double* z, int first, const Eigen::VectorXd& head) const;
+    /** ln P(x|z) from z's head (mse, condind). */
+    double independentLogProb(const Prepared& x, const Eigen::VectorXd& head) const;
+    /** x ~ P(x|z) from z's head (mse, condind); returns its ln P. */
+    double independentSample(const Eigen::VectorXd& head, UniformSource& u, double* x) const;
     /** Parameters of feature i from a head of layout [loc (D), s (P), logvar (D)]: periodic [0, c, s, logvar], else [loc, logvar]. */
     void gatherBase(const Eigen::VectorXd& out, int i, double* params) const;
     /** ln p of feature i at u (periodic: the rotor angle m x, or the flow's base angle) with its parameters. */
@@ -72,7 +94,8 @@ private:
     double mafInverse(const MAFBlock& b, Eigen::VectorXd& y, const double* z) const;
     /** The block's generative direction (noise -> data) of y in place, feature by feature in its order. */
     void mafForward(const MAFBlock& b, Eigen::VectorXd& y, const double* z) const;
-    void autoregressiveSample(const double* z, int first, UniformSource& u, double* x) const;
+    /** Returns sum over i >= first of ln P(x_i | x_<i, z) of the drawn (raw) features; head: z's base head. */
+    double autoregressiveSample(const double* z, int first, UniformSource& u, double* x, const Eigen::VectorXd& head) const;
 
     /** Conditioner columns in feature order (conditionerStart), as the autoregressive decoder's. */
     struct MAFBlock {

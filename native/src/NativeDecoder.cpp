@@ -1,5 +1,6 @@
 #include "NativeDecoder.h"
 #include "DensitySpecEigen.h"
+#include "NativeDense.h"
 #include "NativeDistributions.h"
 #include <cmath>
 #include <stdexcept>
@@ -77,9 +78,23 @@ NativeDecoder::~NativeDecoder() = default;
 
 Eigen::VectorXd NativeDecoder::baseOut(const double* zp) const {
     Eigen::Map<const VectorXd> z(zp, L);
-    VectorXd h = (w1 * z + b1).array().tanh();
-    if (w2.rows() > 0) h = (w2 * h + b2).array().tanh().matrix();
-    return wOut * h + bOut;
+    VectorXd h = denseTanh((w1 * z + b1).array());
+    if (w2.rows() > 0) h = denseTanh(denseAffine(w2, h.data(), b2).array());
+    return denseAffine(wOut, h.data(), bOut);
+}
+
+void NativeDecoder::baseOut2(const double* zp0, const double* zp1, Eigen::VectorXd& out0, Eigen::VectorXd& out1) const {
+    Eigen::Map<const VectorXd> z0(zp0, L), z1(zp1, L);
+    VectorXd h0 = denseTanh((w1 * z0 + b1).array()), h1 = denseTanh((w1 * z1 + b1).array());
+    if (w2.rows() > 0) {
+        VectorXd a0 = b2, a1 = b2;
+        denseMultiplyAdd2(w2.rows(), w2.cols(), w2.data(), w2.rows(), h0.data(), h1.data(), a0.data(), a1.data());
+        h0 = denseTanh(a0.array());
+        h1 = denseTanh(a1.array());
+    }
+    out0 = bOut;
+    out1 = bOut;
+    denseMultiplyAdd2(wOut.rows(), wOut.cols(), wOut.data(), wOut.rows(), h0.data(), h1.data(), out0.data(), out1.data());
 }
 
 void NativeDecoder::gatherBase(const Eigen::VectorXd& out, int i, double* p) const {
@@ -123,7 +138,7 @@ NativeDecoder::Prepared NativeDecoder::prepare(const double* features) const {
         VectorXd c(D + P);
         for (int i = 0; i < D; i++) conditionerColumns(i, p.x[i], c.data() + conditionerStart[i]);
         p.hidden.resize(madeHidden.rows());
-        Eigen::Map<VectorXd>(p.hidden.data(), p.hidden.size()) = madeHidden * c + madeHiddenBias;
+        Eigen::Map<VectorXd>(p.hidden.data(), p.hidden.size()) = denseAffine(madeHidden, c.data(), madeHiddenBias);
     }
     return p;
 }
@@ -131,58 +146,84 @@ NativeDecoder::Prepared NativeDecoder::prepare(const double* features) const {
 double NativeDecoder::logProb(const Prepared& x, const double* z) const {
     if (kind == DecoderKind::Autoregressive) return logProbFrom(x, z, 0);
     if (kind == DecoderKind::Flow) return flowLogProb(x.x.data(), z) - logScaleSum;
-    const VectorXd out = baseOut(z);
+    return independentLogProb(x, baseOut(z));
+}
+
+double NativeDecoder::independentLogProb(const Prepared& x, const Eigen::VectorXd& head) const {
     double lp = 0, p[4];
     for (int i = 0; i < D; i++) {
-        gatherBase(out, i, p);
+        gatherBase(head, i, p);
         lp += featureLogProb(i, multiplicity[i] * x.x[i], p);
     }
     return lp - logScaleSum;
+}
+
+double NativeDecoder::independentSample(const Eigen::VectorXd& head, UniformSource& u, double* x) const {
+    double p[4], lp = 0;
+    for (int i = 0; i < D; i++) {
+        gatherBase(head, i, p);
+        const double xi = applyRotor(drawFeature(i, p, u), multiplicity[i], u, i);
+        lp += featureLogProb(i, multiplicity[i] * xi, p);
+        x[i] = xi * featureScale[i] + featureMean[i];
+    }
+    return lp - logScaleSum;
+}
+
+std::pair<double, double> NativeDecoder::moveTerms(const Prepared& x, const double* z, const double* zp, int first,
+                                                   UniformSource& u, double* xp) const {
+    if (first != 0 && kind != DecoderKind::Autoregressive)
+        throw std::logic_error("NativeDecoder::moveTerms: only the autoregressive decoder has the terms of a partial move");
+    if (first < 0 || first > D) throw std::invalid_argument("NativeDecoder::moveTerms: first = " + std::to_string(first) + " is not in [0, D]");
+    if (kind == DecoderKind::Flow) {  // the flow's heads feed its MAF blocks: no pass to share
+        const double state = logProb(x, z);
+        return {state, sample(zp, u, xp)};
+    }
+    VectorXd head, headProposal;
+    baseOut2(z, zp, head, headProposal);
+    if (kind == DecoderKind::Autoregressive)
+        return {autoregressiveLogProb(x, z, first, head), autoregressiveSample(zp, first, u, xp, headProposal)};
+    return {independentLogProb(x, head), independentSample(headProposal, u, xp)};
 }
 
 double NativeDecoder::logProbFrom(const Prepared& x, const double* zp, int first) const {
     if (kind != DecoderKind::Autoregressive) throw std::logic_error("NativeDecoder::logProbFrom: the decoder is not autoregressive");
     if (first < 0 || first > D) throw std::invalid_argument("NativeDecoder::logProbFrom: first = " + std::to_string(first) + " is not in [0, D]");
     if (first == D) return 0.0;
+    return autoregressiveLogProb(x, zp, first, baseOut(zp));
+}
+
+double NativeDecoder::autoregressiveLogProb(const Prepared& x, const double* zp, int first, const Eigen::VectorXd& head) const {
+    if (first == D) return 0.0;
     Eigen::Map<const VectorXd> z(zp, L);
-    const VectorXd h = (Eigen::Map<const VectorXd>(x.hidden.data(), x.hidden.size()) + madeHiddenSkip * z).array().tanh();
+    const VectorXd h = denseTanh((Eigen::Map<const VectorXd>(x.hidden.data(), x.hidden.size()) + madeHiddenSkip * z).array());
     const int r0 = paramStart[first], n = paramStart[D] - r0;
-    // the base head of the rows of features >= first only
-    VectorXd hb = (w1 * z + b1).array().tanh();
-    hb = (w2 * hb + b2).array().tanh().matrix();
-    const VectorXd out = wOut.middleRows(r0, n) * hb + bOut.segment(r0, n) + madeOut.middleRows(r0, n) * h +
-                         madeOutSkip.middleRows(r0, n) * z + madeOutBias.segment(r0, n);
+    // the output rows of features >= first only
+    VectorXd out = head.segment(r0, n) + madeOutSkip.middleRows(r0, n) * z + madeOutBias.segment(r0, n);
+    denseMultiplyAdd(madeOut, r0, n, madeOut.cols(), h.data(), out.data());
     double lp = 0;
     for (int i = first; i < D; i++)
         lp += featureLogProb(i, multiplicity[i] * x.x[i], out.data() + paramStart[i] - r0) - std::log(featureScale[i]);
     return lp;
 }
 
-void NativeDecoder::sample(const double* z, UniformSource& u, double* x) const {
-    if (kind == DecoderKind::Autoregressive) {
-        autoregressiveSample(z, 0, u, x);
-        return;
-    }
+double NativeDecoder::sample(const double* z, UniformSource& u, double* x) const {
+    if (kind == DecoderKind::Autoregressive) return autoregressiveSample(z, 0, u, x, baseOut(z));
     if (kind == DecoderKind::Flow) {
         flowSample(z, u, x);
-    } else {
-        const VectorXd out = baseOut(z);
-        double p[4];
-        for (int i = 0; i < D; i++) {
-            gatherBase(out, i, p);
-            x[i] = applyRotor(drawFeature(i, p, u), multiplicity[i], u, i);
-        }
+        for (int i = 0; i < D; i++) x[i] = x[i] * featureScale[i] + featureMean[i];
+        // the flow's density needs the inverse pass: one evaluation, as logProb
+        return logProb(prepare(x), z);
     }
-    for (int i = 0; i < D; i++) x[i] = x[i] * featureScale[i] + featureMean[i];
+    return independentSample(baseOut(z), u, x);
 }
 
-void NativeDecoder::sampleFrom(const double* z, int first, UniformSource& u, double* x) const {
+double NativeDecoder::sampleFrom(const double* z, int first, UniformSource& u, double* x) const {
     if (kind != DecoderKind::Autoregressive) throw std::logic_error("NativeDecoder::sampleFrom: the decoder is not autoregressive");
     if (first < 0 || first > D) throw std::invalid_argument("NativeDecoder::sampleFrom: first = " + std::to_string(first) + " is not in [0, D]");
-    autoregressiveSample(z, first, u, x);
+    return autoregressiveSample(z, first, u, x, baseOut(z));
 }
 
-void NativeDecoder::autoregressiveSample(const double* zp, int first, UniformSource& u, double* x) const {
+double NativeDecoder::autoregressiveSample(const double* zp, int first, UniformSource& u, double* x, const Eigen::VectorXd& head) const {
     // Feature by feature, each hidden unit's tanh once (as the bundle's sampler): hidden degrees ascend,
     // the units of degree i see only features < i, so they are final when feature i is drawn, and
     // feature i's outputs see only the units of degree <= i, [0, start[i + 1]). A feature's conditioner
@@ -190,9 +231,9 @@ void NativeDecoder::autoregressiveSample(const double* zp, int first, UniformSou
     Eigen::Map<const VectorXd> z(zp, L);
     const int H = madeHidden.rows();
     VectorXd pre = madeHiddenBias + madeHiddenSkip * z, h(H);
-    const VectorXd out = baseOut(zp) + madeOutSkip * z + madeOutBias;
+    const VectorXd out = head + madeOutSkip * z + madeOutBias;
     int final = 0;  // units [0, final) have their tanh in h
-    double c[2];
+    double c[2], lp = 0;
     auto addColumns = [&](int i, double xi) {
         const int n = conditionerColumns(i, xi, c);
         for (int j = 0; j < n; j++) pre.tail(H - final) += madeHidden.col(conditionerStart[i] + j).tail(H - final) * c[j];
@@ -202,15 +243,19 @@ void NativeDecoder::autoregressiveSample(const double* zp, int first, UniformSou
     for (int i = first; i < D; i++) {
         const int upto = hiddenGroupStart[i + 1];
         if (upto > final) {
-            h.segment(final, upto - final) = pre.segment(final, upto - final).array().tanh();
+            h.segment(final, upto - final) = denseTanh(pre.segment(final, upto - final).array());
             final = upto;
         }
         const int r0 = paramStart[i], n = paramStart[i + 1] - r0;
-        params = out.segment(r0, n) + madeOut.block(r0, 0, n, upto) * h.head(upto);
+        params = out.segment(r0, n);
+        denseMultiplyAdd(madeOut, r0, n, upto, h.data(), params.data());
         const double xi = applyRotor(drawFeature(i, params.data(), u), multiplicity[i], u, i);
+        // the density of what was drawn, as logProbFrom adds it up
+        lp += featureLogProb(i, multiplicity[i] * xi, params.data()) - std::log(featureScale[i]);
         addColumns(i, xi);
         x[i] = xi * featureScale[i] + featureMean[i];
     }
+    return lp;
 }
 
 double NativeDecoder::flowLogProb(const double* xs, const double* zp) const {
@@ -239,8 +284,8 @@ double NativeDecoder::mafInverse(const MAFBlock& b, Eigen::VectorXd& y, const do
             c[conditionerStart[i]] = y[i];
         }
     }
-    const VectorXd h = (b.hidden * c + b.hiddenBias + b.hiddenSkip * z).array().tanh();
-    const VectorXd p = b.out * h + b.outBias + b.outSkip * z;
+    const VectorXd h = denseTanh((denseAffine(b.hidden, c.data(), b.hiddenBias) + b.hiddenSkip * z).array());
+    const VectorXd p = denseAffine(b.out, h.data(), b.outBias) + b.outSkip * z;
     double ld = 0;
     for (int i = 0; i < D; i++) {
         double v, l;
@@ -256,10 +301,12 @@ void NativeDecoder::mafForward(const MAFBlock& b, Eigen::VectorXd& y, const doub
     VectorXd pre = b.hiddenBias + b.hiddenSkip * z;
     const VectorXd oz = b.outBias + b.outSkip * z;
     const int R = b.rawPerFeature;
-    VectorXd p;
+    VectorXd p, h;
     for (int k = 0; k < D; k++) {
         const int i = b.reversed ? D - 1 - k : k;
-        p = oz.segment(i * R, R) + b.out.middleRows(i * R, R) * pre.array().tanh().matrix();
+        h = denseTanh(pre.array());
+        p = oz.segment(i * R, R);
+        denseMultiplyAdd(b.out, i * R, R, b.out.cols(), h.data(), p.data());
         const double v = (isPeriodic[i] ? b.circularSpline : b.spline).inverse(y[i], p.data());
         y[i] = v;
         if (isPeriodic[i]) {

@@ -1,4 +1,5 @@
 #include "NativeEncoder.h"
+#include "NativeDense.h"
 #include <cmath>
 
 using namespace VAEPlugin;
@@ -35,8 +36,8 @@ void NativeEncoder::encode(const double* features, double* mu, double* logvar) c
         input[N + k] = std::cos(x);
         input[N + P + k] = std::sin(x);
     }
-    const VectorXd h1 = (w1 * input + b1).cwiseMax(0.0);
-    const VectorXd h2 = (w2 * h1 + b2).cwiseMax(0.0);
-    Eigen::Map<VectorXd>(mu, L) = wMean * h2 + bMean;
-    Eigen::Map<VectorXd>(logvar, L) = wLogVar * h2 + bLogVar;
+    const VectorXd h1 = denseAffine(w1, input.data(), b1).cwiseMax(0.0);
+    const VectorXd h2 = denseAffine(w2, h1.data(), b2).cwiseMax(0.0);
+    Eigen::Map<VectorXd>(mu, L) = denseAffine(wMean, h2.data(), bMean);
+    Eigen::Map<VectorXd>(logvar, L) = denseAffine(wLogVar, h2.data(), bLogVar);
 }

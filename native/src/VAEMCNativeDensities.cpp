@@ -96,6 +96,8 @@ std::unique_ptr<VAEMCNativeDensities> VAEMCNativeDensities::tryCreate(torch::jit
         torch::Tensor priorSample = tensor(bundle.get_method(Mt::kPriorSample)({eps}));
         torch::Tensor decoderSample =
             tensor(bundle.get_method(Mt::kDecoderSample)({z, slots ? noise : noise.select(2, 0).contiguous()}));
+        // the density a sampler returns with its sample: that of decoder_log_prob at the sample
+        torch::Tensor sampleDensity = tensor(bundle.get_method(Mt::kDecoderLogProb)({decoderSample, z})).reshape({-1});
         auto close = [](double a, double b) { return std::isfinite(b) && std::abs(a - b) <= 1e-8 * (1.0 + std::abs(b)); };
         std::vector<char> periodic(D, 0);
         for (int64_t i : spec.periodicIndex) periodic[i] = 1;
@@ -115,8 +117,9 @@ std::unique_ptr<VAEMCNativeDensities> VAEMCNativeDensities::tryCreate(torch::jit
             for (int k = 0; k < L; k++)
                 if (!close(zs[k], priorSample[r][k].item<double>())) return nullptr;
             TableUniformSource table(noise.data_ptr<double>() + r * D * S, D, S);
-            native->decoder().sample(zr, table, xs.data());
+            const double sampleLogProb = native->decoder().sample(zr, table, xs.data());
             if (slots && table.exhausted()) continue;  // TorchScript drew the missing tries itself
+            if (slots && !close(sampleLogProb, sampleDensity[r].item<double>())) return nullptr;
             for (int i = 0; i < D; i++) {
                 const double b = decoderSample[r][i].item<double>();
                 if (!periodic[i] ? !close(xs[i], b) : slots && !(std::abs(wrapAngle(xs[i] - b)) <= 1e-8)) return nullptr;

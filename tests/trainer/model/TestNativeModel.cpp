@@ -7,6 +7,8 @@
 #include "FeatureSpec.h"
 #include "ModelTestUtils.h"
 #include "NativeDecoder.h"
+#include "NativeDense.h"
+#include "NativeDistributions.h"
 #include "TableUniformSource.h"
 #include "VAEMCNativeDensities.h"
 
@@ -15,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -124,7 +127,20 @@ TEST(NativeModel, DensitiesSamplesAndEncoderEqualTheBundle) {
             const double* zr = z.data_ptr<double>() + r * L;
             EXPECT_NEAR(decoder.logProb(decoder.prepare(x.data_ptr<double>() + r * D), zr), lp[r].item<double>(), 1e-6) << "row " << r;
             TableUniformSource table(noise.data_ptr<double>() + r * D * noise.size(2), D, noise.size(2));
-            decoder.sample(zr, table, sample.data());
+            const double sampleLogProb = decoder.sample(zr, table, sample.data());
+            // the density a sampler returns is that of its sample, as the bundle's decoder_log_prob
+            torch::Tensor drawn = torch::from_blob(sample.data(), {1, D}, torch::kFloat64).clone();
+            EXPECT_NEAR(sampleLogProb, call1(bundle, "decoder_log_prob", {drawn, z.slice(0, r, r + 1).contiguous()})[0].item<double>(),
+                        1e-6) << "row " << r;
+            // a move's decoder terms in one call: the same state density, sample and sample density
+            NativeDecoder::Prepared prepared = decoder.prepare(x.data_ptr<double>() + r * D);
+            const double* zOther = z.data_ptr<double>() + ((r + 1) % n) * L;
+            TableUniformSource again(noise.data_ptr<double>() + r * D * noise.size(2), D, noise.size(2));
+            std::vector<double> moved(D);
+            const auto [stateTerm, proposalTerm] = decoder.moveTerms(prepared, zOther, zr, 0, again, moved.data());
+            EXPECT_NEAR(stateTerm, decoder.logProb(prepared, zOther), 1e-9 * (1 + std::abs(stateTerm))) << "row " << r;
+            EXPECT_NEAR(proposalTerm, sampleLogProb, 1e-9 * (1 + std::abs(sampleLogProb))) << "row " << r;
+            for (int i = 0; i < D; i++) EXPECT_NEAR(moved[i], sample[i], 1e-10 * (1 + std::abs(sample[i]))) << "row " << r << " feature " << i;
             if (!table.exhausted()) {
                 compared++;
                 for (int i = 0; i < D; i++) {
@@ -185,7 +201,18 @@ TEST(NativeModel, ConditionalTermsAndPartialDrawsOfTheAutoregressiveDecoder) {
                 // the same noise redraws the suffix of the full sample given its prefix; the prefix stays
                 for (int i = 0; i < D; i++) partial[i] = i < first ? full[i] : 1e6;
                 TableUniformSource source(noise.data_ptr<double>() + r * D * noise.size(2), D, noise.size(2));
-                decoder.sampleFrom(zr, first, source, partial.data());
+                const double suffixLogProb = decoder.sampleFrom(zr, first, source, partial.data());
+                EXPECT_NEAR(suffixLogProb, decoder.logProbFrom(decoder.prepare(partial.data()), zr, first), 1e-9)
+                    << "row " << r << " first " << first;
+                // the partial move's decoder terms in one call
+                std::vector<double> moved(partial.begin(), partial.begin() + first);
+                moved.resize(D, 1e6);
+                TableUniformSource again(noise.data_ptr<double>() + r * D * noise.size(2), D, noise.size(2));
+                const double* zState = z.data_ptr<double>() + ((r + 1) % n) * L;
+                const auto [stateTerm, proposalTerm] = decoder.moveTerms(px, zState, zr, first, again, moved.data());
+                EXPECT_NEAR(stateTerm, decoder.logProbFrom(px, zState, first), 1e-9) << "row " << r << " first " << first;
+                EXPECT_NEAR(proposalTerm, suffixLogProb, 1e-9) << "row " << r << " first " << first;
+                for (int i = 0; i < D; i++) EXPECT_EQ(moved[i], partial[i]) << "row " << r << " first " << first << " feature " << i;
                 for (int i = 0; i < D; i++) {
                     if (i < first)
                         EXPECT_EQ(partial[i], full[i]);
@@ -206,6 +233,7 @@ TEST(NativeModel, ConditionalTermsAndPartialDrawsOfTheAutoregressiveDecoder) {
     double out[3];
     EXPECT_THROW(native->decoder().logProbFrom(native->decoder().prepare(x), z, 1), std::logic_error);
     EXPECT_THROW(native->decoder().sampleFrom(z, 1, u, out), std::logic_error);
+    EXPECT_THROW(native->decoder().moveTerms(native->decoder().prepare(x), z, z, 1, u, out), std::logic_error);
 }
 
 TEST(NativeModel, SamplesFollowTheDensity) {
@@ -288,3 +316,33 @@ TEST(NativeModel, GeneratorUniformsLieInTheOpenInterval) {
     EXPECT_NEAR(sum / n, 0.5, 5 * std::sqrt(1.0 / 12.0 / n));
 }
 
+
+TEST(NativeModel, KernelsAgainstTheirReferences) {
+    // the Bessel factor of every von Mises density against torch.special.i0e (what the bundle uses),
+    // across both series and their joint at 30
+    for (double k : {0.0, 1e-8, 1e-3, 0.5, 1.0, 3.0, 7.5, 15.0, 29.999, 30.0, 30.001, 45.0, 100.0, 699.0, 701.0, 1e4, 1e7}) {
+        const double expect = torch::special_i0e(torch::tensor(k, torch::kFloat64)).item<double>();
+        EXPECT_NEAR(i0e(k), expect, 1e-14 * expect) << "k = " << k;
+    }
+    EXPECT_TRUE(std::isnan(i0e(std::nan(""))));
+    // y += A x of every shape the networks use (rows and columns not multiples of 4, a row block of
+    // a taller matrix) against Eigen's product; whichever version the CPU runs
+    for (auto [rows, cols, r0, n] : std::vector<std::array<int, 4>>{{1, 1, 0, 1}, {3, 5, 0, 3}, {300, 300, 0, 300}, {134, 300, 7, 3},
+                                                                    {301, 67, 0, 301}, {2, 300, 0, 2}, {20, 7, 4, 16}}) {
+        const Eigen::MatrixXd a = Eigen::MatrixXd::Random(rows, cols);
+        const Eigen::VectorXd x = Eigen::VectorXd::Random(cols);
+        Eigen::VectorXd y = Eigen::VectorXd::Random(n);
+        const Eigen::VectorXd expect = y + a.middleRows(r0, n) * x;
+        denseMultiplyAdd(a, r0, n, cols, x.data(), y.data());
+        EXPECT_LT((y - expect).cwiseAbs().maxCoeff(), 1e-12 * (1 + expect.cwiseAbs().maxCoeff())) << rows << " x " << cols;
+    }
+    EXPECT_TRUE(std::string(denseInstructionSet()) == "x86-64-v3" || std::string(denseInstructionSet()) == "baseline");
+    // the vectorised tanh of hidden units against std::tanh, saturation and NaN included
+    Eigen::ArrayXd t = Eigen::ArrayXd::LinSpaced(20001, -25.0, 25.0);
+    t.tail(4) << 1e-300, -1e-17, 400.0, -800.0;
+    const Eigen::ArrayXd h = denseTanh(t);
+    for (int i = 0; i < t.size(); i++) EXPECT_NEAR(h[i], std::tanh(t[i]), 4e-16) << "x = " << t[i];
+    Eigen::ArrayXd bad(1);
+    bad << std::nan("");
+    EXPECT_TRUE(std::isnan(denseTanh(bad)[0]));
+}
