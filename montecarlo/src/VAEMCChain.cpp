@@ -273,7 +273,7 @@ bool VAEMCChain::nativeMove(VAEMCMoveKind kind, double& energy, double beta, VAE
     // The decoder's terms of both sides in one call (its base network once for z and z'); the
     // sampler returns ln P(x'|z') of what it drew (of the torsions given the rest, for a torsion move)
     for (int k = 0; k < L; k++) eps[k] = random.normal();
-    prior.sample(eps.data(), zp.data());
+    const double logPriorProposal = prior.sample(eps.data(), zp.data());
     if (torsion)
         xp = s.features;
     else
@@ -292,7 +292,6 @@ bool VAEMCChain::nativeMove(VAEMCMoveKind kind, double& energy, double beta, VAE
         if (periodic_[i]) d = std::atan2(std::sin(d), std::cos(d));
         admissible = std::abs(d) <= 1e-8 * (1.0 + std::abs(xp[i]));
     }
-    const double logPriorProposal = prior.logProb(zp.data());
     double logQProposal = std::nan(""), logDecoderProposal = std::nan(""), logJacobianProposal = std::nan(""),
            proposalEnergy = std::nan("");
     bool positionsSet = false;

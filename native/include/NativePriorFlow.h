@@ -19,8 +19,12 @@ public:
     int latentSize() const { return latent; }
     /** ln P(z) for z of latentSize() values. */
     double logProb(const double* z) const;
-    /** z = f(eps) (latentSize() values each), as prior_sample: every block's spline solved in the generative direction. */
-    void sample(const double* eps, double* z) const;
+    /**
+     * z = f(eps) (latentSize() values each), as prior_sample: every block's spline solved in the
+     * generative direction. Returns ln P(z), as logProb(z) would (the normal density of eps and the
+     * splines' derivatives at the solutions), so that a move needs no inverse pass for its z'.
+     */
+    double sample(const double* eps, double* z) const;
 private:
     /** A coupling block; inverse() is the normalising direction z -> eps, in place, returning ln|det|. */
     struct Coupling {
@@ -30,8 +34,8 @@ private:
         int split, numTransformed;
         NativeRQSpline spline;
         double inverse(Eigen::VectorXd& x) const;
-        /** The generative direction eps -> z, in place. */
-        void forward(Eigen::VectorXd& x) const;
+        /** The generative direction eps -> z, in place; returns ln|det| of the normalising direction at the result. */
+        double forward(Eigen::VectorXd& x) const;
         /** The raw spline parameters of the transformed half, from the constant half of x. */
         Eigen::VectorXd conditioner(const Eigen::VectorXd& x) const;
     };

@@ -31,8 +31,8 @@ struct NativeRQSpline {
     int rawCount() const { return 3 * bins - 1 + (circular ? 2 : 0); }
     /** y and ln|dy/dx| of x (the explicit formula, RQSpline.forward). */
     void forward(double x, const double* raw, double& y, double& logd) const;
-    /** x of y (the bin's quadratic solved, RQSpline.inverse). */
-    double inverse(double y, const double* raw) const;
+    /** x of y (the bin's quadratic solved, RQSpline.inverse); logd, if given: ln|dy/dx| at that x (as forward's). */
+    double inverse(double y, const double* raw, double* logd = nullptr) const;
 };
 
 } // namespace VAEPlugin

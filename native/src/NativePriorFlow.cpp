@@ -33,10 +33,16 @@ double NativePriorFlow::Coupling::inverse(Eigen::VectorXd& x) const {
     return ld;
 }
 
-void NativePriorFlow::Coupling::forward(Eigen::VectorXd& x) const {
+double NativePriorFlow::Coupling::forward(Eigen::VectorXd& x) const {
     const int t0 = constantInput ? 0 : (transformSecond ? split : 0), np = spline.rawCount();
     const VectorXd p = conditioner(x);  // of the constant half, which forward leaves unchanged
-    for (int j = 0; j < numTransformed; j++) x[t0 + j] = spline.inverse(x[t0 + j], p.data() + j * np);
+    double ld = 0;
+    for (int j = 0; j < numTransformed; j++) {
+        double l;
+        x[t0 + j] = spline.inverse(x[t0 + j], p.data() + j * np, &l);
+        ld += l;
+    }
+    return ld;
 }
 
 double NativePriorFlow::logProb(const double* zp) const {
@@ -46,8 +52,11 @@ double NativePriorFlow::logProb(const double* zp) const {
     return -0.5 * e.squaredNorm() - 0.5 * latent * kLn2Pi + ld;
 }
 
-void NativePriorFlow::sample(const double* eps, double* z) const {
+double NativePriorFlow::sample(const double* eps, double* z) const {
     VectorXd x = Eigen::Map<const VectorXd>(eps, latent);
-    for (const Coupling& b : blocks) b.forward(x);
+    const double logNormal = -0.5 * x.squaredNorm() - 0.5 * latent * kLn2Pi;
+    double ld = 0;
+    for (const Coupling& b : blocks) ld += b.forward(x);
     Eigen::Map<VectorXd>(z, latent) = x;
+    return logNormal + ld;
 }

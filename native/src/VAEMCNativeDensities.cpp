@@ -94,6 +94,7 @@ std::unique_ptr<VAEMCNativeDensities> VAEMCNativeDensities::tryCreate(torch::jit
         torch::Tensor prior = tensor(bundle.get_method(Mt::kPriorLogProb)({z})).reshape({-1});
         torch::Tensor dec = tensor(bundle.get_method(Mt::kDecoderLogProb)({x, z})).reshape({-1});
         torch::Tensor priorSample = tensor(bundle.get_method(Mt::kPriorSample)({eps}));
+        torch::Tensor priorSampleDensity = tensor(bundle.get_method(Mt::kPriorLogProb)({priorSample})).reshape({-1});
         torch::Tensor decoderSample =
             tensor(bundle.get_method(Mt::kDecoderSample)({z, slots ? noise : noise.select(2, 0).contiguous()}));
         // the density a sampler returns with its sample: that of decoder_log_prob at the sample
@@ -113,9 +114,10 @@ std::unique_ptr<VAEMCNativeDensities> VAEMCNativeDensities::tryCreate(torch::jit
                 !close(native->priorLogProb(zr), prior[r].item<double>()) ||
                 !close(native->decoderLogProb(zr), dec[r].item<double>()))
                 return nullptr;
-            native->prior().sample(eps.data_ptr<double>() + r * L, zs.data());
+            const double priorSampleLogProb = native->prior().sample(eps.data_ptr<double>() + r * L, zs.data());
             for (int k = 0; k < L; k++)
                 if (!close(zs[k], priorSample[r][k].item<double>())) return nullptr;
+            if (!close(priorSampleLogProb, priorSampleDensity[r].item<double>())) return nullptr;
             TableUniformSource table(noise.data_ptr<double>() + r * D * S, D, S);
             const double sampleLogProb = native->decoder().sample(zr, table, xs.data());
             if (slots && table.exhausted()) continue;  // TorchScript drew the missing tries itself

@@ -289,10 +289,17 @@ TEST(NativeModel, PriorSampleInvertsTheDensityDirection) {
     torch::manual_seed(5);
     torch::Tensor eps = (torch::randn({20, 3}, torch::kFloat64) * 3.0).contiguous();
     torch::Tensor z = torch::empty({20, 3}, torch::kFloat64);
-    for (int r = 0; r < 20; r++) native->prior().sample(eps.data_ptr<double>() + 3 * r, z.data_ptr<double>() + 3 * r);
+    std::vector<double> sampleLogProb(20);
+    for (int r = 0; r < 20; r++) sampleLogProb[r] = native->prior().sample(eps.data_ptr<double>() + 3 * r, z.data_ptr<double>() + 3 * r);
     // the spline's quadratic solve and its explicit formula agree to ~1e-9 (TorchScript alike)
     torch::Tensor back = callN(bundle, "prior_inverse", {z})[0];
     EXPECT_LT((back - eps).abs().max().item<double>(), 1e-7);
+    // the density sample() returns is ln P(z) of its z: native and the bundle's prior_log_prob
+    torch::Tensor density = call1(bundle, "prior_log_prob", {z}).reshape({-1});
+    for (int r = 0; r < 20; r++) {
+        EXPECT_NEAR(sampleLogProb[r], native->prior().logProb(z.data_ptr<double>() + 3 * r), 1e-8) << "row " << r;
+        EXPECT_NEAR(sampleLogProb[r], density[r].item<double>(), 1e-8) << "row " << r;
+    }
 }
 
 TEST(NativeModel, LegacyLayoutsAndForeignModulesAreRefused) {
