@@ -72,7 +72,7 @@ def main(argv=None):
     print("| K | pure ms/move | vs K=%d | hybrid ms/move (MD subtracted) | vs K=%d |" % (base["batch"], base["batch"]))
     print("| --- | --- | --- | --- | --- |")
     for r in rows:
-        print("| %d | %.2f | %.1fx | %.2f | %.1fx |" % (r["batch"], r["pure_ms_per_move"], base["pure_ms_per_move"] / r["pure_ms_per_move"],
+        print("| %d | %.3f | %.1fx | %.3f | %.1fx |" % (r["batch"], r["pure_ms_per_move"], base["pure_ms_per_move"] / r["pure_ms_per_move"],
                                                      r["hybrid_ms_per_move"], base["hybrid_ms_per_move"] / r["hybrid_ms_per_move"]))
     if a.json:
         with open(a.json, "w") as f:

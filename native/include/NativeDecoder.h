@@ -113,7 +113,9 @@ private:
     std::vector<char> isPeriodic;
     std::vector<int> multiplicity, periodicRank;  ///< periodicRank: k of the k-th periodic feature, -1 otherwise
     // autoregressive
-    Eigen::MatrixXd madeHidden, madeHiddenSkip, madeOut, madeOutSkip;
+    Eigen::MatrixXd madeHidden, madeHiddenSkip, madeOutSkip;
+    /** Row-major: every use takes the rows of one feature or of the features from `first` on. */
+    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> madeOut;
     Eigen::VectorXd madeHiddenBias, madeOutBias;
     std::vector<int> paramStart, conditionerStart, hiddenGroupStart;  ///< per feature: output block, first conditioner column ([D + 1] each)
     // flow

@@ -199,7 +199,7 @@ double NativeDecoder::autoregressiveLogProb(const Prepared& x, const double* zp,
     const int r0 = paramStart[first], n = paramStart[D] - r0;
     // the output rows of features >= first only
     VectorXd out = head.segment(r0, n) + madeOutSkip.middleRows(r0, n) * z + madeOutBias.segment(r0, n);
-    denseMultiplyAdd(madeOut, r0, n, madeOut.cols(), h.data(), out.data());
+    denseRowsMultiplyAdd(madeOut, r0, n, madeOut.cols(), h.data(), out.data());
     double lp = 0;
     for (int i = first; i < D; i++)
         lp += featureLogProb(i, multiplicity[i] * x.x[i], out.data() + paramStart[i] - r0) - std::log(featureScale[i]);
@@ -248,7 +248,7 @@ double NativeDecoder::autoregressiveSample(const double* zp, int first, UniformS
         }
         const int r0 = paramStart[i], n = paramStart[i + 1] - r0;
         params = out.segment(r0, n);
-        denseMultiplyAdd(madeOut, r0, n, upto, h.data(), params.data());
+        denseRowsMultiplyAdd(madeOut, r0, n, upto, h.data(), params.data());
         const double xi = applyRotor(drawFeature(i, params.data(), u), multiplicity[i], u, i);
         // the density of what was drawn, as logProbFrom adds it up
         lp += featureLogProb(i, multiplicity[i] * xi, params.data()) - std::log(featureScale[i]);

@@ -58,6 +58,23 @@ void denseMultiplyAdd2(int rows, int cols, const double* a, int lda, const doubl
     }
 }
 
+// Sixteen partial sums per row: four independent vector accumulators (AVX2) hide the latency of the
+// fused multiply-add; summed in a fixed order, so a result does not depend on the row's position.
+VAE_DENSE_CLONES
+void denseRowsMultiplyAdd(int rows, int cols, const double* a, int lda, const double* x, double* __restrict y) {
+    for (int r = 0; r < rows; r++) {
+        const double* __restrict row = a + static_cast<std::ptrdiff_t>(r) * lda;
+        double acc[16] = {};
+        int j = 0;
+        for (; j + 16 <= cols; j += 16)
+            for (int k = 0; k < 16; k++) acc[k] += row[j + k] * x[j + k];
+        for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
+        double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        for (; j < cols; j++) s += row[j] * x[j];
+        y[r] += s;
+    }
+}
+
 const char* denseInstructionSet() {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();

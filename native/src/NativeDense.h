@@ -11,6 +11,7 @@
 // No Eigen code is compiled for the wider set (that would break the one-definition rule).
 
 #include <Eigen/Dense>
+#include <cstddef>
 
 namespace VAEPlugin {
 
@@ -20,12 +21,27 @@ void denseMultiplyAdd(int rows, int cols, const double* a, int lda, const double
 /** y0 += A x0 and y1 += A x1 in one pass over A (two latents of a move through the same network). */
 void denseMultiplyAdd2(int rows, int cols, const double* a, int lda, const double* x0, const double* x1, double* y0, double* y1);
 
+/**
+ * y[0, rows) += A x[0, cols) for A row-major with leading dimension lda: a dot product per row, for
+ * the few-row blocks of the autoregressive sampler (one feature's outputs from the hidden units it
+ * sees), where the column form has too few rows to vectorise.
+ */
+void denseRowsMultiplyAdd(int rows, int cols, const double* a, int lda, const double* x, double* y);
+
 /** The version denseMultiplyAdd runs on this CPU: "x86-64-v3" (AVX2 + FMA) or "baseline". */
 const char* denseInstructionSet();
 
 /** y += A x for a block of rows [r0, r0 + n) and columns [0, cols) of a (column-major) Eigen matrix. */
 inline void denseMultiplyAdd(const Eigen::MatrixXd& a, int r0, int n, int cols, const double* x, double* y) {
     denseMultiplyAdd(n, cols, a.data() + r0, static_cast<int>(a.rows()), x, y);
+}
+
+/** Row-major storage for denseRowsMultiplyAdd. */
+using DenseRowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/** y += A x for rows [r0, r0 + n) and columns [0, cols) of a row-major matrix. */
+inline void denseRowsMultiplyAdd(const DenseRowMatrix& a, int r0, int n, int cols, const double* x, double* y) {
+    denseRowsMultiplyAdd(n, cols, a.data() + static_cast<std::ptrdiff_t>(r0) * a.cols(), static_cast<int>(a.cols()), x, y);
 }
 
 /** A x + b as a new vector (A column-major, x of A.cols() values). */

@@ -340,8 +340,18 @@ TEST(NativeModel, KernelsAgainstTheirReferences) {
         const Eigen::VectorXd x = Eigen::VectorXd::Random(cols);
         Eigen::VectorXd y = Eigen::VectorXd::Random(n);
         const Eigen::VectorXd expect = y + a.middleRows(r0, n) * x;
+        Eigen::VectorXd yRows = y;
         denseMultiplyAdd(a, r0, n, cols, x.data(), y.data());
         EXPECT_LT((y - expect).cwiseAbs().maxCoeff(), 1e-12 * (1 + expect.cwiseAbs().maxCoeff())) << rows << " x " << cols;
+        // the row-major form, and the pair form (second vector 2 x)
+        denseRowsMultiplyAdd(DenseRowMatrix(a), r0, n, cols, x.data(), yRows.data());
+        EXPECT_LT((yRows - expect).cwiseAbs().maxCoeff(), 1e-12 * (1 + expect.cwiseAbs().maxCoeff())) << rows << " x " << cols;
+        Eigen::VectorXd y0 = Eigen::VectorXd::Zero(n), y1 = Eigen::VectorXd::Zero(n);
+        const Eigen::VectorXd twice = 2 * x;
+        denseMultiplyAdd2(n, cols, a.data() + r0, rows, x.data(), twice.data(), y0.data(), y1.data());
+        const Eigen::VectorXd product = a.middleRows(r0, n) * x;
+        EXPECT_LT((y0 - product).cwiseAbs().maxCoeff(), 1e-12 * (1 + product.cwiseAbs().maxCoeff())) << rows << " x " << cols;
+        EXPECT_LT((y1 - 2 * product).cwiseAbs().maxCoeff(), 2e-12 * (1 + product.cwiseAbs().maxCoeff())) << rows << " x " << cols;
     }
     EXPECT_TRUE(std::string(denseInstructionSet()) == "x86-64-v3" || std::string(denseInstructionSet()) == "baseline");
     // the vectorised tanh of hidden units against std::tanh, saturation and NaN included
