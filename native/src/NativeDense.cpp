@@ -14,27 +14,10 @@ namespace VAEPlugin {
 
 // Four columns at a time: y stays in L1 and is loaded and stored once per four columns, and the
 // compiler vectorises the row loop (y, A's columns contiguous) for whichever version it compiles.
-VAE_DENSE_CLONES
-void denseMultiplyAdd(int rows, int cols, const double* a, int lda, const double* x, double* __restrict y) {
-    int j = 0;
-    for (; j + 4 <= cols; j += 4) {
-        const double* __restrict c0 = a + static_cast<std::ptrdiff_t>(j) * lda;
-        const double* __restrict c1 = c0 + lda;
-        const double* __restrict c2 = c1 + lda;
-        const double* __restrict c3 = c2 + lda;
-        const double x0 = x[j], x1 = x[j + 1], x2 = x[j + 2], x3 = x[j + 3];
-        for (int i = 0; i < rows; i++) y[i] += c0[i] * x0 + c1[i] * x1 + c2[i] * x2 + c3[i] * x3;
-    }
-    for (; j < cols; j++) {
-        const double* __restrict c = a + static_cast<std::ptrdiff_t>(j) * lda;
-        const double xj = x[j];
-        for (int i = 0; i < rows; i++) y[i] += c[i] * xj;
-    }
-}
-
-VAE_DENSE_CLONES
-void denseMultiplyAdd2(int rows, int cols, const double* a, int lda, const double* x0, const double* x1, double* __restrict y0,
-                       double* __restrict y1) {
+// Two: y1 += A x1 as well, from the same loads of A. Inlined into each version below.
+template <bool Two>
+static inline __attribute__((always_inline)) void columnsMultiplyAdd(int rows, int cols, const double* a, int lda, const double* x0,
+                                                                     const double* x1, double* __restrict y0, double* __restrict y1) {
     int j = 0;
     for (; j + 4 <= cols; j += 4) {
         const double* __restrict c0 = a + static_cast<std::ptrdiff_t>(j) * lda;
@@ -42,20 +25,39 @@ void denseMultiplyAdd2(int rows, int cols, const double* a, int lda, const doubl
         const double* __restrict c2 = c1 + lda;
         const double* __restrict c3 = c2 + lda;
         const double u0 = x0[j], u1 = x0[j + 1], u2 = x0[j + 2], u3 = x0[j + 3];
-        const double v0 = x1[j], v1 = x1[j + 1], v2 = x1[j + 2], v3 = x1[j + 3];
-        for (int i = 0; i < rows; i++) {
-            y0[i] += c0[i] * u0 + c1[i] * u1 + c2[i] * u2 + c3[i] * u3;
-            y1[i] += c0[i] * v0 + c1[i] * v1 + c2[i] * v2 + c3[i] * v3;
+        if constexpr (Two) {
+            const double v0 = x1[j], v1 = x1[j + 1], v2 = x1[j + 2], v3 = x1[j + 3];
+            for (int i = 0; i < rows; i++) {
+                y0[i] += c0[i] * u0 + c1[i] * u1 + c2[i] * u2 + c3[i] * u3;
+                y1[i] += c0[i] * v0 + c1[i] * v1 + c2[i] * v2 + c3[i] * v3;
+            }
+        } else {
+            for (int i = 0; i < rows; i++) y0[i] += c0[i] * u0 + c1[i] * u1 + c2[i] * u2 + c3[i] * u3;
         }
     }
     for (; j < cols; j++) {
         const double* __restrict c = a + static_cast<std::ptrdiff_t>(j) * lda;
-        const double u = x0[j], v = x1[j];
-        for (int i = 0; i < rows; i++) {
-            y0[i] += c[i] * u;
-            y1[i] += c[i] * v;
+        const double u = x0[j];
+        if constexpr (Two) {
+            const double v = x1[j];
+            for (int i = 0; i < rows; i++) {
+                y0[i] += c[i] * u;
+                y1[i] += c[i] * v;
+            }
+        } else {
+            for (int i = 0; i < rows; i++) y0[i] += c[i] * u;
         }
     }
+}
+
+VAE_DENSE_CLONES
+void denseMultiplyAdd(int rows, int cols, const double* a, int lda, const double* x, double* y) {
+    columnsMultiplyAdd<false>(rows, cols, a, lda, x, nullptr, y, nullptr);
+}
+
+VAE_DENSE_CLONES
+void denseMultiplyAdd2(int rows, int cols, const double* a, int lda, const double* x0, const double* x1, double* y0, double* y1) {
+    columnsMultiplyAdd<true>(rows, cols, a, lda, x0, x1, y0, y1);
 }
 
 // Sixteen partial sums per row: four independent vector accumulators (AVX2) hide the latency of the
