@@ -189,6 +189,7 @@ nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& l
         result["moves"] = o.moves;
         result["accepted"] = r.accepted;
         result["rejected_non_finite"] = r.rejectedNonFinite;
+        result["mc_native"] = r.native;
         result["mc_system"] = systemName;
         nlohmann::json terms;
         for (int k = 0; k < kVAEMCNumTerms; k++)

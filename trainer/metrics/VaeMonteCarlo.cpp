@@ -15,6 +15,47 @@ Tensor energy(const System2D& system, const Tensor& positions) {
     return system.energy(positions.select(1, 0).slice(1, 0, 2));
 }
 
+/** The energy of a native chain's proposals: the built-in system's U(x, y) of its one particle. */
+class System2DTarget : public VAEMCTarget {
+public:
+    explicit System2DTarget(const System2D& system) : system_(system) {}
+    Tensor positions;  ///< [1, 1, 3]: the chain's configuration
+    double proposalEnergy(const Tensor& p) override {
+        proposed_ = p.clone();
+        const double* xyz = proposed_.data_ptr<double>();
+        return system_.energy(xyz[0], xyz[1]);
+    }
+    void keep() override { positions = proposed_; }
+    void restore() override {}
+private:
+    const System2D& system_;
+    Tensor proposed_;
+};
+
+/** The chains one after the other through VAEMCChain's native move; kept states and final features. */
+void runNative(VAEMCChain& chain, torch::jit::Module& bundle, const System2D& system, const Tensor& positions,
+               const VAEMCOptions& options, std::vector<Tensor>& keptPositions, Tensor& finalPositions) {
+    const int64_t n = positions.size(0), every = options.sampleEvery > 0 ? options.sampleEvery : options.moves;
+    if (options.sampleEvery > 0)
+        for (int64_t k = 0; k < options.moves / options.sampleEvery; k++) keptPositions.push_back(torch::empty_like(positions));
+    finalPositions = torch::empty_like(positions);
+    System2DTarget target(system);
+    for (int64_t i = 0; i < n; i++) {
+        target.positions = positions.slice(0, i, i + 1).clone();
+        const double* xyz = target.positions.data_ptr<double>();
+        double u = system.energy(xyz[0], xyz[1]);
+        for (int64_t done = 0; done < options.moves;) {
+            const int64_t block = std::min(every, options.moves - done);
+            chain.attempt(static_cast<int>(block), target.positions, u, options.beta, 1, target);
+            const double* now = target.positions.data_ptr<double>();
+            u = system.energy(now[0], now[1]);
+            done += block;
+            if (options.sampleEvery > 0 && done % options.sampleEvery == 0) keptPositions[done / options.sampleEvery - 1][i] = target.positions[0];
+        }
+        finalPositions[i] = target.positions[0];
+    }
+}
+
 } // namespace
 
 VAEMCResult runVAEMC(torch::jit::Module& bundle, const System2D& system, const Tensor& start,
@@ -43,6 +84,28 @@ VAEMCResult runVAEMC(torch::jit::Module& bundle, const System2D& system, const T
     Tensor U = energy(system, cur.positions);
 
     VAEMCResult r;
+    // natively where the bundle allows it: the move the integrator makes, one chain after the other
+    std::array<VAEMCStatistics, kVAEMCNumMoveKinds> kindStats;
+    VAEMCChain chain(bundle, "the model of the VAE Monte Carlo run", options.seed, kindStats, options.nativeMoves);
+    chain.setTermWeights(options.termWeights);
+    if (chain.usesNativeMoves()) {
+        std::vector<Tensor> keptPositions;
+        Tensor finalPositions;
+        runNative(chain, bundle, system, cur.positions, options, keptPositions, finalPositions);
+        const VAEMCStatistics& stats = kindStats[static_cast<int>(VAEMCMoveKind::Full)];
+        r.native = true;
+        r.attempted = stats.attempted();
+        r.accepted = stats.accepted();
+        r.rejectedNonFinite = stats.rejectedNonFinite();
+        for (int k = 0; k < kVAEMCNumTerms; k++) r.terms[k] = stats.term(k);
+        r.total = stats.total();
+        r.fAcc = r.attempted > 0 ? static_cast<double>(r.accepted) / r.attempted : 0.0;
+        r.finalFeatures = vaeMCState(bundle, finalPositions).features;
+        std::vector<Tensor> kept;
+        for (const Tensor& p : keptPositions) kept.push_back(vaeMCState(bundle, p).features);
+        if (!kept.empty()) r.samples = torch::stack(kept);
+        return r;
+    }
     VAEMCStatistics stats;
     std::vector<Tensor> kept;
     for (int64_t m = 0; m < options.moves; m++) {

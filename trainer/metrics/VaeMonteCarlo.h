@@ -11,6 +11,7 @@
  */
 
 #include "Systems.h"
+#include "VAEMCChain.h"
 #include "VAEMCProposals.h"
 #include "VAEMCStatistics.h"
 
@@ -29,6 +30,7 @@ struct VAEMCOptions {
     double beta = 1.0;                ///< inverse temperature (the built-in energies are in kT)
     int64_t sampleEvery = 0;          ///< keep the state of every chain every this many moves (0: none)
     std::array<double, kVAEMCNumTerms> termWeights = {1, 1, 1, 1, 1};  ///< tests only (see vaeMCLogAlpha)
+    bool nativeMoves = true;          ///< tests only: false runs the bundle's methods even where native moves exist
 };
 
 struct VAEMCResult {
@@ -38,11 +40,14 @@ struct VAEMCResult {
     torch::Tensor samples;            ///< [K, N, D] kept states (K = moves / sampleEvery), or undefined
     std::array<VAEMCTermStats, kVAEMCNumTerms> terms;
     VAEMCTermStats total;             ///< statistics of ln alpha itself
+    bool native = false;              ///< whether the moves ran natively (VAEMCChain) or through the bundle's methods
 };
 
 /**
- * Runs N = start.size(0) parallel VAE-MC chains of options.moves moves on a built-in system, started
- * from `start` ([N, D] raw features of the bundle's kind). Positions are obtained with the bundle's
+ * Runs N = start.size(0) VAE-MC chains of options.moves moves on a built-in system, started from
+ * `start` ([N, D] raw features of the bundle's kind). Where the bundle allows native moves they run
+ * as the VAEMCIntegrator's do (VAEMCChain, one chain after the other, one generator); otherwise the N
+ * chains run in parallel through the bundle's methods. Positions are obtained with the bundle's
  * positions_from_features and re-featurised with featurize (which gives ln J); a proposal whose
  * features do not survive this round trip (e.g. a negative radius) lies outside the feature domain
  * and is rejected, like any non-finite proposal. Energies: System2D::energy of (x, y).

@@ -168,6 +168,37 @@ TEST(VaeMonteCarlo, RunIsReproducibleAndRejectsBadStarts) {
     EXPECT_THROW(runVAEMC(s.bundle, *belt.system, belt.data.slice(0, 0, 10), o), std::invalid_argument);
 }
 
+TEST(VaeMonteCarlo, NativeMovesAgreeWithTheBundleMethods) {
+    // runVAEMC makes the integrator's native move where the bundle allows it; the batched path through
+    // the bundle's methods is the reference: the same acceptance and mean terms within their noise,
+    // and kept samples every sampleEvery moves in both
+    ChainSetup& s = setupFor("mueller");
+    VAEMCOptions o;
+    o.moves = 40;
+    o.seed = 5;
+    o.sampleEvery = 20;
+    const int64_t chains = 1500;
+    torch::Tensor start = s.data.slice(0, 0, chains);
+    VAEMCResult native = runVAEMC(s.bundle, *s.system, start, o);
+    o.nativeMoves = false;
+    VAEMCResult script = runVAEMC(s.bundle, *s.system, start, o);
+    ASSERT_TRUE(native.native);
+    ASSERT_FALSE(script.native);
+    EXPECT_EQ(native.attempted, chains * o.moves);
+    EXPECT_EQ(script.attempted, chains * o.moves);
+    // a chain's mean of correlated 0/1 outcomes varies at most as one outcome does: a bound on the error
+    const double p = 0.5 * (native.fAcc + script.fAcc), se = std::sqrt(2.0 * p * (1.0 - p) / chains);
+    EXPECT_GT(native.fAcc, 0.02);
+    EXPECT_NEAR(native.fAcc, script.fAcc, 4.0 * se) << "native " << native.fAcc << " bundle methods " << script.fAcc;
+    for (int k = 0; k < kVAEMCNumTerms; k++)
+        EXPECT_NEAR(native.terms[k].mean, script.terms[k].mean, 4.0 * std::sqrt(2.0 / chains) * (native.terms[k].std + script.terms[k].std) + 1e-9)
+            << "term " << vaeMCTermNames()[k];
+    ASSERT_TRUE(native.samples.defined());
+    EXPECT_EQ(native.samples.sizes(), script.samples.sizes());
+    EXPECT_TRUE(torch::equal(native.samples[1], native.finalFeatures));
+    EXPECT_TRUE(torch::isfinite(native.samples).all().item<bool>());
+}
+
 TEST(VaeMonteCarlo, EveryTermMatters) {
     // Each wrong rule must be detected by the same chi-square check.
     struct Case {
