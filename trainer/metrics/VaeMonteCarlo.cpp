@@ -15,6 +15,16 @@ Tensor energy(const System2D& system, const Tensor& positions) {
     return system.energy(positions.select(1, 0).slice(1, 0, 2));
 }
 
+/** Counts, acceptance and term statistics of a run into its result. */
+void addStatistics(const VAEMCStatistics& stats, VAEMCResult& r) {
+    r.attempted = stats.attempted();
+    r.accepted = stats.accepted();
+    r.rejectedNonFinite = stats.rejectedNonFinite();
+    for (int k = 0; k < kVAEMCNumTerms; k++) r.terms[k] = stats.term(k);
+    r.total = stats.total();
+    r.fAcc = r.attempted > 0 ? static_cast<double>(r.accepted) / r.attempted : 0.0;
+}
+
 /** The energy of a native chain's proposals: the built-in system's U(x, y) of its one particle. */
 class System2DTarget : public VAEMCTarget {
 public:
@@ -92,14 +102,8 @@ VAEMCResult runVAEMC(torch::jit::Module& bundle, const System2D& system, const T
         std::vector<Tensor> keptPositions;
         Tensor finalPositions;
         runNative(chain, bundle, system, cur.positions, options, keptPositions, finalPositions);
-        const VAEMCStatistics& stats = kindStats[static_cast<int>(VAEMCMoveKind::Full)];
         r.native = true;
-        r.attempted = stats.attempted();
-        r.accepted = stats.accepted();
-        r.rejectedNonFinite = stats.rejectedNonFinite();
-        for (int k = 0; k < kVAEMCNumTerms; k++) r.terms[k] = stats.term(k);
-        r.total = stats.total();
-        r.fAcc = r.attempted > 0 ? static_cast<double>(r.accepted) / r.attempted : 0.0;
+        addStatistics(kindStats[static_cast<int>(VAEMCMoveKind::Full)], r);
         r.finalFeatures = vaeMCState(bundle, finalPositions).features;
         std::vector<Tensor> kept;
         for (const Tensor& p : keptPositions) kept.push_back(vaeMCState(bundle, p).features);
@@ -121,12 +125,7 @@ VAEMCResult runVAEMC(torch::jit::Module& bundle, const System2D& system, const T
         U = torch::where(acc, Up, U);
         if (options.sampleEvery > 0 && (m + 1) % options.sampleEvery == 0) kept.push_back(cur.features.clone());
     }
-    r.attempted = stats.attempted();
-    r.accepted = stats.accepted();
-    r.rejectedNonFinite = stats.rejectedNonFinite();
-    for (int k = 0; k < kVAEMCNumTerms; k++) r.terms[k] = stats.term(k);
-    r.total = stats.total();
-    r.fAcc = r.attempted > 0 ? static_cast<double>(r.accepted) / r.attempted : 0.0;
+    addStatistics(stats, r);
     r.finalFeatures = cur.features;
     if (!kept.empty()) r.samples = torch::stack(kept);
     return r;
