@@ -2,7 +2,9 @@
 
 #include "Metrics.h"
 
+#include <algorithm>
 #include <stdexcept>
+#include <vector>
 
 namespace VAEPlugin {
 
