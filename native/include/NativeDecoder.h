@@ -121,7 +121,7 @@ private:
     // flow
     std::vector<MAFBlock> flow;
     std::vector<double> domainScale;
-    Eigen::VectorXd featureMean, featureScale;
+    Eigen::VectorXd featureMean, featureScale, logFeatureScale;
     double logScaleSum;
 };
 

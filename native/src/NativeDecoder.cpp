@@ -26,7 +26,8 @@ NativeDecoder::NativeDecoder(const VAEDensitySpec& spec)
         if (isPeriodic[i]) firstPeriodic = i;
     multiplicity.assign(spec.multiplicity.begin(), spec.multiplicity.end());
     if ((int) multiplicity.size() != D) throw std::invalid_argument("NativeDecoder: multiplicity of the wrong size");
-    logScaleSum = featureScale.array().log().sum();
+    logFeatureScale = featureScale.array().log();
+    logScaleSum = logFeatureScale.sum();
     // conditioner columns interleaved in feature order (spec section 1): the only layout native code reads
     std::vector<int64_t> expected;
     conditionerStart.assign(D + 1, 0);
@@ -202,7 +203,7 @@ double NativeDecoder::autoregressiveLogProb(const Prepared& x, const double* zp,
     denseRowsMultiplyAdd(madeOut, r0, n, madeOut.cols(), h.data(), out.data());
     double lp = 0;
     for (int i = first; i < D; i++)
-        lp += featureLogProb(i, multiplicity[i] * x.x[i], out.data() + paramStart[i] - r0) - std::log(featureScale[i]);
+        lp += featureLogProb(i, multiplicity[i] * x.x[i], out.data() + paramStart[i] - r0) - logFeatureScale[i];
     return lp;
 }
 
@@ -251,7 +252,7 @@ double NativeDecoder::autoregressiveSample(const double* zp, int first, UniformS
         denseRowsMultiplyAdd(madeOut, r0, n, upto, h.data(), params.data());
         const double xi = applyRotor(drawFeature(i, params.data(), u), multiplicity[i], u, i);
         // the density of what was drawn, as logProbFrom adds it up
-        lp += featureLogProb(i, multiplicity[i] * xi, params.data()) - std::log(featureScale[i]);
+        lp += featureLogProb(i, multiplicity[i] * xi, params.data()) - logFeatureScale[i];
         addColumns(i, xi);
         x[i] = xi * featureScale[i] + featureMean[i];
     }

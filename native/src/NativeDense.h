@@ -53,8 +53,8 @@ inline Eigen::VectorXd denseAffine(const Eigen::MatrixXd& a, const double* x, co
 
 /**
  * tanh of each value as 1 - 2 / (exp(2 x) + 1) with Eigen's vectorised exp: within a few 1e-16 of
- * std::tanh in absolute terms (what a hidden unit's value needs), about five times faster than the
- * scalar libm tanh, which was an eighth of a move.
+ * std::tanh in absolute terms (what a hidden unit's value needs). In a move-cost profile the scalar
+ * libm tanh (with its expm1) took 12 % of the samples, this one 2.4 %.
  */
 template <typename Derived>
 inline Eigen::ArrayXd denseTanh(const Eigen::ArrayBase<Derived>& x) {

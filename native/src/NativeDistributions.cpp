@@ -16,8 +16,8 @@ double wrapAngle(double a) {
 }
 
 double i0e(double k) {
-    // Own series, not std::cyl_bessel_i (which computes I and K by continued fractions, ~0.3 us a
-    // call, and was 7 % of a move). Below 30: the power series of I0, all terms positive (relative
+    // Own series, not std::cyl_bessel_i (which computes I and K by continued fractions, and took
+    // 7 % of the samples of a move-cost profile, bench/hybrid/move_cost.py under perf). Below 30: the power series of I0, all terms positive (relative
     // error a few eps); above: the asymptotic series, a_n = ((2n-1)!!)^2 / (n! 8^n k^n), summed until
     // a term is below 1e-17 (its terms fall while n < 2k, so long before they would diverge).
     if (k <= 30.0) {

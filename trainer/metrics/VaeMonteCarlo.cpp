@@ -27,40 +27,50 @@ void addStatistics(const VAEMCStatistics& stats, VAEMCResult& r) {
     r.fAcc = r.attempted > 0 ? static_cast<double>(r.accepted) / r.attempted : 0.0;
 }
 
-/** The energy of a native chain's proposals: the built-in system's U(x, y) of its one particle. */
+/** A native chain's configuration and energy: the built-in system's U(x, y) of its one particle. */
 class System2DTarget : public VAEMCTarget {
 public:
     explicit System2DTarget(const System2D& system) : system_(system) {}
     Tensor positions;  ///< [1, 1, 3]: the chain's configuration
+    double energy = 0;  ///< U of positions
+    /** A chain starts at p ([1, 1, 3]). */
+    void start(const Tensor& p) {
+        positions = p.clone();
+        energy = energyOf(positions);
+    }
     double proposalEnergy(const Tensor& p) override {
         proposed_ = p.clone();
-        const double* xyz = proposed_.data_ptr<double>();
-        return system_.energy(xyz[0], xyz[1]);
+        proposedEnergy_ = energyOf(proposed_);
+        return proposedEnergy_;
     }
-    void keep() override { positions = proposed_; }
+    void keep() override {
+        positions = proposed_;
+        energy = proposedEnergy_;
+    }
     void restore() override {}
 private:
+    double energyOf(const Tensor& p) const {
+        const double* xyz = p.data_ptr<double>();
+        return system_.energy(xyz[0], xyz[1]);
+    }
     const System2D& system_;
     Tensor proposed_;
+    double proposedEnergy_ = 0;
 };
 
-/** The chains one after the other through VAEMCChain's native move; kept states and final features. */
-void runNative(VAEMCChain& chain, torch::jit::Module& bundle, const System2D& system, const Tensor& positions,
-               const VAEMCOptions& options, std::vector<Tensor>& keptPositions, Tensor& finalPositions) {
+/** The chains one after the other through VAEMCChain's native move: their positions every sampleEvery moves and at the end. */
+void runNative(VAEMCChain& chain, const System2D& system, const Tensor& positions, const VAEMCOptions& options,
+               std::vector<Tensor>& keptPositions, Tensor& finalPositions) {
     const int64_t n = positions.size(0), every = options.sampleEvery > 0 ? options.sampleEvery : options.moves;
     if (options.sampleEvery > 0)
         for (int64_t k = 0; k < options.moves / options.sampleEvery; k++) keptPositions.push_back(torch::empty_like(positions));
     finalPositions = torch::empty_like(positions);
     System2DTarget target(system);
     for (int64_t i = 0; i < n; i++) {
-        target.positions = positions.slice(0, i, i + 1).clone();
-        const double* xyz = target.positions.data_ptr<double>();
-        double u = system.energy(xyz[0], xyz[1]);
+        target.start(positions.slice(0, i, i + 1));
         for (int64_t done = 0; done < options.moves;) {
             const int64_t block = std::min(every, options.moves - done);
-            chain.attempt(static_cast<int>(block), target.positions, u, options.beta, 1, target);
-            const double* now = target.positions.data_ptr<double>();
-            u = system.energy(now[0], now[1]);
+            chain.attempt(static_cast<int>(block), target.positions, target.energy, options.beta, 1, target);
             done += block;
             if (options.sampleEvery > 0 && done % options.sampleEvery == 0) keptPositions[done / options.sampleEvery - 1][i] = target.positions[0];
         }
@@ -103,7 +113,7 @@ VAEMCResult runVAEMC(torch::jit::Module& bundle, const System2D& system, const T
     if (chain.usesNativeMoves()) {
         std::vector<Tensor> keptPositions;
         Tensor finalPositions;
-        runNative(chain, bundle, system, cur.positions, options, keptPositions, finalPositions);
+        runNative(chain, system, cur.positions, options, keptPositions, finalPositions);
         r.native = true;
         addStatistics(kindStats[static_cast<int>(VAEMCMoveKind::Full)], r);
         r.finalFeatures = vaeMCState(bundle, finalPositions).features;
