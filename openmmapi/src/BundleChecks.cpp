@@ -8,12 +8,13 @@
 using namespace VAEPlugin;
 using namespace OpenMM;
 
-void VAEPlugin::checkBundleFitsSystem(const VAEModelBundle& bundle, const System& system, const std::string& user) {
-    checkBundleFitsSystem(bundle, system, user, bundle.getMetadataAtoms());
+void VAEPlugin::checkBundleFitsSystem(const VAEModelBundle& bundle, const System& system, const std::string& user,
+                                      BundleUse use) {
+    checkBundleFitsSystem(bundle, system, user, bundle.getMetadataAtoms(), use);
 }
 
 void VAEPlugin::checkBundleFitsSystem(const VAEModelBundle& bundle, const System& system, const std::string& user,
-                                      const std::vector<int>& atoms) {
+                                      const std::vector<int>& atoms, BundleUse use) {
     if (!bundle.hasMetadata())
         return;
     const std::string& source = bundle.getSource();
@@ -29,7 +30,7 @@ void VAEPlugin::checkBundleFitsSystem(const VAEModelBundle& bundle, const System
                                   " but the System has " + std::to_string(numParticles) + " particles");
         bundleIndex[atoms[k]] = k;
     }
-    if (bundle.getFeatureKind() != FeatureKind::Bat)
+    if (use == BundleUse::CollectiveVariable || bundle.getFeatureKind() != FeatureKind::Bat)
         return;
     // Expected constraints, keyed by the unordered pair of System indices of the atoms used here.
     std::map<std::pair<int, int>, double> expected;
@@ -72,10 +73,6 @@ void VAEPlugin::checkBundleFitsSystem(const VAEModelBundle& bundle, const System
             throw OpenMMException(user + ": the System constrains the bond " + std::to_string(key.first) + "-" + std::to_string(key.second) +
                                   " (" + std::to_string(length) + " nm), but the BAT model from " + source +
                                   " treats it as free (trained with other constraints; see --constraints)");
-        if (std::fabs(e->second - length) > 1e-4)
-            throw OpenMMException(user + ": the bond " + std::to_string(key.first) + "-" + std::to_string(key.second) + " is constrained to " +
-                                  std::to_string(length) + " nm in the System but to " + std::to_string(e->second) + " nm in the BAT model from " +
-                                  source);
         found.insert(key);
     }
     for (const auto& e : expected)

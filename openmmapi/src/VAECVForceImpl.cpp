@@ -10,7 +10,7 @@ using namespace OpenMM;
 void VAECVForceImpl::initialize(ContextImpl& context) {
     const System& system = context.getSystem();
     std::vector<int> atoms = resolveAtoms(system);
-    checkBundleFitsSystem(owner.getBundle(), system, "VAECVForce", atoms);
+    checkBundleFitsSystem(owner.getBundle(), system, "VAECVForce", atoms, BundleUse::CollectiveVariable);
     kernel = context.getPlatform().createKernel(CalcVAECVForceKernel::Name(), context);
     kernel.getAs<CalcVAECVForceKernel>().initialize(system, owner, atoms);
     numAtomsInContext = atoms.size();

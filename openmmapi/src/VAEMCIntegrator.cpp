@@ -236,7 +236,7 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
     const System& system = contextRef.getSystem();
     const std::string& source = moves->bundle->getSource();
     const std::string user = std::string(kName);
-    checkBundleFitsSystem(*moves->bundle, system, user, moves->atoms);
+    checkBundleFitsSystem(*moves->bundle, system, user, moves->atoms, BundleUse::Moves);
     std::set<int> inBundle(moves->atoms.begin(), moves->atoms.end());
     std::map<int, int> bundlePosition;  // System index -> position in the bundle
     for (int k = 0; k < (int) moves->atoms.size(); k++) bundlePosition[moves->atoms[k]] = k;

@@ -56,7 +56,7 @@ bool runOne(const std::string& input) {
     std::string bytes = VAETest::archiveBytes(model(), input.empty() ? "{}" : input);
     try {
         std::shared_ptr<VAEPlugin::VAEModelBundle> bundle = VAEPlugin::VAEModelBundle::load(bytes);
-        VAEPlugin::checkBundleFitsSystem(*bundle, system(), "fuzz");
+        VAEPlugin::checkBundleFitsSystem(*bundle, system(), "fuzz", VAEPlugin::BundleUse::Moves);
         bundle->getMetadataLatentSize();
     } catch (const OpenMM::OpenMMException&) {
         return false;

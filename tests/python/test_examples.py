@@ -121,3 +121,20 @@ def test_enrich_basin_appends_frames_inside_the_box(tmp_path):
     assert energy(0.0) == 0.0 and energy(55.0) == 0.0 and energy(-55.0) == 0.0
     assert energy(70.0) == pytest.approx(500.0 * math.radians(10.0) ** 2, rel=1e-6)
     assert energy(-170.0) == pytest.approx(500.0 * math.radians(110.0) ** 2, rel=1e-6)
+
+
+@pytest.mark.processes
+def test_quickstart(tmp_path):
+    """examples/alanine_dipeptide/quickstart.py --quick: PDB -> BAT bundle -> latent plot, umbrella, VAE-MC."""
+    pytest.importorskip("openmmvae._trainer", reason="openmmvae built without its trainer")
+    script = REPO / "examples" / "alanine_dipeptide" / "quickstart.py"
+    code = [line for line in script.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert len(code) <= 45, len(code)  # short enough to read in a notebook
+    result = subprocess.run([sys.executable, str(script), "--quick", "--out", str(tmp_path / "qs")], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("latent.png", "losses.png", "umbrella.png"):
+        assert (tmp_path / "qs" / name).read_bytes()[:4] == b"\x89PNG", name
+    assert (tmp_path / "qs" / "vae" / "beta-1" / "model.pt").exists()
+    assert re.search(r"f_acc of the moves: [0-9.e-]+", result.stdout), result.stdout
+    assert re.search(r"VAE-MC: \d+ of 20 moves accepted", result.stdout), result.stdout

@@ -108,3 +108,46 @@ def test_bat_bundle_refuses_a_system_without_constraints(alanine):
     integrator = openmmvae.VAEMCIntegrator(TEMPERATURE, 1.0, 0.002, bundle)
     with pytest.raises(openmm.OpenMMException, match="constrain"):
         openmm.Context(alanine_dipeptide.create_system("none"), integrator, openmm.Platform.getPlatformByName("Reference"))
+
+
+def with_scaled_constraints(system, factor):
+    """The System with every constraint length times `factor` (data from another force field or engine)."""
+    for k in range(system.getNumConstraints()):
+        i, j, d = system.getConstraintParameters(k)
+        system.setConstraintParameters(k, i, j, d * factor)
+    return system
+
+
+def test_moves_take_the_systems_constraint_lengths(alanine):
+    # The bundle learnt the data's X-H lengths; a System with lengths 2 % longer is accepted and the
+    # accepted moves build those bonds at the System's lengths.
+    bundle, topology, start = alanine
+    system = with_scaled_constraints(alanine_dipeptide.create_system("hbonds"), 1.02)
+    integrator = openmmvae.VAEMCIntegrator(30000.0, 1.0, 0.002, bundle, 10, 1)
+    integrator.setMoveRandomNumberSeed(4)
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(start)
+    context.applyConstraints(1e-10)
+    integrator.attemptMoves(100)
+    assert integrator.getNumAccepted() > 0
+    positions = context.getState(getPositions=True).getPositions(asNumpy=True)
+    assert constraint_errors(system, positions).max() < 1e-6
+    unscaled = alanine_dipeptide.create_system("hbonds")
+    assert constraint_errors(unscaled, positions).max() > 1e-3  # the 2 % are really there
+
+
+def test_the_cv_runs_with_any_constraints(alanine):
+    # The CV reads positions only: a System without constraints or with other lengths gives the same energy.
+    bundle, topology, start = alanine
+    energies = []
+    for system in (alanine_dipeptide.create_system("hbonds"), alanine_dipeptide.create_system("none"),
+                   with_scaled_constraints(alanine_dipeptide.create_system("hbonds"), 1.02)):
+        force = openmmvae.VAECVForce(bundle)
+        force.useHarmonicRestraint([0.5], [100.0])
+        force.setForceGroup(1)
+        system.addForce(force)
+        context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+        context.setPositions(start)
+        energies.append(context.getState(getEnergy=True, groups={1}).getPotentialEnergy().value_in_unit(
+            unit.kilojoule_per_mole))
+    assert energies[0] > 0 and energies[1] == energies[0] and energies[2] == energies[0], energies

@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <stdexcept>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -14,14 +16,63 @@
 namespace VAEPlugin {
 
 int runCli(int argc, char** argv) {
-    CLI::App app{"openmm-vae: learn collective variables with variational autoencoders"};
-    app.require_subcommand(1);
+    return runCli(std::vector<std::string>(argv + std::min(argc, 1), argv + argc), nullptr);
+}
+
+namespace {
+
+void collectOptions(CLI::App* app, const std::string& group, std::vector<CliOption>& out) {
+    for (const CLI::Option* opt : app->get_options()) {
+        CliOption o;
+        if (!opt->get_lnames().empty()) {
+            o.name = opt->get_lnames().front();
+        } else if (opt->get_positional()) {
+            o.name = opt->get_name();
+            o.positional = true;
+        } else {
+            continue;
+        }
+        if (o.name == "help") continue;
+        o.group = group;
+        o.defaultText = opt->get_default_str();
+        o.help = opt->get_description();
+        o.takesValue = opt->get_items_expected_max() != 0;  // a flag expects no value
+        o.list = opt->get_expected_max() > 1;
+        out.push_back(o);
+    }
+    for (CLI::App* sub : app->get_subcommands([](CLI::App*) { return true; }))
+        if (sub->get_name().empty()) collectOptions(sub, sub->get_group(), out);
+}
+
+} // namespace
+
+std::vector<CliOption> cliOptions(const std::string& subcommand) {
+    CLI::App app;
     TrainCommand train(app);
     addMetricsCommand(app);
     addSweepCommand(app);
+    CLI::App* sub = nullptr;
+    try {
+        sub = app.get_subcommand(subcommand);
+    } catch (const CLI::OptionNotFound&) {
+        throw std::invalid_argument("openmm-vae has no subcommand '" + subcommand + "' with options (train, metrics, sweep)");
+    }
+    std::vector<CliOption> out;
+    collectOptions(sub, "", out);
+    return out;
+}
+
+int runCli(const std::vector<std::string>& arguments, const TrainingMonitor* monitor) {
+    CLI::App app{"openmm-vae: learn collective variables with variational autoencoders"};
+    app.name("openmm-vae");
+    app.require_subcommand(1);
+    TrainCommand train(app, monitor);
+    addMetricsCommand(app);
+    addSweepCommand(app, monitor);
     addLaunchCommand(app);
 
-    std::vector<std::string> args(argv, argv + argc);
+    std::vector<std::string> args = {"openmm-vae"};
+    args.insert(args.end(), arguments.begin(), arguments.end());
     try {
         args = train.withConfigFile(args);
     } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include "Metrics.h"
 #include "Npy.h"
 #include "Systems.h"
+#include "Trajectory.h"
 #include "VaeMonteCarlo.h"
 
 #include <CLI/CLI.hpp>
@@ -62,6 +63,26 @@ std::pair<std::vector<std::string>, std::vector<double>> lastCsvRow(const fs::pa
     return {names, values};
 }
 
+/** The bundle's own features of the model's atoms in every frame of a DCD or .npy trajectory. */
+torch::Tensor trajectoryFeatures(torch::jit::Module& bundle, const std::vector<int>& atoms, const std::string& path) {
+    const bool npy = path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0;
+    torch::Tensor frames = npy ? readNpyPositions(path) : readDcd(path);
+    if (atoms.empty()) throw std::invalid_argument("--trajectory: the model names no atoms (metadata 'atoms')");
+    for (int a : atoms)
+        if (a < 0 || a >= frames.size(1))
+            throw std::invalid_argument("--trajectory " + path + " has " + std::to_string(frames.size(1)) +
+                                        " atoms per frame, but the model uses atom " + std::to_string(a));
+    torch::Tensor selected =
+        frames.index_select(1, torch::tensor(std::vector<int64_t>(atoms.begin(), atoms.end()), torch::kLong));
+    torch::NoGradGuard noGrad;
+    std::vector<torch::Tensor> parts;
+    for (int64_t start = 0; start < selected.size(0); start += 4096) {
+        auto batch = selected.slice(0, start, std::min(selected.size(0), start + 4096)).contiguous();
+        parts.push_back(bundle.get_method(BundleSchema::Method::kFeaturize)({batch}).toTuple()->elements()[0].toTensor());
+    }
+    return torch::cat(parts, 0);
+}
+
 } // namespace
 
 nlohmann::json stageFinalLosses(const std::string& modelPath) {
@@ -115,10 +136,11 @@ nlohmann::json stageFinalLosses(const std::string& modelPath) {
 }
 
 nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& log) {
-    if (o.system.empty() == o.data.empty())
-        throw std::invalid_argument("give exactly one of --system NAME and --data FILE.npy");
+    if (int(!o.system.empty()) + int(!o.data.empty()) + int(!o.trajectory.empty()) != 1)
+        throw std::invalid_argument("give exactly one of --system NAME, --data FILE.npy and --trajectory FILE");
     if (o.chains < 1) throw std::invalid_argument("--chains must be at least 1");
     if (o.moves < 0) throw std::invalid_argument("--moves must be >= 0");
+    if (o.latentSamples < 0) throw std::invalid_argument("--latent-samples must be >= 0");
     if (!fs::exists(o.model)) throw std::invalid_argument("model bundle '" + o.model + "' does not exist");
     std::shared_ptr<VAEModelBundle> loaded = VAEModelBundle::load(o.model);
     const nlohmann::json& meta = loaded->getMetadata();
@@ -144,10 +166,13 @@ nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& l
         data = sys->sample(n, seed);
         result["system"] = o.system;
         result["data_seed"] = seed;
-    } else {
+    } else if (!o.data.empty()) {
         data = readNpy(o.data);
         systemName = prov.value(P::kSystem, std::string());
         result["data"] = fs::absolute(o.data).string();
+    } else {
+        data = trajectoryFeatures(bundle, loaded->getMetadataAtoms(), o.trajectory);
+        result["trajectory"] = fs::absolute(o.trajectory).string();
     }
     checkFeatures(bundle, data, "metrics");
 
@@ -203,6 +228,21 @@ nlohmann::json runMetricsCommand(const MetricsCommandOptions& o, std::ostream& l
     }
 
     std::string out = o.out.empty() ? (fs::path(o.model).parent_path() / "metrics.json").string() : o.out;
+    if (o.latentSamples > 0) {
+        int64_t m = std::min<int64_t>(o.latentSamples, data.size(0));
+        auto gen = at::detail::createCPUGenerator(o.seed);
+        torch::Tensor rows = std::get<0>(torch::randperm(data.size(0), gen, torch::kLong).narrow(0, 0, m).sort());
+        torch::Tensor subsample = data.index_select(0, rows).contiguous();
+        torch::Tensor mu;
+        {
+            torch::NoGradGuard guard;
+            mu = bundle.run_method(BundleSchema::Method::kEncode, subsample).toTuple()->elements()[0].toTensor();
+        }
+        fs::path folder = fs::absolute(out).parent_path();
+        writeNpy((folder / "data.npy").string(), subsample);
+        writeNpy((folder / "latent_mean.npy").string(), mu.to(torch::kFloat64).contiguous());
+        result["latent_samples"] = m;
+    }
     writeFileAtomically(out, result.dump(2) + "\n");
     log << "wrote " << out << "\n";
     return result;
@@ -216,7 +256,12 @@ void addMetricsCommand(CLI::App& app) {
     sub->add_option("model", o->model, "model bundle (model.pt)")->required();
     auto* sys = sub->add_option("--system", o->system, "built-in system whose data set is used");
     auto* data = sub->add_option("--data", o->data, ".npy file of raw features in the model's feature kind");
+    auto* trajectory = sub->add_option("--trajectory", o->trajectory,
+                                       "DCD trajectory or .npy positions in nm [frames, atoms, 3] of the System: the "
+                                       "model's atoms are featurised by the bundle's own featurize");
     sys->excludes(data);
+    sys->excludes(trajectory);
+    data->excludes(trajectory);
     sub->add_option("--chains", o->chains, "parallel VAE-MC chains")->capture_default_str();
     sub->add_option("--moves", o->moves, "VAE-MC moves per chain (0: no f_acc)")->capture_default_str();
     sub->add_option("--out", o->out, "JSON output (default: metrics.json beside the model)");
@@ -224,6 +269,10 @@ void addMetricsCommand(CLI::App& app) {
     sub->add_option("--data-seed", *dataSeed, "data seed for --system (default: as trained)");
     sub->add_option("--seed", o->seed, "seed of the metrics' random numbers")->capture_default_str();
     sub->add_option("--batch", o->batch, "JD_encode batch of consecutive configurations")->capture_default_str();
+    sub->add_option("--latent-samples", o->latentSamples,
+                    "Rows of data.npy (raw features) and latent_mean.npy (their encoder means) written beside the JSON "
+                    "for plots (0: none)")
+        ->capture_default_str();
     sub->callback([o, samples, dataSeed]() {
         MetricsCommandOptions opts = *o;
         if (*samples >= 0) opts.samples = *samples;

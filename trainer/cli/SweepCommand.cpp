@@ -131,8 +131,9 @@ nlohmann::json runSweepCommand(const SweepOptions& o, std::ostream& log) {
     return table;
 }
 
-void addSweepCommand(CLI::App& app) {
+void addSweepCommand(CLI::App& app, const TrainingMonitor* monitor) {
     auto o = std::make_shared<SweepOptions>();
+    o->monitor = monitor;
     auto shard = std::make_shared<std::string>();
     auto noPlots = std::make_shared<bool>(false);
     auto decoders = std::make_shared<std::vector<std::string>>();
@@ -176,6 +177,11 @@ void addSweepCommand(CLI::App& app) {
     sub->callback([o, shard, noPlots, decoders]() {
         runCommand("sweep", 1, [&]() {
             SweepOptions opts = *o;
+            if (opts.monitor && opts.workers > 1)
+                throw std::invalid_argument("--workers " + std::to_string(opts.workers) +
+                                            ": in-process sweeps (the Python API) run one worker; start several "
+                                            "with the openmm-vae sweep command, or call sweep in several processes "
+                                            "on one output folder");
             opts.plots = !*noPlots;
             opts.decoders.clear();
             for (const auto& d : *decoders) opts.decoders.push_back(decoderKindOf(d, "--decoders"));

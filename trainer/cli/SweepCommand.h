@@ -21,6 +21,7 @@
  */
 
 #include "TrainConfig.h"
+#include "TrainingMonitor.h"
 
 #include <nlohmann/json.hpp>
 
@@ -50,6 +51,7 @@ struct SweepOptions {
     double claimTimeout = 60;                  ///< seconds without heartbeat after which another worker takes a job over
     bool plots = true;                         ///< call the plotter at the end (a failure is a warning)
     std::string python = "/usr/bin/python3";   ///< interpreter of the plotter
+    const TrainingMonitor* monitor = nullptr;  ///< in-process watcher of each job's training (Cli.h); not a setting
 
     /** Throws std::invalid_argument naming the bad value (unknown system or decoder, empty lists, ...). */
     void validate() const;
@@ -106,8 +108,11 @@ std::string formatSweepNumber(double v, int precision = 4);
 /** The whole command: plan, run the (shard's) jobs not done yet, tables, plots. Returns the table rows. */
 nlohmann::json runSweepCommand(const SweepOptions& options, std::ostream& log);
 
-/** Registers the `sweep` subcommand (exit 0 on success, 1 with a message on stderr on failure). */
-void addSweepCommand(CLI::App& app);
+/**
+ * Registers the `sweep` subcommand (exit 0 on success, 1 with a message on stderr on failure); its
+ * jobs' training reports to `monitor` (may be null).
+ */
+void addSweepCommand(CLI::App& app, const TrainingMonitor* monitor = nullptr);
 
 } // namespace VAEPlugin
 

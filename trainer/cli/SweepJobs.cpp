@@ -78,16 +78,8 @@ void runSweepJob(const SweepOptions& o, const SweepJob& job, std::ostream& log) 
         // Leftovers of a chain interrupted before its first checkpoint: start it again.
         for (const auto& b : c.betas) fs::remove_all(dir / ("beta-" + b));
     }
-    train(c, log);
+    train(c, log, nullptr, o.monitor);
     double trainSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-    // The job's data set, as train() generated it, and a fixed subsample for the plots.
-    auto system = makeSystem(o.system);
-    torch::Tensor data = system->sample(c.samples, c.seed);
-    int64_t m = std::min<int64_t>(o.plotSamples, data.size(0));
-    auto gen = at::detail::createCPUGenerator(c.seed);
-    torch::Tensor rows = std::get<0>(torch::randperm(data.size(0), gen, torch::kLong).narrow(0, 0, m).sort());
-    torch::Tensor subsample = data.index_select(0, rows).contiguous();
 
     nlohmann::json bundles = nlohmann::json::array();
     std::ostringstream quiet;
@@ -99,16 +91,10 @@ void runSweepJob(const SweepOptions& o, const SweepJob& job, std::ostream& log) 
         mo.chains = o.chains;
         mo.moves = o.moves;
         mo.seed = c.seed;
+        mo.samples = c.samples;  // the job's data set, as train() generated it
+        mo.dataSeed = c.seed;
+        mo.latentSamples = o.plotSamples;  // data.npy and latent_mean.npy beside the bundle, for the plots
         nlohmann::json metrics = runMetricsCommand(mo, quiet);
-        torch::jit::Module bundle = torch::jit::load(mo.model);
-        bundle.eval();
-        torch::Tensor mu;
-        {
-            torch::NoGradGuard guard;
-            mu = bundle.run_method(BundleSchema::Method::kEncode, subsample).toTuple()->elements()[0].toTensor();
-        }
-        writeNpy((stage / "data.npy").string(), subsample);
-        writeNpy((stage / "latent_mean.npy").string(), mu.to(torch::kFloat64).contiguous());
         bundles.push_back((fs::path("beta-" + b) / "model.pt").string());
         log << "[sweep] " << decoderKindName(job.decoder) << " replica-" << job.replica << " beta " << b << ": JD_encode "
             << formatSweepNumber(metrics["jd_encode_total"].get<double>()) << ", active dims " << metrics["active_dims"]

@@ -61,9 +61,10 @@ DecoderKind decoderKindOf(const std::string& text, const std::string& flag) {
     throw std::invalid_argument(flag + ": unknown decoder '" + text + "' (known: " + decoderKindNames() + ")");
 }
 
-TrainCommand::TrainCommand(CLI::App& app)
+TrainCommand::TrainCommand(CLI::App& app, const TrainingMonitor* monitor)
     : command_(app.add_subcommand("train", "Train VAEs over a beta schedule and write model bundles")),
-      featuresText_(featureKindName(config_.trajectory.features)), decoderText_(decoderKindName(config_.decoder)) {
+      decoderText_(decoderKindName(config_.decoder)),
+      monitor_(monitor) {
     addOptions();
     command_->callback([this]() { finishCommand(run()); });
 }
@@ -81,7 +82,8 @@ void TrainCommand::addOptions() {
     data->add_option("--system", c.system,
                      "Built-in system: mueller, gaussian, bimodal, bimodal-correlated, beltway-xy, beltway-rtheta");
     data->add_option("--data", c.data, "External data: a .npy float32/float64 array [samples, columns]");
-    data->add_option("--trajectory", t.path, "External data: a DCD trajectory written by OpenMM (with --topology)");
+    data->add_option("--trajectory", t.path, "External data: a DCD trajectory written by OpenMM, or a .npy array of positions in nm "
+                     "[frames, atoms, 3] (with --topology)");
     data->add_option("--topology", t.topology, "PDB file of the --trajectory's atoms (names, elements)");
     auto kinds = [](std::initializer_list<FeatureKind> list) {
         std::string text;
@@ -89,9 +91,10 @@ void TrainCommand::addOptions() {
         return text;
     };
     data->add_option("--features", featuresText_,
-                     "Feature kind: " + kinds({FeatureKind::XY, FeatureKind::Polar, FeatureKind::Positions}) + " for --data; " +
-                         kinds({FeatureKind::Cartesian, FeatureKind::Bat, FeatureKind::Positions}) + " for --trajectory")
-        ->capture_default_str();
+                     "Feature kind: " + kinds({FeatureKind::XY, FeatureKind::Polar, FeatureKind::Positions}) +
+                         " for --data and --system (default " + featureKindName(FeatureKind::XY) + "); " +
+                         kinds({FeatureKind::Cartesian, FeatureKind::Bat, FeatureKind::Positions}) +
+                         " for --trajectory (default " + featureKindName(FeatureKind::Bat) + ", the paper's best for molecules)");
     data->add_option("--periodic", c.periodic, "Periodic (angle) columns of --data, 0-based, e.g. 0,3")->delimiter(',');
     data->add_option("--atoms", atomsText_,
                      "System atom indices (0-based, comma-separated) the data belong to; with --trajectory also all "
@@ -189,7 +192,12 @@ int TrainCommand::run() {
     if (temperature_ > 0) config.trajectory.temperature = temperature_;
     std::string who = "openmm-vae train: ";
     try {
-        config.trajectory.features = featureKindOf(featuresText_);
+        // The default fits the input: bat for a trajectory, xy for 2-D data.
+        if (featuresText_.empty())
+            config.trajectory.features = config.trajectory.path.empty() ? FeatureKind::XY : FeatureKind::Bat;
+        // (the catch below reads config.trajectory.features: set before anything can throw)
+        else
+            config.trajectory.features = featureKindOf(featuresText_);
         config.decoder = decoderKindOf(decoderText_, "--decoder");
         parseAtoms(atomsText_, config.trajectory);
         DistributedOptions distributed = distributed_;
@@ -204,15 +212,28 @@ int TrainCommand::run() {
             settings["stop_after"] = config.stopAfter;
             DataParallelGroup group(distributed, settings);
             std::ostream silent(nullptr);  // ranks other than 0 print nothing but errors
-            train(config, group.rank() == 0 ? std::cout : silent, &group);
+            if (group.rank() == 0 && !config.quiet) {
+                std::cout << "data parallel: rank 0 of " << group.worldSize();
+                if (distributed.singleProcess)
+                    std::cout << " (one process, --micro-batches without RANK/WORLD_SIZE)";
+                else
+                    std::cout << " (master " << distributed.masterAddress << ":" << distributed.masterPort << ")";
+                std::cout << ", each batch cut into " << group.microBatches() << " pieces\n";
+            }
+            train(config, group.rank() == 0 ? std::cout : silent, &group, monitor_);
         } else {
-            train(config, std::cout);
+            train(config, std::cout, nullptr, monitor_);
         }
     } catch (const StoppedEarly& e) {
         std::cerr << who << e.what() << "\n";
         return 3;
     } catch (const std::exception& e) {
-        std::cerr << who << "error: " << e.what() << "\n";
+        std::string message = e.what();
+        // A message about the feature kind names the value in effect; say where it came from when not given.
+        if (featuresText_.empty() && message.find("features '") != std::string::npos)
+            message += " (--features was not given: " + std::string(featureKindName(config.trajectory.features)) +
+                       " is the default " + (config.trajectory.path.empty() ? "for --data" : "with --trajectory") + ")";
+        std::cerr << who << "error: " << message << "\n";
         return 1;
     }
     return 0;

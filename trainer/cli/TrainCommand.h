@@ -3,6 +3,7 @@
 
 #include "DistributedOptions.h"
 #include "TrainConfig.h"
+#include "TrainingMonitor.h"
 
 #include <string>
 #include <vector>
@@ -20,8 +21,11 @@ namespace VAEPlugin {
  */
 class TrainCommand {
 public:
-    /** Registers the subcommand on `app`; it runs when app.parse() selects it. */
-    explicit TrainCommand(CLI::App& app);
+    /**
+     * Registers the subcommand on `app`; it runs when app.parse() selects it, reporting to `monitor`
+     * (may be null; Cli.h) in-process.
+     */
+    explicit TrainCommand(CLI::App& app, const TrainingMonitor* monitor = nullptr);
     /**
      * The arguments with the tokens of a --config file (JSON or TOML) inserted after `train`, before
      * the command line's own flags (which take precedence); throws std::runtime_error naming the file.
@@ -40,6 +44,7 @@ private:
     std::string featuresText_;
     std::string decoderText_;
     DistributedOptions distributed_;
+    const TrainingMonitor* monitor_;
 };
 
 /** The decoder a flag names; std::invalid_argument "FLAG: unknown decoder 'x' (known: ...)" otherwise. */

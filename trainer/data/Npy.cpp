@@ -140,7 +140,10 @@ void byteSwap(std::vector<char>& buffer) {
 
 } // namespace
 
-torch::Tensor readNpy(const std::string& path) {
+namespace {
+
+/** readNpy, and with `positions` also a C-order [frames, atoms, 3] array read as [frames, 3 atoms]. */
+torch::Tensor readNpyRows(const std::string& path, bool positions) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error(path + ": cannot open the file for reading");
     char magic[6];
@@ -180,12 +183,16 @@ torch::Tensor readNpy(const std::string& path) {
     int itemSize = d[2] - '0';
     bool littleFile = d[0] == '<' || (d[0] == '=' && hostIsLittleEndian());
 
-    if (shape.tuple.size() != 2) {
+    std::vector<int64_t> dims = shape.tuple;
+    if (positions && dims.size() == 3 && dims[2] == 3 && !fortran.flag && dims[1] >= 1 && dims[1] < (int64_t(1) << 30))
+        dims = {dims[0], 3 * dims[1]};
+    if (dims.size() != 2) {
         std::string s;
         for (auto v : shape.tuple) s += (s.empty() ? "" : ", ") + std::to_string(v);
-        fail(path, "shape (" + s + ") is not two-dimensional [samples, features]");
+        fail(path, "shape (" + s + ") is not " +
+                       (positions ? "[frames, atoms, 3] (C order) or [frames, 3 atoms]" : "two-dimensional [samples, features]"));
     }
-    int64_t n = shape.tuple[0], dim = shape.tuple[1];
+    int64_t n = dims[0], dim = dims[1];
     if (n < 1 || dim < 1)
         fail(path, "shape (" + std::to_string(n) + ", " + std::to_string(dim) + ") is empty");
     if (n > (int64_t(1) << 40) / dim) fail(path, "shape is too large");
@@ -232,6 +239,17 @@ torch::Tensor readNpy(const std::string& path) {
         throw std::runtime_error(msg.str());
     }
     return out;
+}
+
+} // namespace
+
+torch::Tensor readNpy(const std::string& path) { return readNpyRows(path, false); }
+
+torch::Tensor readNpyPositions(const std::string& path) {
+    torch::Tensor rows = readNpyRows(path, true);
+    if (rows.size(1) % 3 != 0)
+        fail(path, "positions need 3 columns per atom, but the array has " + std::to_string(rows.size(1)) + " columns");
+    return rows.reshape({rows.size(0), rows.size(1) / 3, 3});
 }
 
 void writeNpy(const std::string& path, const torch::Tensor& array, bool float32) {

@@ -20,6 +20,13 @@ namespace VAEPlugin {
  */
 torch::Tensor readNpy(const std::string& path);
 
+/**
+ * Reads atom positions (nm) from a .npy file: a C-order float32/float64 array [frames, atoms, 3] or a
+ * two-dimensional one [frames, 3 atoms] (x, y, z of each atom in turn), checked as readNpy checks.
+ * Returns [frames, atoms, 3] float64.
+ */
+torch::Tensor readNpyPositions(const std::string& path);
+
 /** Writes a [n, d] tensor as a little-endian float64 (or float32) .npy file (version 1.0). */
 void writeNpy(const std::string& path, const torch::Tensor& array, bool float32 = false);
 

@@ -2,6 +2,7 @@
 
 #include "FeatureMaps.h"
 #include "MolecularFeatures.h"
+#include "Npy.h"
 #include "Trajectory.h"
 
 #include <algorithm>
@@ -56,7 +57,8 @@ Dataset trajectoryDataset(const TrajectoryOptions& o) {
     if (o.features != FeatureKind::Cartesian && o.features != FeatureKind::Bat && o.features != FeatureKind::Positions)
         throw std::invalid_argument("--features with --trajectory must be " + trajectoryFeatureKinds() + ", not '" + kind + "'");
     PdbTopology top = readPdb(o.topology);
-    torch::Tensor frames = readDcd(o.path);
+    const bool npy = o.path.size() >= 4 && o.path.compare(o.path.size() - 4, 4, ".npy") == 0;
+    torch::Tensor frames = npy ? readNpyPositions(o.path) : readDcd(o.path);
     if (frames.size(1) != top.numAtoms())
         throw std::invalid_argument("trajectory " + o.path + " has " + std::to_string(frames.size(1)) + " atoms but topology " +
                                     o.topology + " has " + std::to_string(top.numAtoms()));

@@ -15,7 +15,7 @@ namespace VAEPlugin {
  * features, atoms and temperature describe --data columns too (TrainConfig::data).
  */
 struct TrajectoryOptions {
-    std::string path;                     ///< DCD file (--trajectory)
+    std::string path;                     ///< DCD file, or .npy positions in nm [frames, atoms, 3] (--trajectory)
     std::string topology;                 ///< PDB file (--topology)
     FeatureKind features = FeatureKind::Bat;  ///< cartesian | bat | positions (--features)
     std::string atomSelection = "all";    ///< all | heavy (ignored when atoms is set)
@@ -26,7 +26,7 @@ struct TrajectoryOptions {
 };
 
 /**
- * Reads a DCD trajectory with its PDB topology and featurises the selected atoms with the bundle's
+ * Reads a DCD trajectory (or a .npy array of positions in nm, readNpyPositions) with its PDB topology and featurises the selected atoms with the bundle's
  * own featurize method (FeatureMaps.h: one definition of each feature map). Bonds for the BAT tree
  * are inferred from the distances in the trajectory's first frame (covalent radii) plus the PDB's
  * CONECT records; rotors (their torsions' multiplicity) from those bonds unless rotors is "none"; constrained bond lengths are the mean over the first 10 frames; the cartesian

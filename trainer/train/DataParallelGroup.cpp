@@ -44,6 +44,7 @@ struct DataParallelGroup::GlooGroup {};
 DataParallelGroup::DataParallelGroup(const DistributedOptions& options, const nlohmann::json& settings)
     : options_(options),
       timeout_(std::chrono::milliseconds(static_cast<int64_t>(options.timeoutSeconds * 1000))) {
+    if (options_.singleProcess) return;  // one rank of one: nothing to meet, nothing to sum
 #ifndef VAE_HAVE_GLOO
     // LibTorch's own downloads (pip wheels, libtorch archives) ship without Gloo's headers; CMake said so.
     throw std::runtime_error("multi-process training (RANK/WORLD_SIZE, --world-size) is not in this build: the LibTorch it was "
@@ -93,6 +94,7 @@ std::string DataParallelGroup::where() const {
 void DataParallelGroup::exchangeSettings(const nlohmann::json& settings) { requireSame("settings", settings); }
 
 void DataParallelGroup::requireSame(const std::string& name, const nlohmann::json& value) {
+    if (!store_) return;
     std::string prefix = "openmm-vae/" + name + "/";
     std::string mine = value.dump();
     store_->set(prefix + std::to_string(options_.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
@@ -121,6 +123,7 @@ void DataParallelGroup::requireSame(const std::string& name, const nlohmann::jso
 }
 
 void DataParallelGroup::allReduceSum(torch::Tensor& tensor) {
+    if (!group_) return;
     std::vector<at::Tensor> tensors{tensor};
     try {
 #ifdef VAE_HAVE_GLOO
@@ -133,6 +136,7 @@ void DataParallelGroup::allReduceSum(torch::Tensor& tensor) {
 }
 
 void DataParallelGroup::barrier() {
+    if (!group_) return;
     try {
 #ifdef VAE_HAVE_GLOO
         group_->group->barrier()->wait(timeout_);

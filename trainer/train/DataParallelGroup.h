@@ -37,7 +37,8 @@ namespace VAEPlugin {
 class DataParallelGroup {
 public:
     /**
-     * Joins the run: connects to (rank 0: opens) the store, exchanges `settings` (the settings that
+     * Joins the run (with options.singleProcess: nothing to join, the pieces run here): connects to
+     * (rank 0: opens) the store, exchanges `settings` (the settings that
      * must agree on every rank, world size included) and fails with std::runtime_error naming the
      * rank and the key that differ, or the rank that did not join within the timeout, then creates
      * the Gloo process group.

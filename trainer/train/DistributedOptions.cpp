@@ -31,7 +31,15 @@ bool DistributedOptions::resolve() {
         if (auto v = environmentInt("MASTER_PORT")) masterPort = *v;
     if (masterAddress.empty())
         if (const char* v = std::getenv("MASTER_ADDR")) masterAddress = v;
-    if (!asked) return false;
+    if (!asked && microBatches == 0) return false;
+    if (!asked) {  // --micro-batches alone: the pieces in this process
+        rank = 0;
+        worldSize = 1;
+        singleProcess = true;
+        if (microBatches < 1)
+            throw std::invalid_argument("--micro-batches " + std::to_string(microBatches) + " must be at least 1");
+        return true;
+    }
     if (worldSize < 1) throw std::invalid_argument("distributed training needs WORLD_SIZE (or --world-size) >= 1");
     if (rank < 0 || rank >= worldSize)
         throw std::invalid_argument("RANK (--rank) must be in 0.." + std::to_string(worldSize - 1) + " for WORLD_SIZE " +

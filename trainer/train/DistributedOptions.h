@@ -13,11 +13,14 @@ struct DistributedOptions {
     int masterPort = -1;        ///< MASTER_PORT (rank 0 listens there)
     double timeoutSeconds = 60; ///< rendezvous, missing rank and collective timeout
     int microBatches = 0;       ///< pieces per global batch; 0: the world size
+    bool singleProcess = false; ///< set by resolve(): --micro-batches alone, one rank of one in this process
 
     /**
      * Fills unset fields from RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT. Returns false when
-     * neither flags nor environment ask for a distributed run (the single-process path); throws
-     * std::invalid_argument naming the variable or flag with a bad or missing value.
+     * neither flags nor environment ask for a distributed run (the single-process path). --micro-batches
+     * alone asks for rank 0 of 1 in this process (singleProcess: no rendezvous), whose result is that
+     * of any number of ranks sharing the same pieces. Throws std::invalid_argument naming the variable
+     * or flag with a bad or missing value.
      */
     bool resolve();
 };

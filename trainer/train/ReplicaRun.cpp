@@ -50,9 +50,9 @@ std::array<torch::Tensor, 3> modelLoss(torch::jit::Module& model, const torch::T
 } // namespace
 
 ReplicaRun::ReplicaRun(const TrainConfig& config, const Dataset& dataset, int replica, std::ostream& log, int& epochsRun,
-                       DataParallelGroup* group)
+                       DataParallelGroup* group, const TrainingMonitor* monitor)
     : config_(config), dataset_(dataset), replica_(replica), log_(log), epochsRun_(epochsRun), group_(group),
-      writer_(!group || group->rank() == 0) {
+      writer_(!group || group->rank() == 0), monitor_(monitor) {
     seed_ = config.seed + static_cast<uint64_t>(replica);
     stages_ = planStages(config.betas);
     device_ = torch::Device(config.device == "cuda" ? torch::kCUDA : torch::kCPU);
@@ -174,6 +174,7 @@ torch::jit::Module ReplicaRun::run() {
                 if (writer_) writeFileAtomically(stageDir + "/losses.csv", lossesCsv(cp.rows));
                 if (!config_.quiet) printRow(stage, row, total);
             } else {
+                stopIfRequested();
                 auto pr = priorEpoch(model, *optimizer, epochSeed);
                 cp.priorRows.push_back({double(epoch - config_.epochs), pr[0], pr[1]});
                 if (writer_) writeFileAtomically(stageDir + "/prior_losses.csv", priorLossesCsv(cp.priorRows));
@@ -187,6 +188,13 @@ torch::jit::Module ReplicaRun::run() {
             cp.epoch = epoch + 1;
             if (writer_) saveCheckpoint(checkpointPath, cp, model, *optimizer, optimized);
             epochsRun_++;
+            if (!priorPhase) {
+                const EpochLosses& row = cp.rows.back();
+                reportEpoch(s, epoch, false, row.beta, row.total, row.valTotal, row.samplesPerSecond);
+            } else {
+                const PriorEpochLosses& row = cp.priorRows.back();
+                reportEpoch(s, epoch, true, stage.beta, row[1], row[2], 0.0);
+            }
             if (config_.stopAfter >= 0 && epochsRun_ >= config_.stopAfter &&
                 !(replica_ + 1 == config_.replicas && s + 1 == int(stages_.size()) && epoch + 1 == total))
                 throw StoppedEarly("stopped after " + std::to_string(epochsRun_) +
@@ -203,6 +211,39 @@ torch::jit::Module ReplicaRun::run() {
     if (writer_) fs::remove(checkpointPath, ec);
     if (!haveModel) return loadFinalModel();
     return model;
+}
+
+void ReplicaRun::reportEpoch(int stageIndex, int epoch, bool prior, double beta, double loss, double validationLoss,
+                             double samplesPerSecond) const {
+    if (!monitor_ || !monitor_->epochDone) return;
+    auto stageEpochs = [&](const Stage& st) { return config_.epochs + (st.priorFit ? config_.priorEpochs : 0); };
+    long long perReplica = 0, before = 0;
+    for (int k = 0; k < static_cast<int>(stages_.size()); k++) {
+        perReplica += stageEpochs(stages_[k]);
+        if (k < stageIndex) before += stageEpochs(stages_[k]);
+    }
+    EpochProgress p;
+    p.replica = replica_;
+    p.replicas = config_.replicas;
+    p.stage = stages_[stageIndex].name;
+    p.stageIndex = stageIndex;
+    p.stages = static_cast<int>(stages_.size());
+    p.prior = prior;
+    p.epoch = epoch + 1;
+    p.epochs = stageEpochs(stages_[stageIndex]);
+    p.runEpochs = perReplica * config_.replicas;
+    p.runEpochsDone = perReplica * replica_ + before + epoch + 1;
+    p.beta = beta;
+    p.loss = loss;
+    p.validationLoss = validationLoss;
+    p.samplesPerSecond = samplesPerSecond;
+    monitor_->epochDone(p);
+}
+
+void ReplicaRun::stopIfRequested() const {
+    if (monitor_ && monitor_->stopRequested && monitor_->stopRequested())
+        throw StoppedEarly("interrupted after " + std::to_string(epochsRun_) + " epochs of this process; the checkpoint in " +
+                           config_.out + " resumes it (--resume)");
 }
 
 std::string ReplicaRun::tag(const Stage& stage) const {
@@ -236,6 +277,7 @@ EpochLosses ReplicaRun::trainEpoch(torch::jit::Module& model, torch::optim::Adam
     auto shuffled = shuffledTrainingData(epochSeed);
     double sums[3] = {0, 0, 0};
     for (int64_t b = 0; b < n; b += config_.batch) {
+        stopIfRequested();
         int64_t size = std::min<int64_t>(config_.batch, n - b);
         auto xb = shuffled.narrow(0, b, size);
         if (group_) {  // data parallel: this rank's pieces of the batch, gradients summed over ranks
@@ -319,6 +361,11 @@ nlohmann::json ReplicaRun::stageConfig(const Stage& stage) const {
     nlohmann::json j = config_.toJson();
     j["replica"] = replica_;
     j["replica_seed"] = seed_;
+    if (group_)  // which process wrote this, of how many, and how the batches were cut
+        j["data_parallel"] = {{"rank", group_->rank()},
+                              {"world_size", group_->worldSize()},
+                              {"micro_batches", group_->microBatches()},
+                              {"single_process", group_->options().singleProcess}};
     j["stage"] = {{"beta", stage.beta}, {"name", stage.name}, {"from_beta", stage.fromBeta},
                   {"fresh_model", stage.fresh}, {"prior_fit", stage.priorFit}};
     return j;

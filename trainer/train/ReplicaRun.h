@@ -7,6 +7,7 @@
 #include "Stages.h"
 #include "Standardization.h"
 #include "TrainConfig.h"
+#include "TrainingMonitor.h"
 
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -32,8 +33,9 @@ class DataParallelGroup;
 class ReplicaRun {
 public:
     /** epochsRun counts the epochs of every replica of the process (for --stop-after). */
+    /** `monitor` (may be null) is told of every epoch and asked between batches whether to stop. */
     ReplicaRun(const TrainConfig& config, const Dataset& dataset, int replica, std::ostream& log, int& epochsRun,
-               DataParallelGroup* group = nullptr);
+               DataParallelGroup* group = nullptr, const TrainingMonitor* monitor = nullptr);
     /** Runs (or resumes) the stages; returns the final model (model space, training dtype). */
     torch::jit::Module run();
 
@@ -47,6 +49,11 @@ private:
     /** One epoch of the prior alone: (training loss, validation loss, samples per second). */
     std::array<double, 3> priorEpoch(torch::jit::Module& model, torch::optim::Adam& optimizer, uint64_t epochSeed);
     void printRow(const Stage& stage, const EpochLosses& r, int total);
+    /** Tells the monitor (if any) of the epoch just checkpointed. */
+    void reportEpoch(int stageIndex, int epoch, bool prior, double beta, double loss, double validationLoss,
+                     double samplesPerSecond) const;
+    /** Throws StoppedEarly when the monitor asks to stop. */
+    void stopIfRequested() const;
     nlohmann::json stageConfig(const Stage& stage) const;
     /** Writes DIR/model.pt (BundleWriter.h) with this run's provenance. */
     void exportBundle(const torch::jit::Module& model, const Stage& stage, const std::string& dir,
@@ -67,6 +74,7 @@ private:
     int& epochsRun_;
     DataParallelGroup* group_;  ///< null: one process
     bool writer_;               ///< writes the outputs (rank 0 of a data-parallel run)
+    const TrainingMonitor* monitor_;  ///< null: nobody in-process watches
 };
 
 } // namespace VAEPlugin

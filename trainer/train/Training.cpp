@@ -58,7 +58,8 @@ Dataset loadDataset(const TrainConfig& config, uint64_t seed) {
     return npyDataset(config.data, t.features, config.periodic, t.atoms, t.temperature);
 }
 
-torch::jit::Module train(const TrainConfig& config, std::ostream& log, DataParallelGroup* group) {
+torch::jit::Module train(const TrainConfig& config, std::ostream& log, DataParallelGroup* group,
+                         const TrainingMonitor* monitor) {
     config.validate();
     setThreads(config.threads);
     configureJit();
@@ -91,7 +92,7 @@ torch::jit::Module train(const TrainConfig& config, std::ostream& log, DataParal
     torch::jit::Module last;
     int epochsRun = 0;
     for (int r = 0; r < config.replicas; r++) {
-        ReplicaRun run(config, dataset, r, log, epochsRun, group);
+        ReplicaRun run(config, dataset, r, log, epochsRun, group, monitor);
         last = run.run();
     }
     return last;

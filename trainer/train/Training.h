@@ -8,6 +8,7 @@
 
 #include "Dataset.h"
 #include "TrainConfig.h"
+#include "TrainingMonitor.h"
 
 #include <torch/script.h>
 
@@ -43,8 +44,10 @@ struct StoppedEarly : std::runtime_error {
  * per beta). Progress goes to `log` (unless quiet). Returns the final model of the last replica
  * (model space, training dtype) for tests. With a `group` (DataParallelGroup.h) this process is one
  * rank of a data-parallel run: every rank trains on its pieces of each batch, rank 0 alone writes.
+ * A `monitor` (TrainingMonitor.h) is told of every epoch and may stop the run at a checkpoint.
  */
-torch::jit::Module train(const TrainConfig& config, std::ostream& log, DataParallelGroup* group = nullptr);
+torch::jit::Module train(const TrainConfig& config, std::ostream& log, DataParallelGroup* group = nullptr,
+                         const TrainingMonitor* monitor = nullptr);
 
 /** Loads the data the config names (built-in system, .npy or trajectory). */
 Dataset loadDataset(const TrainConfig& config, uint64_t seed);

@@ -144,4 +144,44 @@ assert run.returncode != 0 and "has 22 atoms but topology" in run.stderr and "ha
 run = subprocess.run([BINARY, "train", "--trajectory", dcd_path, "--features", "bat", "--out", os.path.join(work, "n"),
                       "--quiet"], capture_output=True, text=True)
 assert run.returncode != 0 and "--topology" in run.stderr, run.stderr
+
+# --- no --features with --trajectory: bat (the default fits the input), the same as --features bat.
+bundle_default, meta_default = train("default-features", "--atoms", "all")
+assert meta_default["features"]["kind"] == "bat", meta_default["features"]["kind"]
+_, meta_bat = train("bat-again", "--features", "bat", "--atoms", "all")
+assert meta_default["features"] == meta_bat["features"]
+# --features given wrongly: the message names the value in effect.
+msg = train("xy-trajectory", "--features", "xy", expect_ok=False)
+assert "--features with --trajectory must be cartesian, bat or positions, not 'xy'" in msg, msg
+
+# --- the same frames as a .npy array of positions [frames, atoms, 3] in nm: the same features as the DCD
+# (which stores float32 Angstrom, so to float32 precision).
+npy_path = os.path.join(work, "ala.npy")
+np.save(npy_path, frames.numpy())
+out = os.path.join(work, "npy")
+run = subprocess.run([BINARY, "train", "--trajectory", npy_path, "--topology", pdb_path, "--betas", "1", "--epochs", "1",
+                      "--anneal", "1", "--hidden", "16", "--batch", "16", "--validation", "0.2", "--threads", "1",
+                      "--quiet", "--out", out], capture_output=True, text=True, timeout=300)
+assert run.returncode == 0, run.stderr
+extra = {"metadata.json": ""}
+bundle_npy = torch.jit.load(os.path.join(out, "beta-1", "model.pt"), _extra_files=extra)
+meta_npy = json.loads(extra["metadata.json"])
+assert meta_npy["features"]["kind"] == "bat" and meta_npy["features"]["names"] == meta_bat["features"]["names"]
+for (i, j, a), (k, l, b) in zip(meta_npy["features"]["constrained_bonds"], meta_bat["features"]["constrained_bonds"]):
+    assert (i, j) == (k, l) and abs(a - b) < 1e-6, (i, j, a, b)
+# metrics of a trajectory-trained bundle on a trajectory (DCD or .npy): the bundle featurises the frames.
+for source in (dcd_path, npy_path):
+    mout = os.path.join(work, "metrics-%s.json" % os.path.basename(source))
+    run = subprocess.run([BINARY, "metrics", os.path.join(out, "beta-1", "model.pt"), "--trajectory", source,
+                          "--out", mout, "--latent-samples", "30"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    m = json.load(open(mout))
+    assert m["samples"] == 40 and m["f_acc"] is None and m["latent_samples"] == 30, m
+    assert np.load(os.path.join(work, "latent_mean.npy")).shape == (30, 1)
+    assert np.load(os.path.join(work, "data.npy")).shape == (30, 48)
+# bad .npy positions: not [frames, atoms, 3]
+np.save(os.path.join(work, "bad.npy"), np.zeros((40, 22, 2)))
+msg = subprocess.run([BINARY, "train", "--trajectory", os.path.join(work, "bad.npy"), "--topology", pdb_path,
+                      "--out", os.path.join(work, "b"), "--quiet"], capture_output=True, text=True).stderr
+assert "bad.npy" in msg and "[frames, atoms, 3]" in msg, msg
 print("trajectory training: ok (", work, ")")

@@ -2,9 +2,9 @@
 
 Usage: distributed_test.py OPENMM_VAE [equivalence|errors]
 
-equivalence: 2 ranks (each batch cut into 2 pieces, one per rank) must give the weights of 1 rank that
-runs both pieces itself, within float32 summation-order tolerance (max |difference| <= 1e-6 against
-weights of order 0.1-1), and the same bundle metadata. The same run with 1 piece per batch (different
+equivalence: 2 ranks (each batch cut into 2 pieces, one per rank) must give bit for bit the weights of
+one process that runs both pieces itself (--micro-batches 2 alone, no rendezvous: with two pieces
+the sums have one order), and the same bundle metadata. The same run with 1 piece per batch (different
 reparameterisation noise) must differ by far more: the tolerance is able to fail.
 errors: unreachable master, a missing rank, mismatched world sizes and a rank with a different seed
 each end with a non-zero status and a message naming the problem, well inside the subprocess timeout.
@@ -61,12 +61,21 @@ def equivalence(tmp):
     one = os.path.join(tmp, "one")
     two = os.path.join(tmp, "two")
     plain = os.path.join(tmp, "plain")
-    p, s = run(TRAIN + ["--out", one, "--rank", "0", "--world-size", "1", "--master-port", str(free_port()),
-                        "--micro-batches", "2"])
+    # --micro-batches alone: both pieces in this one process, no rendezvous (no RANK/WORLD_SIZE in ENV).
+    p, s = run(TRAIN + ["--out", one, "--micro-batches", "2"])
     assert p.returncode == 0, p.stderr
+    first = p.stdout.splitlines()[0]
+    assert first.startswith("data parallel: rank 0 of 1") and "2 pieces" in first, p.stdout
+    with open(f"{one}/beta-1/config.json") as f:
+        assert json.load(f)["data_parallel"] == {"rank": 0, "world_size": 1, "micro_batches": 2,
+                                                  "single_process": True}
     p, s2 = run(["launch", "-n", "2", "--"] + TRAIN + ["--out", two])
     assert p.returncode == 0, p.stdout + p.stderr
     assert "beta-1] wrote" in p.stdout and p.stdout.count("wrote") == 2, "rank 0 alone reports: " + p.stdout
+    assert p.stdout.splitlines()[0].startswith("data parallel: rank 0 of 2 (master 127.0.0.1:"), p.stdout
+    with open(f"{two}/beta-1/config.json") as f:
+        assert json.load(f)["data_parallel"] == {"rank": 0, "world_size": 2, "micro_batches": 2,
+                                                  "single_process": False}
     p, _ = run(TRAIN + ["--out", plain, "--rank", "0", "--world-size", "1", "--master-port", str(free_port())])
     assert p.returncode == 0, p.stderr
     for beta in ("0", "1"):
@@ -78,7 +87,7 @@ def equivalence(tmp):
         other = max_difference(w1, wp)
         print(f"beta {beta}: max |w(2 ranks) - w(1 rank)| = {d:.3g} (weights up to {scale:.3g}); "
               f"1 piece per batch instead of 2: {other:.3g}")
-        assert d <= 1e-6, f"beta {beta}: 2 ranks differ from 1 rank by {d}"
+        assert d == 0, f"beta {beta}: 2 ranks differ from 1 rank (2 pieces in one process) by {d}"
         assert other > 1e-4, f"beta {beta}: other noise should change the weights, max difference {other}"
         assert m1["provenance"].pop("data", None) == m2["provenance"].pop("data", None)
         assert m1 == m2, f"metadata differ:\n{m1}\n{m2}"
