@@ -16,6 +16,7 @@ from openmm import unit
 from openmmvae.apps import alanine_dipeptide
 
 training = pytest.importorskip("openmmvae._trainer", reason="openmmvae built without its trainer")
+pytestmark = pytest.mark.training
 
 SMALL = dict(samples=3000, decoder="autoregressive", hidden=20, flow_hidden=8, batch=128, learning_rate=1e-3,
              threads=1, progress=False)

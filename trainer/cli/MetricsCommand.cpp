@@ -8,6 +8,7 @@
 #include "Npy.h"
 #include "Systems.h"
 #include "Trajectory.h"
+#include "TrajectoryDataset.h"
 #include "VaeMonteCarlo.h"
 
 #include <CLI/CLI.hpp>
@@ -72,15 +73,8 @@ torch::Tensor trajectoryFeatures(torch::jit::Module& bundle, const std::vector<i
         if (a < 0 || a >= frames.size(1))
             throw std::invalid_argument("--trajectory " + path + " has " + std::to_string(frames.size(1)) +
                                         " atoms per frame, but the model uses atom " + std::to_string(a));
-    torch::Tensor selected =
-        frames.index_select(1, torch::tensor(std::vector<int64_t>(atoms.begin(), atoms.end()), torch::kLong));
-    torch::NoGradGuard noGrad;
-    std::vector<torch::Tensor> parts;
-    for (int64_t start = 0; start < selected.size(0); start += 4096) {
-        auto batch = selected.slice(0, start, std::min(selected.size(0), start + 4096)).contiguous();
-        parts.push_back(bundle.get_method(BundleSchema::Method::kFeaturize)({batch}).toTuple()->elements()[0].toTensor());
-    }
-    return torch::cat(parts, 0);
+    return featurizeInBatches(
+        bundle, frames.index_select(1, torch::tensor(std::vector<int64_t>(atoms.begin(), atoms.end()), torch::kLong)));
 }
 
 } // namespace

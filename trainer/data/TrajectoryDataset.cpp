@@ -33,19 +33,23 @@ std::vector<int> selectAtoms(const std::string& selection, const std::vector<int
 
 namespace {
 
-/** Features of frames [F, n, 3] through the bundle's own featurize, in batches. */
+/** Features of frames [F, n, 3] through the bundle's own featurize of a FeatureSpec. */
 torch::Tensor featurizeFrames(const FeatureSpec& spec, const torch::Tensor& frames) {
     torch::jit::Module module = makeFeatureModule(spec);
+    return featurizeInBatches(module, frames);
+}
+
+} // namespace
+
+torch::Tensor featurizeInBatches(torch::jit::Module& module, const torch::Tensor& frames) {
     torch::NoGradGuard noGrad;
     std::vector<torch::Tensor> parts;
     for (int64_t start = 0; start < frames.size(0); start += 4096) {
-        auto batch = frames.slice(0, start, std::min(frames.size(0), start + 4096));
+        auto batch = frames.slice(0, start, std::min(frames.size(0), start + 4096)).contiguous();
         parts.push_back(module.get_method(BundleSchema::Method::kFeaturize)({batch}).toTuple()->elements()[0].toTensor());
     }
     return torch::cat(parts, 0);
 }
-
-} // namespace
 
 std::string trajectoryFeatureKinds() {
     return std::string(featureKindName(FeatureKind::Cartesian)) + ", " + featureKindName(FeatureKind::Bat) + " or " +

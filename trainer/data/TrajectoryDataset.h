@@ -3,6 +3,8 @@
 
 #include "Dataset.h"
 
+#include <torch/script.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +36,12 @@ struct TrajectoryOptions {
  * std::invalid_argument / std::runtime_error naming the file, atom or index at fault.
  */
 Dataset trajectoryDataset(const TrajectoryOptions& options);
+
+/**
+ * The features of frames [F, n, 3] (nm) by the `featurize` method of `module` (a bundle, or the feature
+ * module of a FeatureSpec), 4096 frames at a time.
+ */
+torch::Tensor featurizeInBatches(torch::jit::Module& module, const torch::Tensor& frames);
 
 /** "cartesian, bat or positions": the kinds a trajectory can be featurised as (for messages). */
 std::string trajectoryFeatureKinds();
