@@ -1,7 +1,6 @@
 #include "internal/BundleChecks.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/System.h"
-#include <cmath>
 #include <map>
 #include <set>
 

@@ -25,7 +25,6 @@ Errors of the options or data raise :class:`TrainingError` with the trainer's me
 flag (``--learning-rate`` is the keyword ``learning_rate``).
 """
 
-import csv
 import json
 import os
 import sys
@@ -213,7 +212,7 @@ def _trajectory_files(trajectory, topology, folder):
             if topology is None:
                 os.makedirs(folder, exist_ok=True)
                 top = os.path.join(folder, "topology.pdb")
-                atoms.universe.trajectory[0]
+                atoms.universe.trajectory[0]  # back to the first frame: the PDB's coordinates
                 atoms.write(top)
         else:
             positions = trajectory
@@ -235,13 +234,11 @@ def _trajectory_files(trajectory, topology, folder):
 # ---- results ----
 
 def _read_csv(path):
-    """A CSV file of numbers as {column: array}."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        return {}
-    columns = list(zip(*rows[1:])) if len(rows) > 1 else [[] for _ in rows[0]]
-    return {name: np.array([float(v) for v in col]) for name, col in zip(rows[0], columns)}
+    """A CSV file of numbers with a header line (losses.csv) as {column: array}."""
+    with open(path) as f:
+        names = f.readline().strip().split(",")
+    values = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2).reshape(-1, len(names))
+    return {name: values[:, k] for k, name in enumerate(names)}
 
 
 class TrainingResult:
@@ -411,7 +408,6 @@ def _molecular_acceptance(model, system, frames, chains, moves, platform, temper
               "accepted": integrator.getNumAccepted(), "rejected_non_finite": integrator.getNumRejectedInvalid(),
               "mc_system": "openmm.System (%d particles), %s platform, %g K" % (system.getNumParticles(), platform,
                                                                               float(temperature))}
-    del context
     return result
 
 
@@ -431,6 +427,8 @@ def train(out, *, system=None, data=None, trajectory=None, topology=None, progre
     if sum(x is not None for x in (system, data, trajectory)) != 1:
         raise ValueError("give exactly one of system= (a built-in system), data= (features) and trajectory= "
                          "(positions)")
+    if topology is not None and trajectory is None:
+        raise ValueError("topology= goes with trajectory=")
     data_arguments = []
     if system is not None:
         data_arguments = ["--system", str(system)]
@@ -447,8 +445,6 @@ def train(out, *, system=None, data=None, trajectory=None, topology=None, progre
     else:
         path, pdb = _trajectory_files(trajectory, topology, os.path.join(out, "input"))
         data_arguments = ["--trajectory", path, "--topology", pdb]
-    if topology is not None and trajectory is None:
-        raise ValueError("topology= goes with trajectory=")
     args = _arguments("train", dict(options, out=out)) + data_arguments
     _run(args, progress, on_epoch)
     defaults = {o["name"]: o["default"] for o in trainOptions("train")}
@@ -464,7 +460,8 @@ def train(out, *, system=None, data=None, trajectory=None, topology=None, progre
 
 
 class SweepResult:
-    """An `openmm-vae sweep` output folder: the table (mean and std over replicas) and the runs."""
+    """An `openmm-vae sweep` output folder: the table (rows of table.csv: decoder, beta, replicas and the
+    mean and std over replicas of each quantity) and the runs."""
 
     def __init__(self, out, rows):
         self.out = os.fspath(out)
@@ -482,8 +479,6 @@ def sweep(out, system, *, progress=None, on_epoch=None, **options):
     """Trains decoders x betas x replicas on a built-in system with metrics and f_acc of every bundle
     (`openmm-vae sweep` in this process, one worker) and returns a SweepResult whose ``table`` holds the
     rows of table.csv. Re-running with the same options skips finished jobs and resumes an interrupted one."""
+    from .apps.plots import read_table
     _run(_arguments("sweep", dict(options, out=os.fspath(out), system=system)), progress, on_epoch)
-    with open(os.path.join(os.fspath(out), "table.csv"), newline="") as f:
-        rows = [{k: (v if k in ("decoder", "beta") else (float(v) if v else float("nan"))) for k, v in row.items()}
-                for row in csv.DictReader(f)]
-    return SweepResult(out, rows)
+    return SweepResult(out, read_table(os.path.join(os.fspath(out), "table.csv")))

@@ -38,7 +38,6 @@ def alanine_frames():
 
 def test_train_inspect_and_sample_a_molecule_from_python(tmp_path, alanine_frames):
     # Positions as a NumPy array with an OpenMM Topology; features default to bat for trajectories.
-    lines = []
     epochs = []
     result = openmmvae.train(tmp_path / "ala", trajectory=alanine_frames, topology=alanine_dipeptide.topology(),
                              temperature=300, decoder="condind", latent=1, betas=[1], epochs=4, anneal=2,
@@ -51,7 +50,6 @@ def test_train_inspect_and_sample_a_molecule_from_python(tmp_path, alanine_frame
     losses = result.losses()
     assert list(losses["epoch"]) == [0, 1, 2, 3] and losses["val_total"].shape == (4,)
     np.testing.assert_allclose(losses["total"], [e["loss"] for e in epochs])
-    del lines
 
     system = alanine_dipeptide.create_system("hbonds")
     metrics = result.metrics(system=system, chains=2, moves=5)

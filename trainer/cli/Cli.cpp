@@ -21,8 +21,8 @@ int runCli(int argc, char** argv) {
 
 namespace {
 
-void collectOptions(CLI::App* app, const std::string& group, std::vector<CliOption>& out) {
-    for (const CLI::Option* opt : app->get_options()) {
+void collectOptions(CLI::App& app, const std::string& group, std::vector<CliOption>& out) {
+    for (const CLI::Option* opt : app.get_options()) {
         CliOption o;
         if (!opt->get_lnames().empty()) {
             o.name = opt->get_lnames().front();
@@ -37,14 +37,19 @@ void collectOptions(CLI::App* app, const std::string& group, std::vector<CliOpti
         o.defaultText = opt->get_default_str();
         o.help = opt->get_description();
         o.takesValue = opt->get_items_expected_max() != 0;  // a flag expects no value
-        o.list = opt->get_expected_max() > 1;
         out.push_back(o);
     }
-    for (CLI::App* sub : app->get_subcommands([](CLI::App*) { return true; }))
-        if (sub->get_name().empty()) collectOptions(sub, sub->get_group(), out);
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+        if (sub->get_name().empty()) collectOptions(*sub, sub->get_group(), out);  // option groups
 }
 
 } // namespace
+
+std::vector<CliOption> describeOptions(CLI::App& command) {
+    std::vector<CliOption> out;
+    collectOptions(command, "", out);
+    return out;
+}
 
 std::vector<CliOption> cliOptions(const std::string& subcommand) {
     CLI::App app;
@@ -57,9 +62,7 @@ std::vector<CliOption> cliOptions(const std::string& subcommand) {
     } catch (const CLI::OptionNotFound&) {
         throw std::invalid_argument("openmm-vae has no subcommand '" + subcommand + "' with options (train, metrics, sweep)");
     }
-    std::vector<CliOption> out;
-    collectOptions(sub, "", out);
-    return out;
+    return describeOptions(*sub);
 }
 
 int runCli(const std::vector<std::string>& arguments, const TrainingMonitor* monitor) {

@@ -4,6 +4,10 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace VAEPlugin {
 
 struct TrainingMonitor;
@@ -28,9 +32,11 @@ struct CliOption {
     std::string defaultText;  ///< the default as --help shows it (empty when it has none)
     std::string help;
     bool takesValue = true;   ///< false for a flag such as --resume
-    bool list = false;        ///< takes several values (comma-separated)
     bool positional = false;  ///< given without a name (metrics' MODEL)
 };
+
+/** The options of a (sub)command and of its option groups, in help order, --help left out. */
+std::vector<CliOption> describeOptions(CLI::App& command);
 
 /** The options of a subcommand (train, metrics, sweep) in help order; std::invalid_argument for another name. */
 std::vector<CliOption> cliOptions(const std::string& subcommand);

@@ -7,7 +7,6 @@
 #include "Metrics.h"
 #include "Npy.h"
 #include "Systems.h"
-#include "Trajectory.h"
 #include "TrajectoryDataset.h"
 #include "VaeMonteCarlo.h"
 
@@ -66,8 +65,7 @@ std::pair<std::vector<std::string>, std::vector<double>> lastCsvRow(const fs::pa
 
 /** The bundle's own features of the model's atoms in every frame of a DCD or .npy trajectory. */
 torch::Tensor trajectoryFeatures(torch::jit::Module& bundle, const std::vector<int>& atoms, const std::string& path) {
-    const bool npy = path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0;
-    torch::Tensor frames = npy ? readNpyPositions(path) : readDcd(path);
+    torch::Tensor frames = readPositionFrames(path);
     if (atoms.empty()) throw std::invalid_argument("--trajectory: the model names no atoms (metadata 'atoms')");
     for (int a : atoms)
         if (a < 0 || a >= frames.size(1))

@@ -5,8 +5,6 @@
 #include "AtomicFile.h"
 #include "JobClaim.h"
 #include "MetricsCommand.h"
-#include "Npy.h"
-#include "Systems.h"
 #include "Training.h"
 
 #include <signal.h>

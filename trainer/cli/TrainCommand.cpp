@@ -1,5 +1,6 @@
 #include "TrainCommand.h"
 
+#include "Cli.h"
 #include "CommandRunner.h"
 #include "ConfigFile.h"
 #include "DataParallelGroup.h"
@@ -36,16 +37,6 @@ void parseAtoms(const std::string& text, TrajectoryOptions& options) {
             throw std::invalid_argument("--atoms: '" + item + "' is not an atom index (give all, heavy or comma-separated indices)");
         options.atoms.push_back(*index);
     }
-}
-
-std::vector<std::string> longNames(CLI::App* app) {
-    std::vector<std::string> names;
-    for (const CLI::Option* opt : app->get_options())
-        for (const auto& n : opt->get_lnames()) names.push_back(n);
-    for (CLI::App* group : app->get_subcommands([](CLI::App*) { return true; }))
-        if (group->get_name().empty())
-            for (auto n : longNames(group)) names.push_back(n);
-    return names;
 }
 
 /** A kind named on the command line; std::invalid_argument naming the flag, the value and the known names. */
@@ -172,8 +163,8 @@ std::vector<std::string> TrainCommand::withConfigFile(const std::vector<std::str
     }
     if (trainIndex < 0 || cfg.empty()) return args;
     std::vector<std::string> known;
-    for (const auto& n : longNames(command_))
-        if (n != "help") known.push_back(n);
+    for (const CliOption& o : describeOptions(*command_))
+        if (!o.positional) known.push_back(o.name);
     // Per-process settings of a data-parallel run are never shared through a file.
     std::vector<std::string> perProcess = {"rank", "world-size", "master-addr", "master-port"};
     known.erase(std::remove_if(known.begin(), known.end(),

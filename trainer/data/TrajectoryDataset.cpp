@@ -41,6 +41,11 @@ torch::Tensor featurizeFrames(const FeatureSpec& spec, const torch::Tensor& fram
 
 } // namespace
 
+torch::Tensor readPositionFrames(const std::string& path) {
+    const bool npy = path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0;
+    return npy ? readNpyPositions(path) : readDcd(path);
+}
+
 torch::Tensor featurizeInBatches(torch::jit::Module& module, const torch::Tensor& frames) {
     torch::NoGradGuard noGrad;
     std::vector<torch::Tensor> parts;
@@ -61,8 +66,7 @@ Dataset trajectoryDataset(const TrajectoryOptions& o) {
     if (o.features != FeatureKind::Cartesian && o.features != FeatureKind::Bat && o.features != FeatureKind::Positions)
         throw std::invalid_argument("--features with --trajectory must be " + trajectoryFeatureKinds() + ", not '" + kind + "'");
     PdbTopology top = readPdb(o.topology);
-    const bool npy = o.path.size() >= 4 && o.path.compare(o.path.size() - 4, 4, ".npy") == 0;
-    torch::Tensor frames = npy ? readNpyPositions(o.path) : readDcd(o.path);
+    torch::Tensor frames = readPositionFrames(o.path);
     if (frames.size(1) != top.numAtoms())
         throw std::invalid_argument("trajectory " + o.path + " has " + std::to_string(frames.size(1)) + " atoms but topology " +
                                     o.topology + " has " + std::to_string(top.numAtoms()));

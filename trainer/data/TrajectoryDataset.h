@@ -37,6 +37,9 @@ struct TrajectoryOptions {
  */
 Dataset trajectoryDataset(const TrajectoryOptions& options);
 
+/** Positions [frames, atoms, 3] (nm, float64) of a DCD file (readDcd) or a .npy file (readNpyPositions). */
+torch::Tensor readPositionFrames(const std::string& path);
+
 /**
  * The features of frames [F, n, 3] (nm) by the `featurize` method of `module` (a bundle, or the feature
  * module of a FeatureSpec), 4096 frames at a time.

@@ -147,7 +147,6 @@ py::list options(const std::string& subcommand) {
         d["default"] = o.defaultText;
         d["help"] = o.help;
         d["takes_value"] = o.takesValue;
-        d["list"] = o.list;
         d["positional"] = o.positional;
         out.append(d);
     }
@@ -161,5 +160,5 @@ PYBIND11_MODULE(_trainer, m) {
     m.def("run", &run, py::arg("args"), py::arg("on_epoch") = py::none(), py::arg("on_output") = py::none(),
           "Runs openmm-vae ARGS here; returns (status, standard error text, interrupted).");
     m.def("options", &options, py::arg("subcommand"),
-          "The long options of a subcommand (train, metrics, sweep): name, group, default, help, takes_value, list, positional.");
+          "The long options of a subcommand (train, metrics, sweep): name, group, default, help, takes_value, positional.");
 }

@@ -166,17 +166,27 @@ torch::jit::Module ReplicaRun::run() {
             uint64_t epochSeed = mixSeed(seed_, s + 1, epoch);
             torch::manual_seed(epochSeed);
             if (device_.is_cuda()) torch::cuda::manual_seed_all(epochSeed);
+            EpochProgress done;  // this epoch's numbers, for the monitor
+            done.prior = priorPhase;
             if (!priorPhase) {
                 double beta = annealedBeta(stage.fromBeta, stage.beta, epoch, config_.anneal);
                 EpochLosses row = trainEpoch(model, *optimizer, beta, epochSeed);
                 row.epoch = epoch;
                 cp.rows.push_back(row);
+                done.beta = beta;
+                done.loss = row.total;
+                done.validationLoss = row.valTotal;
+                done.samplesPerSecond = row.samplesPerSecond;
                 if (writer_) writeFileAtomically(stageDir + "/losses.csv", lossesCsv(cp.rows));
                 if (!config_.quiet) printRow(stage, row, total);
             } else {
                 stopIfRequested();
                 auto pr = priorEpoch(model, *optimizer, epochSeed);
                 cp.priorRows.push_back({double(epoch - config_.epochs), pr[0], pr[1]});
+                done.beta = stage.beta;
+                done.loss = pr[0];
+                done.validationLoss = pr[1];
+                done.samplesPerSecond = pr[2];
                 if (writer_) writeFileAtomically(stageDir + "/prior_losses.csv", priorLossesCsv(cp.priorRows));
                 if (!config_.quiet)
                     log_ << tag(stage) << "prior epoch " << (epoch - config_.epochs + 1) << "/" << config_.priorEpochs
@@ -188,13 +198,7 @@ torch::jit::Module ReplicaRun::run() {
             cp.epoch = epoch + 1;
             if (writer_) saveCheckpoint(checkpointPath, cp, model, *optimizer, optimized);
             epochsRun_++;
-            if (!priorPhase) {
-                const EpochLosses& row = cp.rows.back();
-                reportEpoch(s, epoch, false, row.beta, row.total, row.valTotal, row.samplesPerSecond);
-            } else {
-                const PriorEpochLosses& row = cp.priorRows.back();
-                reportEpoch(s, epoch, true, stage.beta, row[1], row[2], 0.0);
-            }
+            reportEpoch(s, epoch, done);
             if (config_.stopAfter >= 0 && epochsRun_ >= config_.stopAfter &&
                 !(replica_ + 1 == config_.replicas && s + 1 == int(stages_.size()) && epoch + 1 == total))
                 throw StoppedEarly("stopped after " + std::to_string(epochsRun_) +
@@ -213,8 +217,7 @@ torch::jit::Module ReplicaRun::run() {
     return model;
 }
 
-void ReplicaRun::reportEpoch(int stageIndex, int epoch, bool prior, double beta, double loss, double validationLoss,
-                             double samplesPerSecond) const {
+void ReplicaRun::reportEpoch(int stageIndex, int epoch, EpochProgress p) const {
     if (!monitor_ || !monitor_->epochDone) return;
     auto stageEpochs = [&](const Stage& st) { return config_.epochs + (st.priorFit ? config_.priorEpochs : 0); };
     long long perReplica = 0, before = 0;
@@ -222,21 +225,15 @@ void ReplicaRun::reportEpoch(int stageIndex, int epoch, bool prior, double beta,
         perReplica += stageEpochs(stages_[k]);
         if (k < stageIndex) before += stageEpochs(stages_[k]);
     }
-    EpochProgress p;
     p.replica = replica_;
     p.replicas = config_.replicas;
     p.stage = stages_[stageIndex].name;
     p.stageIndex = stageIndex;
     p.stages = static_cast<int>(stages_.size());
-    p.prior = prior;
     p.epoch = epoch + 1;
     p.epochs = stageEpochs(stages_[stageIndex]);
     p.runEpochs = perReplica * config_.replicas;
     p.runEpochsDone = perReplica * replica_ + before + epoch + 1;
-    p.beta = beta;
-    p.loss = loss;
-    p.validationLoss = validationLoss;
-    p.samplesPerSecond = samplesPerSecond;
     monitor_->epochDone(p);
 }
 

@@ -49,9 +49,8 @@ private:
     /** One epoch of the prior alone: (training loss, validation loss, samples per second). */
     std::array<double, 3> priorEpoch(torch::jit::Module& model, torch::optim::Adam& optimizer, uint64_t epochSeed);
     void printRow(const Stage& stage, const EpochLosses& r, int total);
-    /** Tells the monitor (if any) of the epoch just checkpointed. */
-    void reportEpoch(int stageIndex, int epoch, bool prior, double beta, double loss, double validationLoss,
-                     double samplesPerSecond) const;
+    /** Tells the monitor (if any) of the epoch just checkpointed; `p` holds its losses, this adds where the run stands. */
+    void reportEpoch(int stageIndex, int epoch, EpochProgress p) const;
     /** Throws StoppedEarly when the monitor asks to stop. */
     void stopIfRequested() const;
     nlohmann::json stageConfig(const Stage& stage) const;

@@ -1,4 +1,4 @@
-"""PNG figures of an `openmm-vae sweep` output folder (matplotlib, Agg backend: no display needed).
+"""PNG figures of an `openmm-vae sweep` output folder (matplotlib; the command uses the Agg backend: no display needed).
 
     /usr/bin/python3 -m openmmvae.apps.plots sweep OUT [--dpi 80] [--replica 0]
 
@@ -31,8 +31,7 @@ import numpy as np
 
 import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import matplotlib.pyplot as plt  # the backend: Agg in main(); an importer's own (a notebook's) otherwise
 
 METRICS = [
     ("jd_encode_total", "JD_encode (total)", True),
@@ -237,6 +236,7 @@ def plot_sweep(out, dpi=80, replica=0):
 
 
 def main(argv=None):
+    plt.switch_backend("Agg")  # files only, no display needed
     parser = argparse.ArgumentParser(prog="python3 -m openmmvae.apps.plots", description="PNG figures of openmm-vae outputs")
     sub = parser.add_subparsers(dest="command", required=True)
     sweep = sub.add_parser("sweep", help="figures of an openmm-vae sweep output folder")
