@@ -26,87 +26,24 @@ import csv
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
 import openmm
 import openmmvae
 from openmm import unit
-from openmmvae.apps import alanine_dipeptide, ramachandran
+from openmmvae.apps import alanine_dipeptide, hybrid, ramachandran
 
 
-def run(integrator, platform, cpu_seconds, interval, positions, seed, moves_per_round=0, chunk_frames=10):
-    """(phi, psi) every `interval` steps for `cpu_seconds` of this process's CPU time; returns arrays and counts.
-
-    With `moves_per_round` > 0 (a VAEMCIntegrator whose own rounds are off), every `interval` steps are
-    followed by that many VAE moves, each with a frame: the chain the integrator makes with
-    movesPerAttempt = moves_per_round, seen after every move (a rejected move repeats the frame).
-    """
+def run(integrator, platform, cpu_seconds, interval, positions, seed, moves_per_round=0):
+    """Frames (openmmvae.apps.hybrid) of `integrator` on alanine dipeptide for `cpu_seconds` CPU seconds."""
     system = alanine_dipeptide.create_system()
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(platform))
     context.setPositions(positions)
     context.applyConstraints(1e-8)
     context.setVelocitiesToTemperature(300 * unit.kelvin, seed)
-
-    def current_angles():
-        pos = context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-        return alanine_dipeptide.phi_psi(pos)
-
-    angles = []
-    start = time.process_time()
-    steps = 0
-    shown = time.time()
-    while time.process_time() - start < cpu_seconds:
-        for _ in range(chunk_frames):
-            integrator.step(interval)
-            steps += interval
-            angles.append(current_angles())
-            accepted = integrator.getNumAccepted() if moves_per_round else 0
-            for _ in range(moves_per_round):
-                integrator.attemptMoves(1)
-                now = integrator.getNumAccepted()
-                angles.append(current_angles() if now != accepted else angles[-1])
-                accepted = now
-        if time.time() - shown > 10:
-            shown = time.time()
-            sys.stderr.write("  %s: %.0f / %.0f CPU s, %d steps\n" % (type(integrator).__name__, time.process_time() - start,
-                                                                   cpu_seconds, steps))
-    cpu = time.process_time() - start
-    a = np.array(angles)
-    return a[:, 0], a[:, 1], cpu, steps
-
-
-def alpha_r_transitions(phi, psi):
-    """Transitions between the beta core (C7eq and C5) and the alpha_R core, each attributed to the region
-    (C7eq or C5) the chain was last in on the beta side: {'C7eq<->alpha_R': n, 'C5<->alpha_R': m}."""
-    names = ramachandran.REGIONS
-    region = ramachandran.regions(phi, psi)
-    counts = {"C7eq<->alpha_R": 0, "C5<->alpha_R": 0}
-    last_core, last_beta = None, None
-    for core, r in zip(ramachandran.core_sequence(phi, psi), region):
-        if names[r] in ("C7eq", "C5"):
-            last_beta = names[r]
-        if core is None:
-            continue
-        if last_core is not None and core != last_core and {core, last_core} == {"beta", "alpha_R"} and last_beta:
-            counts["%s<->alpha_R" % last_beta] += 1
-        last_core = core
-    return counts
-
-
-def summarize(name, phi, psi, cpu, steps, blocks, reference):
-    pops = ramachandran.populations(phi, psi, blocks=blocks)
-    transitions, pairs = ramachandran.count_transitions(phi, psi)
-    alpha_r = alpha_r_transitions(phi, psi)
-    out = {"sampler": name, "cpu_seconds": cpu, "md_steps": steps, "frames": len(phi),
-           "populations": {k: {"value": v, "error": e} for k, (v, e) in pops.items()},
-           "transitions": transitions, "transitions_by_pair": pairs, "transitions_per_cpu_second": transitions / cpu,
-           "alpha_R_transitions": alpha_r,
-           "alpha_R_transitions_per_cpu_second": {k: v / cpu for k, v in alpha_r.items()}}
-    if reference is not None:
-        out["z_vs_reference"] = ramachandran.compare(reference, pops)
-    return out
+    return hybrid.run_for_cpu_seconds(context, integrator, cpu_seconds, interval, moves_per_round,
+                                      label=type(integrator).__name__)
 
 
 def reference_populations(directory, blocks):
@@ -179,33 +116,34 @@ def main(argv=None):
     if not a.skip_md:
         md = openmm.LangevinMiddleIntegrator(temperature, friction, dt)
         md.setRandomNumberSeed(a.seed)
-        phi, psi, cpu, steps = run(md, a.platform, a.cpu_seconds, a.interval, positions, a.seed)
-        result["md"] = summarize("plain MD", phi, psi, cpu, steps, a.blocks, reference)
-        runs.append(("plain MD", phi, psi))
-    hybrid = openmmvae.VAEMCIntegrator(temperature, friction, dt, a.bundle, a.steps_between_moves,
+        frames = run(md, a.platform, a.cpu_seconds, a.interval, positions, a.seed)
+        result["md"] = hybrid.summarize("plain MD", frames, reference, a.blocks)
+        runs.append(("plain MD", frames.phi, frames.psi))
+    vaemc = openmmvae.VAEMCIntegrator(temperature, friction, dt, a.bundle, a.steps_between_moves,
                                        0 if a.frame_every_move else a.moves_per_attempt)
     if a.proposal_batch_size > 0:
-        hybrid.setProposalBatchSize(a.proposal_batch_size)
-    hybrid.setRandomNumberSeed(a.seed)
-    hybrid.setMoveRandomNumberSeed(a.seed)
+        vaemc.setProposalBatchSize(a.proposal_batch_size)
+    vaemc.setRandomNumberSeed(a.seed)
+    vaemc.setMoveRandomNumberSeed(a.seed)
     # with --frame-every-move run() makes the rounds: one per steps_between_moves steps
     interval = a.steps_between_moves if a.frame_every_move else (a.hybrid_interval or a.interval)
-    phi, psi, cpu, steps = run(hybrid, a.platform, a.cpu_seconds, interval, positions, a.seed,
-                               moves_per_round=a.moves_per_attempt if a.frame_every_move else 0)
-    result["hybrid"] = summarize("VAE-MC + MD", phi, psi, cpu, steps, a.blocks, reference)
-    result["hybrid"]["moves_attempted"] = hybrid.getNumAttempted()
-    result["hybrid"]["moves_accepted"] = hybrid.getNumAccepted()
-    result["hybrid"]["acceptance"] = hybrid.getAcceptanceRate()
-    result["hybrid"]["proposal_batch_size"] = hybrid.getProposalBatchSize()
-    result["hybrid"]["ln_alpha_terms"] = dict(zip(hybrid.getTermNames(), zip(hybrid.getTermMeans(), hybrid.getTermStds())))
-    runs.append(("VAE-MC + MD", phi, psi))
+    frames = run(vaemc, a.platform, a.cpu_seconds, interval, positions, a.seed,
+                 moves_per_round=a.moves_per_attempt if a.frame_every_move else 0)
+    result["hybrid"] = hybrid.summarize("VAE-MC + MD", frames, reference, a.blocks)
+    result["hybrid"]["moves_attempted"] = vaemc.getNumAttempted()
+    result["hybrid"]["moves_accepted"] = vaemc.getNumAccepted()
+    result["hybrid"]["acceptance"] = vaemc.getAcceptanceRate()
+    result["hybrid"]["proposal_batch_size"] = vaemc.getProposalBatchSize()
+    result["hybrid"]["ln_alpha_terms"] = dict(zip(vaemc.getTermNames(), zip(vaemc.getTermMeans(), vaemc.getTermStds())))
+    runs.append(("VAE-MC + MD", frames.phi, frames.psi))
     if "md" in result and result["md"]["transitions_per_cpu_second"] > 0:
         result["transitions_per_cpu_second_ratio"] = (result["hybrid"]["transitions_per_cpu_second"] /
                                                       result["md"]["transitions_per_cpu_second"])
     if "md" in result:
         result["alpha_R_transitions_per_cpu_second_ratio"] = {
-            k: (result["hybrid"]["alpha_R_transitions_per_cpu_second"][k] / v if v > 0 else None)
-            for k, v in result["md"]["alpha_R_transitions_per_cpu_second"].items()}
+            k: (result["hybrid"]["alpha_R_transitions_by_side"][k] / result["hybrid"]["cpu_seconds"] /
+                (v / result["md"]["cpu_seconds"]) if v > 0 else None)
+            for k, v in result["md"]["alpha_R_transitions_by_side"].items()}
     with open(os.path.join(a.out, "hybrid.json"), "w") as f:
         json.dump(result, f, indent=2)
     plot(os.path.join(a.out, "hybrid.png"), runs)
@@ -216,7 +154,7 @@ def main(argv=None):
             print("%-12s %6d steps, %4d transitions (%.3f per CPU s); %s" % (
                 r["sampler"], r["md_steps"], r["transitions"], r["transitions_per_cpu_second"], pops))
             print("%-12s %s" % ("", ", ".join("%s %d (%.3f per CPU s)" % (k, v, v / r["cpu_seconds"])
-                                               for k, v in r["alpha_R_transitions"].items())))
+                                               for k, v in r["alpha_R_transitions_by_side"].items())))
             if "z_vs_reference" in r:
                 print("%-12s z vs reference: %s" % ("", ", ".join("%s %+.1f" % kv for kv in r["z_vs_reference"].items())))
     print("acceptance %.4f (%d / %d moves)" % (result["hybrid"]["acceptance"], result["hybrid"]["moves_accepted"],

@@ -95,11 +95,26 @@ def topology():
     return top
 
 
-def create_system(constraints="hbonds"):
-    """The paper's system: AMBER99SB, vacuum, no cutoff, bonds to hydrogen constrained by default."""
+SOLVENTS = ("vacuum", "obc2")
+
+
+def forcefield_files(solvent="vacuum"):
+    """The force-field files of a solvent model: AMBER99SB, with `amber99_obc.xml` for "obc2" (OpenMM's
+    GBSAOBCForce, the OBC II parameters, surface term included: the Boltzmann-generator benchmark
+    system; `implicit/obc2.xml`, a CustomGBForce with other radii, is ~40x slower on Reference)."""
+    if solvent not in SOLVENTS:
+        raise ValueError("alanine dipeptide: solvent must be one of %s, got %r" % (", ".join(SOLVENTS), solvent))
+    return ["amber99sb.xml"] + (["amber99_obc.xml"] if solvent == "obc2" else [])
+
+
+def create_system(constraints="hbonds", solvent="vacuum", molecule=None):
+    """The paper's system: AMBER99SB, no cutoff, bonds to hydrogen constrained by default; in vacuum or in
+    OBC2 implicit solvent (`solvent="obc2"`). `molecule`: the Topology of another AMBER molecule."""
     from openmm import app
-    ff = app.ForceField("amber99sb.xml")
-    return ff.createSystem(topology(), nonbondedMethod=app.NoCutoff,
+    if constraints not in ("hbonds", "none"):
+        raise ValueError("alanine dipeptide: constraints must be 'hbonds' or 'none', got %r" % (constraints,))
+    ff = app.ForceField(*forcefield_files(solvent))
+    return ff.createSystem(molecule if molecule is not None else topology(), nonbondedMethod=app.NoCutoff,
                            constraints=app.HBonds if constraints == "hbonds" else None)
 
 

@@ -3,7 +3,8 @@
     /usr/bin/python3 -m openmmvae.apps.simulate --out ala2-data            # 10^5 frames, every 100 steps
     /usr/bin/python3 -m openmmvae.apps.simulate --out small --frames 2000 --interval 50
 
-The paper's model: AMBER99SB (``amber99sb.xml``, shipped with OpenMM), vacuum, no cutoff, bonds to
+The paper's model: AMBER99SB (``amber99sb.xml``, shipped with OpenMM), vacuum (``--solvent obc2``:
+OBC2 implicit solvent, ``implicit/obc2.xml``), no cutoff, bonds to
 hydrogen constrained, Langevin middle integrator at 300 K, 1/ps, 2 fs. The starting structure is
 built by ``openmmvae.apps.alanine_dipeptide`` from standard internal coordinates (C7eq region) and
 energy-minimised, or read from ``--pdb``. Writes to OUT:
@@ -61,11 +62,12 @@ class _Progress:
 
 def simulate(out, frames=100000, interval=100, equilibrate=10000, temperature=300.0, friction=1.0,
              timestep_fs=2.0, seed=1, pdb=None, platform="Reference", constraints="hbonds",
-             phi=-80.0, psi=70.0, plot=True, progress=True):
+             phi=-80.0, psi=70.0, plot=True, progress=True, solvent="vacuum"):
     """Runs the simulation and writes the files listed in the module docstring; returns the frame count.
 
     `pdb`: a structure file to start from instead of the built alanine dipeptide (its topology must
     match AMBER99SB templates). `phi`, `psi`: backbone torsions (degrees) of the built structure.
+    `solvent`: "vacuum" or "obc2" (OBC2 implicit solvent).
     """
     if frames < 1 or interval < 1 or equilibrate < 0:
         raise ValueError("simulate: frames and interval must be >= 1 and equilibrate >= 0 (got %d, %d, %d)" %
@@ -83,9 +85,7 @@ def simulate(out, frames=100000, interval=100, equilibrate=10000, temperature=30
         structure = app.PDBFile(pdb)
         topology, positions = structure.topology, structure.positions
         is_alanine = topology.getNumAtoms() == 22 and [r.name for r in topology.residues()] == ["ACE", "ALA", "NME"]
-    forcefield = app.ForceField("amber99sb.xml")
-    system = forcefield.createSystem(topology, nonbondedMethod=app.NoCutoff,
-                                     constraints=app.HBonds if constraints == "hbonds" else None)
+    system = alanine_dipeptide.create_system(constraints, solvent, topology)
     integrator = openmm.LangevinMiddleIntegrator(temperature * unit.kelvin, friction / unit.picosecond,
                                                  timestep_fs * unit.femtoseconds)
     integrator.setRandomNumberSeed(seed)
@@ -132,7 +132,7 @@ def simulate(out, frames=100000, interval=100, equilibrate=10000, temperature=30
                 bar.update(frame + 1, (frame + 1) * interval)
     elapsed = time.time() - started
     info = {"system": "alanine dipeptide" if is_alanine else os.path.abspath(pdb),
-            "forcefield": "amber99sb.xml", "nonbonded": "NoCutoff", "constraints": constraints,
+            "forcefield": alanine_dipeptide.forcefield_files(solvent), "solvent": solvent, "nonbonded": "NoCutoff", "constraints": constraints,
             "temperature_k": temperature, "friction_per_ps": friction, "timestep_fs": timestep_fs,
             "equilibration_steps": equilibrate, "frames": frames, "interval_steps": interval, "seed": seed,
             "platform": simulation.context.getPlatform().getName(), "seconds": elapsed,
@@ -172,6 +172,8 @@ def main(argv=None):
     p.add_argument("--friction", type=float, default=1.0, help="1/ps (default 1)")
     p.add_argument("--timestep", type=float, default=2.0, help="fs (default 2)")
     p.add_argument("--constraints", choices=["hbonds", "none"], default="hbonds")
+    p.add_argument("--solvent", choices=alanine_dipeptide.SOLVENTS, default="vacuum",
+                   help="vacuum (the paper's) or obc2 (AMBER99SB + OBC2 implicit solvent)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--pdb", help="start from this structure instead of the built alanine dipeptide")
     p.add_argument("--platform", default="Reference",
@@ -180,7 +182,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         simulate(a.out, a.frames, a.interval, a.equilibrate, a.temperature, a.friction, a.timestep, a.seed,
-                 a.pdb, a.platform, a.constraints, plot=not a.no_plot)
+                 a.pdb, a.platform, a.constraints, plot=not a.no_plot, solvent=a.solvent)
     except (ValueError, RuntimeError, OSError, openmm.OpenMMException) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
