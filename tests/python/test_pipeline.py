@@ -87,6 +87,11 @@ def test_quick_pipeline_runs_every_stage_and_resumes(tmp_path, capsys):
     assert pipeline.main(["--out", str(out), "--quick", "--quiet"]) == 0
     assert json.loads((out / "pipeline.json").read_text())["stages"] == json.loads(before)["stages"]
     assert "hybrid / MD, production" in capsys.readouterr().out
-    # other settings in the same folder are refused, naming what differs
-    with pytest.raises(SystemExit, match="runs 1 -> 2"):
-        pipeline.main(["--out", str(out), "--quick", "--quiet", "--runs", "2"])
+    # other production settings redo the production only, with the same model
+    assert pipeline.main(["--out", str(out), "--quick", "--quiet", "--runs", "2", "--cpu-seconds", "2"]) == 0
+    again = json.loads((out / "pipeline.json").read_text())
+    assert len(again["stages"]["production"]["runs"]) == 2
+    assert {k: again["stages"][k] for k in pipeline.STAGES[:4]} == {k: record["stages"][k] for k in pipeline.STAGES[:4]}
+    # other settings of the model's stages are refused, naming what differs
+    with pytest.raises(SystemExit, match="epochs 2 -> 3"):
+        pipeline.main(["--out", str(out), "--quick", "--quiet", "--epochs", "3"])

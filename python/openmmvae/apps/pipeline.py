@@ -5,7 +5,8 @@ and 7, "Honest cost of a hybrid").
     /usr/bin/python3 -m openmmvae.apps.pipeline --out ala-vacuum [--solvent obc2] [--reference DIR] [--quick]
 
 Stages, each logged with its CPU seconds in OUT/pipeline.json; a finished stage is skipped when the
-command is run again (an interrupted training resumes at its checkpoint):
+command is run again (an interrupted training resumes at its checkpoint; other production settings
+redo only the production, with the same model):
 
 1. ``data``: plain Langevin MD (300 K, 1/ps, 2 fs, Reference platform) of alanine dipeptide from its
    built structure (C7eq), ``--data-ns``, a frame every 0.2 ps;
@@ -60,8 +61,13 @@ def log(message):
     print("[pipeline %s] %s" % (time.strftime("%H:%M:%S"), message), flush=True)
 
 
+PRODUCTION_SETTINGS = ("runs", "cpu_seconds", "steps_between_moves", "moves_per_round", "torsion_moves")
+
+
 class Record:
-    """OUT/pipeline.json: the settings and, per finished stage, its CPU seconds and results."""
+    """OUT/pipeline.json: the settings and, per finished stage, its CPU seconds and results. Other
+    production settings in an existing folder redo only the production (the model is kept); other
+    settings of the model's stages are refused."""
 
     def __init__(self, out, settings):
         self.path = os.path.join(out, "pipeline.json")
@@ -71,10 +77,15 @@ class Record:
                 saved = json.load(f)
             changed = {k: (saved["settings"].get(k), v) for k, v in settings.items()
                        if k not in ("reference", "quiet") and saved["settings"].get(k) != v}
-            if changed:
+            model_changes = {k: c for k, c in changed.items() if k not in PRODUCTION_SETTINGS}
+            if model_changes:
                 raise SystemExit("pipeline: %s was made with other settings (%s); use another --out"
-                                 % (self.path, ", ".join("%s %r -> %r" % (k, a, b) for k, (a, b) in changed.items())))
+                                 % (self.path, ", ".join("%s %r -> %r" % (k, a, b) for k, (a, b) in model_changes.items())))
             self.data["stages"] = saved["stages"]
+            if changed and "production" in self.data["stages"]:
+                log("other production settings (%s): the production runs again with the same model"
+                    % ", ".join("%s %r -> %r" % (k, a, b) for k, (a, b) in changed.items()))
+                del self.data["stages"]["production"]
 
     def done(self, stage):
         return stage in self.data["stages"]
