@@ -3,12 +3,10 @@
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
 
-import openmm
 
 from openmmvae.apps import alanine_dipeptide, hybrid, pipeline
 

@@ -8,7 +8,6 @@ phi and psi are computed here only to measure a run; no sampler sees them.
     frames = run_for_cpu_seconds(context, vaemc, 60, interval=10, moves_per_round=100)
     summary = summarize("VAE-MC + MD", frames, reference_populations)
 """
-import math
 import sys
 import time
 

@@ -33,7 +33,6 @@ free_energy_latent.png (F along the latent from the metadynamics), error_vs_cpu.
 import argparse
 import csv
 import json
-import math
 import os
 import sys
 import time
@@ -104,12 +103,17 @@ class Record:
         os.replace(self.path + ".tmp", self.path)
 
 
-def new_context(system, integrator, seed, positions=None):
-    integrator.setRandomNumberSeed(seed)
-    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("Reference"))
-    context.setPositions(alanine_dipeptide.build_positions() * unit.nanometer if positions is None else positions)
+def start_from_structure(context, seed):
+    """The built structure (C7eq) with constraints applied and velocities drawn."""
+    context.setPositions(alanine_dipeptide.build_positions() * unit.nanometer)
     context.applyConstraints(1e-8)
     context.setVelocitiesToTemperature(TEMPERATURE * unit.kelvin, seed)
+
+
+def new_context(system, integrator, seed):
+    integrator.setRandomNumberSeed(seed)
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("Reference"))
+    start_from_structure(context, seed)
     return context
 
 
@@ -210,13 +214,11 @@ def stage_enrich(out, bundle, result, s):
     meta = LatentMetadynamics(system, bundle, grid, sigma=[float(w) / 20 for w in span],
                               height=1.0, biasFactor=8.0, temperature=TEMPERATURE, frequency=250)
     integrator = openmm.LangevinMiddleIntegrator(TEMPERATURE * unit.kelvin, FRICTION, STEP)
+    integrator.setRandomNumberSeed(s["seed"] + 1000)
     from openmm import app
     simulation = app.Simulation(alanine_dipeptide.topology(), system, integrator,
                                 openmm.Platform.getPlatformByName("Reference"))
-    integrator.setRandomNumberSeed(s["seed"] + 1000)
-    simulation.context.setPositions(alanine_dipeptide.build_positions() * unit.nanometer)
-    simulation.context.applyConstraints(1e-8)
-    simulation.context.setVelocitiesToTemperature(TEMPERATURE * unit.kelvin, s["seed"] + 1000)
+    start_from_structure(simulation.context, s["seed"] + 1000)
     positions = record_frames(simulation.context, lambda: meta.step(simulation, FRAME_STEPS), frames, "enrich")
     cpu = time.process_time() - start
     np.save(os.path.join(out, "enriched.npy"), positions)
