@@ -93,3 +93,14 @@ def test_quick_pipeline_runs_every_stage_and_resumes(tmp_path, capsys):
     # other settings of the model's stages are refused, naming what differs
     with pytest.raises(SystemExit, match="epochs 2 -> 3"):
         pipeline.main(["--out", str(out), "--quick", "--quiet", "--epochs", "3"])
+    # a second enrichment round along the retrained VAE's latent extends the model
+    assert pipeline.main(["--out", str(out), "--quick", "--quiet", "--enrich-rounds", "2", "--cpu-seconds", "2"]) == 0
+    extended = json.loads((out / "pipeline.json").read_text())
+    assert pipeline.model_stages(2) == ["data", "train", "enrich", "retrain", "enrich-2", "retrain-2"]
+    assert {k: extended["stages"][k] for k in pipeline.STAGES[:4]} == {k: record["stages"][k] for k in pipeline.STAGES[:4]}
+    assert extended["stages"]["retrain-2"]["frames"] == (record["stages"]["retrain"]["frames"] +
+                                                         extended["stages"]["enrich-2"]["frames"])
+    assert extended["stages"]["production"]["summary"]["model_cpu_seconds"] == pytest.approx(
+        sum(extended["stages"][k]["cpu_seconds"] for k in pipeline.model_stages(2)))
+    with pytest.raises(SystemExit, match="enrich_rounds 2 -> 1"):
+        pipeline.main(["--out", str(out), "--quick", "--quiet", "--enrich-rounds", "1"])

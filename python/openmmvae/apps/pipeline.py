@@ -6,7 +6,7 @@ and 7, "Honest cost of a hybrid").
 
 Stages, each logged with its CPU seconds in OUT/pipeline.json; a finished stage is skipped when the
 command is run again (an interrupted training resumes at its checkpoint; other production settings
-redo only the production, with the same model):
+redo only the production, with the same model; a larger ``--enrich-rounds`` adds rounds):
 
 1. ``data``: plain Langevin MD (300 K, 1/ps, 2 fs, Reference platform) of alanine dipeptide from its
    built structure (C7eq), ``--data-ns``, a frame every 0.2 ps;
@@ -15,7 +15,9 @@ redo only the production, with the same model):
 3. ``enrich``: well-tempered metadynamics along that VAE's latent (``LatentMetadynamics``, the grid
    around the latents of the data), ``--enrich-ns``, a frame every 0.2 ps;
 4. ``retrain``: the VAE again on the union of both sets of frames (the exact move needs no reweighting
-   of its training data: the data only shape the proposal);
+   of its training data: the data only shape the proposal); with ``--enrich-rounds R`` > 1, stages
+   3 and 4 are repeated along the latest VAE's latent (``enrich-2``, ``retrain-2``, ...), each
+   retraining on all frames so far;
 5. ``production``: ``--runs`` pairs of runs of ``--cpu-seconds`` each, plain Langevin MD and VAE-MC +
    Langevin (``VAEMCIntegrator``: ``--steps-between-moves`` steps, then ``--moves-per-round`` moves,
    a frame after every move), seeds 1..runs.
@@ -51,9 +53,9 @@ TEMPERATURE = alanine_dipeptide.TEMPERATURE
 FRICTION, STEP = 1.0 / unit.picosecond, 0.002 * unit.picoseconds
 FRAME_STEPS = 100  # 0.2 ps between saved frames
 
-FULL = dict(data_ns=10.0, enrich_ns=4.0, epochs=40, retrain_epochs=60, runs=3, cpu_seconds=60.0)
-QUICK = dict(data_ns=0.2, enrich_ns=0.1, epochs=2, retrain_epochs=2, runs=1, cpu_seconds=5.0)
-STAGES = ("data", "train", "enrich", "retrain", "production")
+FULL = dict(data_ns=10.0, enrich_ns=4.0, enrich_rounds=1, epochs=40, retrain_epochs=60, runs=3, cpu_seconds=60.0)
+QUICK = dict(data_ns=0.2, enrich_ns=0.1, enrich_rounds=1, epochs=2, retrain_epochs=2, runs=1, cpu_seconds=5.0)
+STAGES = ("data", "train", "enrich", "retrain", "production")  # with one enrichment round
 
 
 def log(message):
@@ -65,8 +67,8 @@ PRODUCTION_SETTINGS = ("runs", "cpu_seconds", "steps_between_moves", "moves_per_
 
 class Record:
     """OUT/pipeline.json: the settings and, per finished stage, its CPU seconds and results. Other
-    production settings in an existing folder redo only the production (the model is kept); other
-    settings of the model's stages are refused."""
+    production settings in an existing folder redo only the production (the model is kept), more
+    enrichment rounds add rounds to it; other settings of the model's stages are refused."""
 
     def __init__(self, out, settings):
         self.path = os.path.join(out, "pipeline.json")
@@ -74,16 +76,20 @@ class Record:
         if os.path.exists(self.path):
             with open(self.path) as f:
                 saved = json.load(f)
+            saved["settings"].setdefault("enrich_rounds", 1)  # folders made before the option
             changed = {k: (saved["settings"].get(k), v) for k, v in settings.items()
                        if k not in ("reference", "quiet") and saved["settings"].get(k) != v}
-            model_changes = {k: c for k, c in changed.items() if k not in PRODUCTION_SETTINGS}
+            # more enrichment rounds extend the model: the finished rounds are kept
+            model_changes = {k: c for k, c in changed.items() if k not in PRODUCTION_SETTINGS
+                             and not (k == "enrich_rounds" and c[1] > c[0])}
             if model_changes:
                 raise SystemExit("pipeline: %s was made with other settings (%s); use another --out"
                                  % (self.path, ", ".join("%s %r -> %r" % (k, a, b) for k, (a, b) in model_changes.items())))
             self.data["stages"] = saved["stages"]
             if changed and "production" in self.data["stages"]:
-                log("other production settings (%s): the production runs again with the same model"
-                    % ", ".join("%s %r -> %r" % (k, a, b) for k, (a, b) in changed.items()))
+                log("other settings (%s): the production runs again%s"
+                    % (", ".join("%s %r -> %r" % (k, a, b) for k, (a, b) in changed.items()),
+                       " after the new enrichment rounds" if "enrich_rounds" in changed else " with the same model"))
                 del self.data["stages"]["production"]
 
     def done(self, stage):
@@ -198,7 +204,7 @@ def latent_grid(result):
         [False] * z.shape[1], span
 
 
-def stage_enrich(out, bundle, result, s):
+def stage_enrich(out, bundle, result, s, suffix=""):
     from .. import LatentGrid
     from ..metadynamics import LatentMetadynamics
     frames = int(round(s["enrich_ns"] * 1000 / (FRAME_STEPS * STEP.value_in_unit(unit.picoseconds))))
@@ -221,10 +227,11 @@ def stage_enrich(out, bundle, result, s):
     start_from_structure(simulation.context, s["seed"] + 1000)
     positions = record_frames(simulation.context, lambda: meta.step(simulation, FRAME_STEPS), frames, "enrich")
     cpu = time.process_time() - start
-    np.save(os.path.join(out, "enriched.npy"), positions)
-    meta.saveBias(os.path.join(out, "bias.npz"))
-    meta.plotFreeEnergy(os.path.join(out, "free_energy_latent.png"),
-                        title="F along the first VAE's latent (metadynamics, %d hills)" % meta.numHills)
+    np.save(os.path.join(out, "enriched%s.npy" % suffix), positions)
+    meta.saveBias(os.path.join(out, "bias%s.npz" % suffix))
+    meta.plotFreeEnergy(os.path.join(out, "free_energy_latent%s.png" % suffix),
+                        title="F along the latent of %s/ (metadynamics, %d hills)"
+                        % (os.path.basename(os.path.dirname(os.path.dirname(bundle))), meta.numHills))
     return cpu, {"frames": frames, "hills": meta.numHills, "grid": {"mins": mins, "maxs": maxs, "sizes": sizes}}
 
 
@@ -311,10 +318,21 @@ def make_figures(out, data_angles, enriched_angles, production_angles, curves):
     plt.close(fig)
 
 
+def model_stages(rounds):
+    """The stages that make the model, in order: data, train, then per enrichment round r its
+    metadynamics and retraining ("enrich", "retrain"; "enrich-2", "retrain-2", ... for r > 1)."""
+    names = ["data", "train"]
+    for r in range(1, rounds + 1):
+        suffix = "" if r == 1 else "-%d" % r
+        names += ["enrich" + suffix, "retrain" + suffix]
+    return names
+
+
 def run_pipeline(out, settings):
     os.makedirs(out, exist_ok=True)
     record = Record(out, settings)
     s = settings
+    rounds = s["enrich_rounds"]
     reference = None
     if s.get("reference"):
         reference, n = reference_populations(s["reference"])
@@ -323,25 +341,34 @@ def run_pipeline(out, settings):
     if not record.done("data"):
         cpu, info = stage_data(out, s)
         record.finish("data", cpu, **info)
-    data = np.load(os.path.join(out, "data.npy"))
     data_path = os.path.join(out, "data.npy")
     if not record.done("train"):
-        log("2/5 train: a VAE on the %d MD frames (%d epochs)" % (len(data), s["epochs"]))
+        log("2/5 train: a VAE on the %d MD frames (%d epochs)" % (record.stage("data")["frames"], s["epochs"]))
         cpu, info = train_stage(out, "train", data_path, s["epochs"], s)
         record.finish("train", cpu, **info)
-    if not record.done("enrich"):
-        cpu, info = stage_enrich(out, os.path.join(out, record.stage("train")["bundle"]),
-                                 training_result(out, "train", data_path), s)
-        record.finish("enrich", cpu, **info)
-    enriched = np.load(os.path.join(out, "enriched.npy"))
-    if not record.done("retrain"):
-        log("4/5 retrain: the VAE on the union, %d + %d frames (%d epochs)" % (len(data), len(enriched), s["retrain_epochs"]))
-        union_path = os.path.join(out, "union.npy")
-        np.save(union_path, np.concatenate([data, enriched]))
-        cpu, info = train_stage(out, "retrain", union_path, s["retrain_epochs"], s)
-        record.finish("retrain", cpu, **info)
-    bundle = os.path.join(out, record.stage("retrain")["bundle"])
-    made = sum(record.stage(k)["cpu_seconds"] for k in STAGES[:4])
+    # each round: metadynamics along the latest VAE's latent, then the VAE on all frames so far
+    previous, frames_path = "train", data_path
+    enriched_paths = []
+    for r in range(1, rounds + 1):
+        suffix = "" if r == 1 else "-%d" % r
+        enrich, retrain = "enrich" + suffix, "retrain" + suffix
+        enriched_path = os.path.join(out, "enriched%s.npy" % suffix)
+        union_path = os.path.join(out, "union%s.npy" % suffix)
+        if not record.done(enrich):
+            cpu, info = stage_enrich(out, os.path.join(out, record.stage(previous)["bundle"]),
+                                     training_result(out, previous, frames_path), s, suffix)
+            record.finish(enrich, cpu, **info)
+        enriched_paths.append(enriched_path)
+        if not record.done(retrain):
+            frames = np.concatenate([np.load(frames_path), np.load(enriched_path)])
+            log("4/5 retrain%s: the VAE on all %d frames so far (%d epochs)" % (
+                " (round %d)" % r if rounds > 1 else "", len(frames), s["retrain_epochs"]))
+            np.save(union_path, frames)
+            cpu, info = train_stage(out, retrain, union_path, s["retrain_epochs"], s)
+            record.finish(retrain, cpu, **info)
+        previous, frames_path = retrain, union_path
+    bundle = os.path.join(out, record.stage(previous)["bundle"])
+    made = sum(record.stage(k)["cpu_seconds"] for k in model_stages(rounds))
     if not record.done("production"):
         cpu, runs, curves = stage_production(out, bundle, s, reference)
         for run in runs:
@@ -352,8 +379,8 @@ def run_pipeline(out, settings):
                                       for k in runs[0]["whole_pipeline_ratios"]},
                    "acceptance": spread([r["hybrid"]["acceptance"] for r in runs])}
         record.finish("production", cpu, runs=runs, summary=summary)
-        data_angles = dihedrals(data)
-        enriched_angles = dihedrals(enriched)
+        data_angles = dihedrals(np.load(data_path))
+        enriched_angles = dihedrals(np.concatenate([np.load(p) for p in enriched_paths]))
         production = np.concatenate([np.load(os.path.join(out, "production-%d-hybrid.npy" % r["seed"])) for r in runs])
         make_figures(out, data_angles, enriched_angles, production, curves)
     report(record)
@@ -367,8 +394,8 @@ def _number(value):
 def report(record):
     production = record.stage("production")
     summary = production["summary"]
-    print("model: %.0f CPU s (data %.0f, train %.0f, enrich %.0f, retrain %.0f)" % (
-        summary["model_cpu_seconds"], *[record.stage(k)["cpu_seconds"] for k in STAGES[:4]]))
+    print("model: %.0f CPU s (%s)" % (summary["model_cpu_seconds"], ", ".join(
+        "%s %.0f" % (k, record.stage(k)["cpu_seconds"]) for k in model_stages(record.data["settings"]["enrich_rounds"]))))
     for run in production["runs"]:
         h, m = run["hybrid"], run["md"]
         z = h.get("z_vs_reference")
