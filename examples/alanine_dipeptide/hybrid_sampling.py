@@ -22,7 +22,6 @@ two moves, and frames of whole rounds would miss it.
         --reference ala-data --cpu-seconds 300 --out hybrid
 """
 import argparse
-import csv
 import json
 import os
 import sys
@@ -44,13 +43,6 @@ def run(integrator, platform, cpu_seconds, interval, positions, seed, moves_per_
     context.setVelocitiesToTemperature(300 * unit.kelvin, seed)
     return hybrid.run_for_cpu_seconds(context, integrator, cpu_seconds, interval, moves_per_round,
                                       label=type(integrator).__name__)
-
-
-def reference_populations(directory, blocks):
-    rows = list(csv.DictReader(open(os.path.join(directory, "energies.csv"))))
-    phi = np.array([float(r["phi_deg"]) for r in rows])
-    psi = np.array([float(r["psi_deg"]) for r in rows])
-    return ramachandran.populations(phi, psi, blocks=blocks), len(rows)
 
 
 def plot(path, runs):
@@ -109,7 +101,7 @@ def main(argv=None):
     reference = None
     result = {"settings": vars(a)}
     if a.reference:
-        reference, n = reference_populations(a.reference, a.blocks)
+        reference, n = hybrid.reference_populations(a.reference, a.blocks)
         result["reference"] = {"frames": n, "populations": {k: {"value": v, "error": e} for k, (v, e) in reference.items()}}
     runs = []
     temperature, friction, dt = 300 * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtoseconds

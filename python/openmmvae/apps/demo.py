@@ -83,7 +83,7 @@ def cpu_seconds():
 
 
 def langevin_frames(context, advance, frames):
-    """(x, y) after each call of advance()."""
+    """(x, y) of the particle after each call of advance()."""
     out = []
     for _ in range(frames):
         advance()
@@ -154,16 +154,6 @@ def new_context(system, integrator, seed):
     return context
 
 
-def sample_xy(context, integrator, steps, stride=10):
-    """Positions (x, y) every `stride` steps."""
-    frames = []
-    for _ in range(steps // stride):
-        integrator.step(stride)
-        p = context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-        frames.append(p[0, :2])
-    return np.array(frames)
-
-
 def total_variation(counts, exact):
     """Half the L1 distance between a histogram (normalised here) and exact bin probabilities."""
     return 0.5 * float(np.abs(counts / counts.sum() - exact).sum())
@@ -180,7 +170,7 @@ def vae_mc_stage(model_path, settings, seed):
     for name, integrator in (("vae_mc", hybrid), ("plain", plain)):
         context = new_context(system, integrator, seed)
         start = time.process_time()
-        results[name] = sample_xy(context, integrator, settings["md_steps"])
+        results[name] = langevin_frames(context, lambda: integrator.step(10), settings["md_steps"] // 10)
         cpu[name] = time.process_time() - start
         log("%s: %d steps in %.1f CPU s" % (name, settings["md_steps"], cpu[name]))
         del context

@@ -8,6 +8,8 @@ phi and psi are computed here only to measure a run; no sampler sees them.
     frames = run_for_cpu_seconds(context, vaemc, 60, interval=10, moves_per_round=100)
     summary = summarize("VAE-MC + MD", frames, reference_populations)
 """
+import csv
+import os
 import sys
 import time
 
@@ -18,7 +20,7 @@ from openmm import unit
 from . import alanine_dipeptide, ramachandran
 
 __all__ = ["Frames", "run_for_cpu_seconds", "alpha_r_transitions", "summarize", "efficiency_ratios",
-           "error_versus_cpu"]
+           "error_versus_cpu", "reference_populations"]
 
 
 class Frames:
@@ -68,6 +70,16 @@ def run_for_cpu_seconds(context, integrator, cpu_seconds, interval, moves_per_ro
     cpu = time.process_time() - start
     a = np.array(frames)
     return Frames(a[:, 0], a[:, 1], np.array(times), steps, cpu)
+
+
+def reference_populations(directory, blocks=20):
+    """Populations (block errors) of a long plain-MD run written by `openmmvae.apps.simulate` (its
+    energies.csv), and its frame count."""
+    with open(os.path.join(directory, "energies.csv")) as f:
+        rows = list(csv.DictReader(f))
+    phi = np.array([float(r["phi_deg"]) for r in rows])
+    psi = np.array([float(r["psi_deg"]) for r in rows])
+    return ramachandran.populations(phi, psi, blocks=blocks), len(rows)
 
 
 def alpha_r_transitions(phi, psi):

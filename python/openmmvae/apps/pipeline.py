@@ -33,7 +33,6 @@ production); z-scores of every region against ``--reference`` (a long plain-MD r
 free_energy_latent.png (F along the latent from the metadynamics), error_vs_cpu.png.
 """
 import argparse
-import csv
 import json
 import os
 import sys
@@ -47,7 +46,7 @@ import numpy as np
 import openmm
 from openmm import unit
 
-from . import alanine_dipeptide, hybrid, ramachandran
+from . import alanine_dipeptide, hybrid
 
 TEMPERATURE = alanine_dipeptide.TEMPERATURE
 FRICTION, STEP = 1.0 / unit.picosecond, 0.002 * unit.picoseconds
@@ -55,7 +54,6 @@ FRAME_STEPS = 100  # 0.2 ps between saved frames
 
 FULL = dict(data_ns=10.0, enrich_ns=4.0, enrich_rounds=1, epochs=40, retrain_epochs=60, runs=3, cpu_seconds=60.0)
 QUICK = dict(data_ns=0.2, enrich_ns=0.1, enrich_rounds=1, epochs=2, retrain_epochs=2, runs=1, cpu_seconds=5.0)
-STAGES = ("data", "train", "enrich", "retrain", "production")  # with one enrichment round
 
 
 def log(message):
@@ -141,8 +139,13 @@ def dihedrals(positions):
     return np.array([alanine_dipeptide.phi_psi(p) for p in positions])
 
 
+def frames_in(ns):
+    """Saved frames of a run of `ns` nanoseconds (one every FRAME_STEPS steps)."""
+    return int(round(ns * 1000 / (FRAME_STEPS * STEP.value_in_unit(unit.picoseconds))))
+
+
 def stage_data(out, s):
-    frames = int(round(s["data_ns"] * 1000 / (FRAME_STEPS * STEP.value_in_unit(unit.picoseconds))))
+    frames = frames_in(s["data_ns"])
     log("1/5 data: %.2f ns of plain MD (%d frames)" % (s["data_ns"], frames))
     start = time.process_time()
     system = alanine_dipeptide.create_system(solvent=s["solvent"])
@@ -207,7 +210,7 @@ def latent_grid(result):
 def stage_enrich(out, bundle, result, s, suffix=""):
     from .. import LatentGrid
     from ..metadynamics import LatentMetadynamics
-    frames = int(round(s["enrich_ns"] * 1000 / (FRAME_STEPS * STEP.value_in_unit(unit.picoseconds))))
+    frames = frames_in(s["enrich_ns"])
     log("3/5 enrich: %.2f ns of metadynamics along the VAE's latent (%d frames)" % (s["enrich_ns"], frames))
     start = time.process_time()
     mins, maxs, sizes, periodic, span = latent_grid(result)
@@ -233,15 +236,6 @@ def stage_enrich(out, bundle, result, s, suffix=""):
                         title="F along the latent of %s/ (metadynamics, %d hills)"
                         % (os.path.basename(os.path.dirname(os.path.dirname(bundle))), meta.numHills))
     return cpu, {"frames": frames, "hills": meta.numHills, "grid": {"mins": mins, "maxs": maxs, "sizes": sizes}}
-
-
-def reference_populations(directory, blocks=20):
-    """Populations of a long plain-MD run (simulate's energies.csv) and its frame count."""
-    with open(os.path.join(directory, "energies.csv")) as f:
-        rows = list(csv.DictReader(f))
-    phi = np.array([float(r["phi_deg"]) for r in rows])
-    psi = np.array([float(r["psi_deg"]) for r in rows])
-    return ramachandran.populations(phi, psi, blocks=blocks), len(rows)
 
 
 def stage_production(out, bundle, s, reference):
@@ -328,6 +322,9 @@ def model_stages(rounds):
     return names
 
 
+STAGES = tuple(model_stages(1)) + ("production",)  # the stages with one enrichment round
+
+
 def run_pipeline(out, settings):
     os.makedirs(out, exist_ok=True)
     record = Record(out, settings)
@@ -335,7 +332,7 @@ def run_pipeline(out, settings):
     rounds = s["enrich_rounds"]
     reference = None
     if s.get("reference"):
-        reference, n = reference_populations(s["reference"])
+        reference, n = hybrid.reference_populations(s["reference"])
         record.data["reference"] = {"folder": os.path.abspath(s["reference"]), "frames": n,
                                     "populations": {k: {"value": v, "error": e} for k, (v, e) in reference.items()}}
     if not record.done("data"):
