@@ -15,10 +15,19 @@
 namespace VAEPlugin {
 namespace BundleSchema {
 
-/** Version written into metadata.json; readers accept every version up to it. */
-constexpr int kFormatVersion = 1;
+/**
+ * Version written into metadata.json; readers accept every version up to it. 2: the native section
+ * (kNativeFile, kNativeDataFile) and the integrity record (kIntegrityFile).
+ */
+constexpr int kFormatVersion = 2;
 /** The extra file of the TorchScript archive that holds the metadata. */
 constexpr const char* kMetadataFile = "metadata.json";
+/** Extra files of the native section (NativeModuleTree; its "checks": BundleCheckRecord). */
+constexpr const char *kNativeFile = "native.json", *kNativeDataFile = "native.bin";
+/** The extra file with the SHA-256 of every other member (BundleArchive). */
+constexpr const char* kIntegrityFile = "integrity.json";
+/** Noise slots per feature of the check record's decoder_sample input: 3 fixed slots and 20 Best-Fisher tries of 2. */
+constexpr int kCheckNoiseSlots = 3 + 2 * 20;
 
 /**
  * Keys of metadata.json: atoms (System atom indices, in the model's order), latent, features (an object

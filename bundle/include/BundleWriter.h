@@ -72,7 +72,9 @@ nlohmann::json featuresMetadata(const FeatureSpec& features);
 nlohmann::json bundleMetadata(const BundleContents& contents);
 
 /**
- * Saves a bundle module with `metadata` as its metadata.json extra file, straight to `path` (callers
+ * Saves a bundle module with `metadata` as its metadata.json extra file, its native section (the
+ * module's NativeModuleTree and BundleCheckRecord for the metadata's atoms) and the integrity record
+ * (BundleArchive), straight to `path` (callers
  * that need the file to appear whole, like the trainer, write a temporary file and rename it).
  * Throws std::runtime_error naming the path.
  */

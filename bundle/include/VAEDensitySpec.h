@@ -2,7 +2,7 @@
 #define OPENMM_VAE_DENSITY_SPEC_H_
 
 #include "BundleSchema.h"
-#include <torch/script.h>
+#include "NativeModuleTree.h"
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -72,8 +72,12 @@ struct VAEDensitySpec {
     std::vector<int64_t> periodicIndex;            ///< the periodic features
     std::vector<double> featureMean, featureScale; ///< standardisation of the features
 
-    /** Reads the description from a bundle module; false (and why in whyNot) when it has none. */
+    /** Reads the description from a bundle's module tree; false (and why in whyNot) when it has none. */
+    static bool fromTree(const NativeModuleTree& bundle, VAEDensitySpec& spec, std::string& whyNot);
+#ifdef OPENMMVAE_WITH_TORCH
+    /** fromTree of the module's tree. */
     static bool fromModule(const torch::jit::Module& bundle, VAEDensitySpec& spec, std::string& whyNot);
+#endif
 };
 
 } // namespace VAEPlugin

@@ -2,7 +2,7 @@
 #define OPENMM_VAE_ENCODER_SPEC_H_
 
 #include "BundleSchema.h"
-#include <torch/script.h>
+#include "NativeModuleTree.h"
 #include <string>
 #include <vector>
 
@@ -45,10 +45,14 @@ struct VAEEncoderSpec {
     std::vector<int> periodicFeatures() const;
 
     /**
-     * Extract the description from a bundle module; returns false (and says why in whyNot) when
-     * the module is not a bundle of a supported architecture.
+     * Extract the description from a bundle's module tree (its native section, or NativeModuleTree::fromModule);
+     * returns false (and says why in whyNot) when the module is not a bundle of a supported architecture.
      */
+    static bool fromTree(const NativeModuleTree& bundle, VAEEncoderSpec& spec, std::string& whyNot);
+#ifdef OPENMMVAE_WITH_TORCH
+    /** fromTree of the module's tree. */
     static bool fromModule(const torch::jit::Module& bundle, VAEEncoderSpec& spec, std::string& whyNot);
+#endif
 };
 
 } // namespace VAEPlugin

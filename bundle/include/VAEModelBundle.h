@@ -1,10 +1,15 @@
 #ifndef OPENMM_VAE_MODEL_BUNDLE_H_
 #define OPENMM_VAE_MODEL_BUNDLE_H_
 
+#include "BundleCheckRecord.h"
 #include "BundleSchema.h"
+#include "NativeModuleTree.h"
 #include <nlohmann/json.hpp>
+#ifdef OPENMMVAE_WITH_TORCH
 #include <torch/script.h>
+#endif
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -20,8 +25,9 @@ public:
 
 /**
  * The one reader of model bundles (design.md): a model bundle held in memory: the bytes of a TorchScript archive plus its parsed metadata
- * (the extra file "metadata.json" written by the trainer; absent for foreign models).
- * Loading validates that the bytes are a TorchScript archive with a forward method.
+ * (the extra file "metadata.json" written by the trainer; absent for foreign models) and, from format 2 on, its native section.
+ * Loading verifies the integrity record (format 2: the SHA-256 of every member) and, with LibTorch, that the bytes are a
+ * TorchScript archive with a forward method. Without LibTorch (OPENMMVAE_WITH_TORCH=OFF) only bundles with a native section load.
  */
 class VAEModelBundle {
 public:
@@ -52,6 +58,27 @@ public:
     };
     /** The constrained bonds of a `bat` bundle's metadata (empty for other kinds); BundleError if malformed. */
     std::vector<ConstrainedBond> getConstrainedBonds() const;
+    /** Whether the file carries a native section (format 2). */
+    bool hasNativeSection() const { return nativeTree != nullptr; }
+    /** Whether the file carries an integrity record (format 2); it was verified when loading. */
+    bool hasIntegrityRecord() const { return integrityRecord; }
+    /**
+     * The module's attributes as plain data, what the native evaluators are described from: the native
+     * section, else (with LibTorch) read from the TorchScript module once. Null when there is none
+     * (without LibTorch and no native section; a module whose attributes cannot be held); whyNot says why.
+     */
+    std::shared_ptr<const NativeModuleTree> getModuleTree(std::string* whyNot = nullptr) const;
+    /**
+     * What the bundle's own methods give on the check inputs for a probe of nAtoms atoms: with LibTorch
+     * computed from the module (BundleError if forward fails or returns no [L] tensor); without, the
+     * record of the native section (BundleError if it was written for another atom count).
+     */
+    BundleCheckRecord getCheckRecord(int nAtoms, bool withDensities = true) const;
+    /** Whether this build can evaluate TorchScript (OPENMMVAE_WITH_TORCH). */
+    static bool hasTorchScript();
+    /** The probe configuration ([nAtoms * 3], nm) used to check models when a Context is created. */
+    static std::vector<double> probePositions(int nAtoms);
+#ifdef OPENMMVAE_WITH_TORCH
     /** A fresh module in double precision, in eval mode, independent of any other copy. */
     torch::jit::Module createModule() const;
     /**
@@ -60,16 +87,21 @@ public:
      * something other than a 1-D tensor.
      */
     int probeLatentSize(int nAtoms) const;
-    /** The probe configuration ([nAtoms * 3], nm) used to check models when a Context is created. */
-    static std::vector<double> probePositions(int nAtoms);
     /** Run forward on positions [n,3] (double) and check the result is a 1-D tensor. */
     static torch::Tensor evaluate(torch::jit::Module& module, const torch::Tensor& positions, const std::string& source);
+#endif
     /** The informative line of a LibTorch/TorchScript error message. */
     static std::string summarizeError(const std::exception& e);
 private:
     VAEModelBundle() = default;
     std::string bytes, metadataText, source;
     nlohmann::json metadata;
+    std::shared_ptr<const NativeModuleTree> nativeTree;  // of the native section
+    std::optional<BundleCheckRecord> recordedChecks;     // of the native section
+    bool integrityRecord = false;
+    mutable std::mutex treeMutex;                        // guards the tree read from the module
+    mutable std::shared_ptr<const NativeModuleTree> moduleTree;
+    mutable std::string moduleTreeWhyNot;
 };
 
 } // namespace VAEPlugin

@@ -1,7 +1,10 @@
 // The bundle module, its methods and its metadata.json: everything that makes a model bundle.
 #include "BundleWriter.h"
 
+#include "BundleArchive.h"
+#include "BundleCheckRecord.h"
 #include "FeatureMaps.h"
+#include "NativeModuleTree.h"
 
 #include <stdexcept>
 
@@ -137,12 +140,23 @@ nlohmann::json bundleMetadata(const BundleContents& c) {
 }
 
 void saveBundle(const torch::jit::Module& bundle, const nlohmann::json& metadata, const std::string& path) {
-    torch::jit::ExtraFilesMap extra{{kMetadataFile, metadata.dump(2)}};
+    // The native section: the module's attributes as plain data and what its methods give on the check inputs.
+    nlohmann::json native;
+    std::string nativeData;
+    torch::jit::Module module = bundle.deepcopy();
+    module.to(torch::kFloat64);
+    module.eval();
+    NativeModuleTree::fromModule(module).write(native, nativeData);
+    const int numAtoms = metadata.contains(Metadata::kAtoms) ? static_cast<int>(metadata[Metadata::kAtoms].size()) : 0;
+    if (numAtoms > 0)
+        native["checks"] = BundleCheckRecord::fromModule(module, numAtoms, "the bundle being written").toJson();
+    torch::jit::ExtraFilesMap extra{{kMetadataFile, metadata.dump(2)}, {kNativeFile, native.dump()}, {kNativeDataFile, nativeData}};
     try {
         bundle.save(path, extra);
     } catch (const std::exception& e) {
         throw std::runtime_error("cannot write the model bundle " + path + ": " + e.what());
     }
+    BundleArchive::addIntegrityRecord(path);
 }
 
 void writeBundle(const BundleContents& contents, const std::string& path) {

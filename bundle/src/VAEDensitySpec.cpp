@@ -1,5 +1,6 @@
 #include "VAEDensitySpec.h"
 #include "BundleSchema.h"
+#include "VAEModelBundle.h"
 #include <stdexcept>
 
 using namespace VAEPlugin;
@@ -9,36 +10,35 @@ namespace {
 namespace A = BundleSchema::Attribute;
 namespace M = BundleSchema::Model;
 
-torch::Tensor tensorAttr(const torch::jit::Module& m, const std::string& name) {
-    if (!m.hasattr(name)) throw std::runtime_error("no attribute " + name);
-    return m.attr(name).toTensor().to(torch::kFloat64).contiguous();
+const NativeModuleTree::Array& tensorAttr(const NativeModuleTree& m, const std::string& name) {
+    return m.array(name);
 }
 
-VAEDensitySpec::Matrix matrixAttr(const torch::jit::Module& m, const std::string& name) {
-    torch::Tensor t = tensorAttr(m, name);
-    if (t.dim() != 2) throw std::runtime_error(name + " is not a matrix");
+VAEDensitySpec::Matrix matrixAttr(const NativeModuleTree& m, const std::string& name) {
+    const NativeModuleTree::Array& t = tensorAttr(m, name);
+    if (t.shape.size() != 2) throw std::runtime_error(name + " is not a matrix");
     VAEDensitySpec::Matrix result;
-    result.rows = t.size(0);
-    result.cols = t.size(1);
-    result.values.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+    result.rows = t.shape[0];
+    result.cols = t.shape[1];
+    result.values = t.values;
     return result;
 }
 
-std::vector<double> vectorAttr(const torch::jit::Module& m, const std::string& name) {
-    torch::Tensor t = tensorAttr(m, name).reshape({-1});
-    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+std::vector<double> vectorAttr(const NativeModuleTree& m, const std::string& name) {
+    return tensorAttr(m, name).values;
 }
 
-std::vector<int64_t> indexAttr(const torch::jit::Module& m, const std::string& name) {
-    torch::Tensor t = m.attr(name).toTensor().to(torch::kLong).contiguous().reshape({-1});
-    return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+std::vector<int64_t> indexAttr(const NativeModuleTree& m, const std::string& name) {
+    std::vector<int64_t> result;
+    for (double v : tensorAttr(m, name).values) result.push_back(static_cast<int64_t>(v));
+    return result;
 }
 
 std::string weight(const char* layer) { return std::string(layer) + M::kWeightSuffix; }
 std::string bias(const char* layer) { return std::string(layer) + M::kBiasSuffix; }
 
 /** A MADE weight with its mask applied (masked-out entries are exactly 0). */
-VAEDensitySpec::Matrix maskedWeight(const torch::jit::Module& m, const char* layer, const char* mask) {
+VAEDensitySpec::Matrix maskedWeight(const NativeModuleTree& m, const char* layer, const char* mask) {
     VAEDensitySpec::Matrix w = matrixAttr(m, weight(layer)), k = matrixAttr(m, mask);
     if (w.rows != k.rows || w.cols != k.cols) throw std::runtime_error(std::string(mask) + " does not match its weight");
     for (size_t i = 0; i < w.values.size(); i++) w.values[i] *= k.values[i];
@@ -47,39 +47,45 @@ VAEDensitySpec::Matrix maskedWeight(const torch::jit::Module& m, const char* lay
 
 } // namespace
 
+#ifdef OPENMMVAE_WITH_TORCH
 bool VAEDensitySpec::fromModule(const torch::jit::Module& bundle, VAEDensitySpec& spec, std::string& whyNot) {
+    return fromTree(NativeModuleTree::fromModule(bundle), spec, whyNot);
+}
+#endif
+
+bool VAEDensitySpec::fromTree(const NativeModuleTree& bundle, VAEDensitySpec& spec, std::string& whyNot) {
     try {
         spec = VAEDensitySpec();
-        torch::jit::Module model = bundle.attr(A::kModel).toModule();
-        torch::jit::Module prior = model.attr(M::kPrior).toModule(), decoder = model.attr(M::kDecoder).toModule();
-        spec.latent = prior.attr(M::kDim).toInt();
-        const int blocks = prior.attr(M::kNumBlocks).toInt();
+        const NativeModuleTree& model = bundle.child(A::kModel);
+        const NativeModuleTree &prior = model.child(M::kPrior), &decoder = model.child(M::kDecoder);
+        spec.latent = prior.integer(M::kDim);
+        const int blocks = prior.integer(M::kNumBlocks);
         for (int k = 0; k < blocks; k++) {
-            torch::jit::Module b = prior.attr(M::kBlockPrefix + std::to_string(k)).toModule();
-            torch::jit::Module s = b.attr(M::kSpline).toModule();
+            const NativeModuleTree& b = prior.child(M::kBlockPrefix + std::to_string(k));
+            const NativeModuleTree& s = b.child(M::kSpline);
             Coupling c;
             c.hiddenWeight = matrixAttr(b, weight(M::kHidden));
             c.outWeight = matrixAttr(b, weight(M::kOut));
             c.hiddenBias = vectorAttr(b, bias(M::kHidden));
             c.outBias = vectorAttr(b, bias(M::kOut));
-            c.constantInput = b.attr(M::kConstantInput).toBool();
-            c.transformSecond = b.attr(M::kTransformSecond).toBool();
-            c.split = b.attr(M::kSplit).toInt();
-            c.numTransformed = b.attr(M::kNumTransformed).toInt();
-            c.spline = Spline{(int) s.attr(M::kNumBins).toInt(), s.attr(M::kBound).toDouble(), s.attr(M::kMinBin).toDouble(),
-                              s.attr(M::kMinSlope).toDouble(), s.attr(M::kSpan).toDouble()};
+            c.constantInput = b.boolean(M::kConstantInput);
+            c.transformSecond = b.boolean(M::kTransformSecond);
+            c.split = b.integer(M::kSplit);
+            c.numTransformed = b.integer(M::kNumTransformed);
+            c.spline = Spline{(int) s.integer(M::kNumBins), s.real(M::kBound), s.real(M::kMinBin),
+                              s.real(M::kMinSlope), s.real(M::kSpan)};
             spec.prior.push_back(c);
         }
-        const std::optional<DecoderKind> kind = parseDecoderKind(model.attr(M::kDecoderKind).toStringRef());
+        const std::optional<DecoderKind> kind = parseDecoderKind(model.string(M::kDecoderKind));
         if (!kind) {
             whyNot = "unknown decoder kind";
             return false;
         }
         spec.decoderKind = *kind;
-        spec.numFeatures = decoder.attr(M::kNumFeatures).toInt();
-        spec.numPeriodic = decoder.attr(M::kNumPeriodic).toInt();
-        spec.fixedVariance = decoder.attr(M::kFixedVariance).toBool();
-        spec.periodicIndex = indexAttr(decoder.attr(M::kDist).toModule(), M::kPeriodicIndex);
+        spec.numFeatures = decoder.integer(M::kNumFeatures);
+        spec.numPeriodic = decoder.integer(M::kNumPeriodic);
+        spec.fixedVariance = decoder.boolean(M::kFixedVariance);
+        spec.periodicIndex = indexAttr(decoder.child(M::kDist), M::kPeriodicIndex);
         spec.featureMean = vectorAttr(bundle, A::kFeatureMean);
         spec.featureScale = vectorAttr(bundle, A::kFeatureScale);
         const int D = spec.numFeatures, P = spec.numPeriodic;
@@ -95,7 +101,7 @@ bool VAEDensitySpec::fromModule(const torch::jit::Module& bundle, VAEDensitySpec
             }
             periodic[i] = 1;
         }
-        spec.multiplicity = decoder.hasattr(M::kMultiplicity) ? indexAttr(decoder, M::kMultiplicity) : std::vector<int64_t>(D, 1);
+        spec.multiplicity = decoder.has(M::kMultiplicity) ? indexAttr(decoder, M::kMultiplicity) : std::vector<int64_t>(D, 1);
         if ((int) spec.multiplicity.size() != D) {
             whyNot = "the multiplicity does not match the features";
             return false;
@@ -115,7 +121,7 @@ bool VAEDensitySpec::fromModule(const torch::jit::Module& bundle, VAEDensitySpec
         spec.outWeight = matrixAttr(decoder, weight(M::kOut));
         spec.outBias = vectorAttr(decoder, bias(M::kOut));
         // the conditioner columns of a masked network: [D + P] source columns (spec section 1)
-        auto conditionerIndex = [&](const torch::jit::Module& m) {
+        auto conditionerIndex = [&](const NativeModuleTree& m) {
             std::vector<int64_t> idx = indexAttr(m, M::kConditionerIndex);
             bool valid = (int) idx.size() == D + P;
             for (int64_t c : idx) valid = valid && c >= 0 && c < D + 2 * P;
@@ -124,11 +130,11 @@ bool VAEDensitySpec::fromModule(const torch::jit::Module& bundle, VAEDensitySpec
         };
         spec.autoregressive = *kind == DecoderKind::Autoregressive;
         if (spec.autoregressive) {
-            if (!decoder.hasattr(M::kNumComponents)) {
+            if (!decoder.has(M::kNumComponents)) {
                 whyNot = "legacy autoregressive layout (no num_components): no native description";
                 return false;
             }
-            spec.numComponents = decoder.attr(M::kNumComponents).toInt();
+            spec.numComponents = decoder.integer(M::kNumComponents);
             spec.paramStart = indexAttr(decoder, M::kParamStart);
             spec.hiddenGroupStart = indexAttr(decoder, M::kMadeHiddenGroupStart);
             spec.conditionerIndex = conditionerIndex(decoder);
@@ -154,12 +160,12 @@ bool VAEDensitySpec::fromModule(const torch::jit::Module& bundle, VAEDensitySpec
             return false;
         }
         if (flow) {
-            torch::jit::Module f = decoder.attr(M::kFlow).toModule();
-            const int n = f.attr(M::kNumBlocks).toInt();
+            const NativeModuleTree& f = decoder.child(M::kFlow);
+            const int n = f.integer(M::kNumBlocks);
             for (int k = 0; k < n; k++) {
-                torch::jit::Module b = f.attr(M::kBlockPrefix + std::to_string(k)).toModule();
-                torch::jit::Module s = b.attr(M::kSpline).toModule();
-                if (!b.hasattr(M::kConditionerIndex)) {
+                const NativeModuleTree& b = f.child(M::kBlockPrefix + std::to_string(k));
+                const NativeModuleTree& s = b.child(M::kSpline);
+                if (!b.has(M::kConditionerIndex)) {
                     whyNot = "legacy flow decoder (MAF blocks without conditioner_index): no native description";
                     return false;
                 }
@@ -171,10 +177,10 @@ bool VAEDensitySpec::fromModule(const torch::jit::Module& bundle, VAEDensitySpec
                 block.outSkipWeight = matrixAttr(b, weight(M::kMadeOutSkip));
                 block.outBias = vectorAttr(b, bias(M::kMadeOut));
                 block.conditionerIndex = conditionerIndex(b);
-                block.reversed = b.attr(M::kReversed).toBool();
-                block.spline = Spline{(int) s.attr(M::kNumBins).toInt(), s.attr(M::kBound).toDouble(), s.attr(M::kMinBin).toDouble(),
-                                      s.attr(M::kMinSlope).toDouble(), s.attr(M::kSpan).toDouble(),
-                                      s.hasattr(M::kCircular) && s.attr(M::kCircular).toBool()};
+                block.reversed = b.boolean(M::kReversed);
+                block.spline = Spline{(int) s.integer(M::kNumBins), s.real(M::kBound), s.real(M::kMinBin),
+                                      s.real(M::kMinSlope), s.real(M::kSpan),
+                                      s.has(M::kCircular) && s.boolean(M::kCircular)};
                 block.rawPerFeature = block.outWeight.rows / D;
                 const int minRaw = 3 * block.spline.bins - 1 + (block.spline.circular ? 2 : 0);
                 if (block.outWeight.rows != D * block.rawPerFeature || block.rawPerFeature < minRaw ||
@@ -192,7 +198,7 @@ bool VAEDensitySpec::fromModule(const torch::jit::Module& bundle, VAEDensitySpec
         }
         return true;
     }
-    catch (const std::exception& e) {  // c10::Error included: an attribute it does not have
+    catch (const std::exception& e) {  // BundleError included: an attribute it does not have
         whyNot = e.what();
         return false;
     }

@@ -1,4 +1,5 @@
 #include "VAEEncoderSpec.h"
+#include "VAEModelBundle.h"
 #include <map>
 
 using namespace VAEPlugin;
@@ -7,16 +8,11 @@ namespace M = BundleSchema::Model;
 
 namespace {
 
-std::vector<int> intList(const torch::jit::Module& bundle, const char* name) {
+std::vector<int> intList(const NativeModuleTree& bundle, const char* name) {
     std::vector<int> result;
-    for (const c10::IValue& v : bundle.attr(name).toListRef())
-        result.push_back((int) v.toInt());
+    for (int64_t v : bundle.integers(name))
+        result.push_back((int) v);
     return result;
-}
-
-std::vector<double> toVector(const torch::Tensor& t) {
-    torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
 } // namespace
@@ -37,31 +33,38 @@ std::vector<int> VAEEncoderSpec::periodicFeatures() const {
     return result;
 }
 
+#ifdef OPENMMVAE_WITH_TORCH
 bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec& spec, std::string& whyNot) {
+    return fromTree(NativeModuleTree::fromModule(bundle), spec, whyNot);
+}
+#endif
+
+bool VAEEncoderSpec::fromTree(const NativeModuleTree& bundle, VAEEncoderSpec& spec, std::string& whyNot) {
+  try {
     for (const char* name : {A::kFeatureKind, A::kFeatureMean, A::kFeatureScale, A::kNumAtoms, A::kModel})
-        if (!bundle.hasattr(name)) {
+        if (!bundle.has(name)) {
             whyNot = std::string("the model is not a trainer bundle (no attribute '") + name + "')";
             return false;
         }
     spec = VAEEncoderSpec();
-    const std::string& kindName = bundle.attr(A::kFeatureKind).toStringRef();
+    const std::string& kindName = bundle.string(A::kFeatureKind);
     std::optional<FeatureKind> kind = parseFeatureKind(kindName);
     if (!kind) {
         whyNot = "feature kind '" + kindName + "' has no native implementation";
         return false;
     }
     spec.featureKind = *kind;
-    spec.numAtoms = bundle.attr(A::kNumAtoms).toInt();
-    spec.mean = toVector(bundle.attr(A::kFeatureMean).toTensor());
-    spec.scale = toVector(bundle.attr(A::kFeatureScale).toTensor());
+    spec.numAtoms = bundle.integer(A::kNumAtoms);
+    spec.mean = bundle.array(A::kFeatureMean).values;
+    spec.scale = bundle.array(A::kFeatureScale).values;
     spec.numFeatures = spec.mean.size();
     int expectedFeatures = *kind == FeatureKind::Positions || *kind == FeatureKind::Cartesian ? 3 * spec.numAtoms : 2;
     if (*kind == FeatureKind::Cartesian) {
-        if (!bundle.hasattr(A::kReference)) {
+        if (!bundle.has(A::kReference)) {
             whyNot = std::string("the cartesian bundle has no '") + A::kReference + "' buffer";
             return false;
         }
-        spec.reference = toVector(bundle.attr(A::kReference).toTensor());
+        spec.reference = bundle.array(A::kReference).values;
         if ((int) spec.reference.size() != 3 * spec.numAtoms) {
             whyNot = "the cartesian reference does not match the atom count";
             return false;
@@ -69,7 +72,7 @@ bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec
     }
     if (*kind == FeatureKind::Bat) {
         for (const char* name : {A::kBatRoot, A::kBatI, A::kBatJ, A::kBatK, A::kBatL, A::kBatTorsionReference, A::kBatFreeRows})
-            if (!bundle.hasattr(name)) {
+            if (!bundle.has(name)) {
                 whyNot = std::string("the bat bundle has no attribute '") + name + "'";
                 return false;
             }
@@ -92,11 +95,11 @@ bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec
         }
         for (int r : spec.batFreeRows)
             valid = valid && r >= 0 && r < rows;
-        if (!bundle.hasattr(A::kBatBondLength)) {
+        if (!bundle.has(A::kBatBondLength)) {
             whyNot = std::string("the bat bundle has no buffer '") + A::kBatBondLength + "'";
             return false;
         }
-        spec.batBondLength = toVector(bundle.attr(A::kBatBondLength).toTensor());
+        spec.batBondLength = bundle.array(A::kBatBondLength).values;
         valid = valid && (int) spec.batBondLength.size() == rows;
         if (!valid) {
             whyNot = "the bat tree attributes are inconsistent";
@@ -108,21 +111,24 @@ bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec
         whyNot = "the standardisation does not match the feature kind";
         return false;
     }
-    torch::jit::Module model = bundle.attr(A::kModel).toModule();
-    if (!model.hasattr(M::kPeriodic) || !model.hasattr(M::kEncoder)) {
+    const NativeModuleTree& model = bundle.child(A::kModel);
+    if (!model.has(M::kPeriodic) || !model.has(M::kEncoder)) {
         whyNot = "the bundle's model has no 'periodic' flags or 'encoder'";
         return false;
     }
-    for (const c10::IValue& flag : model.attr(M::kPeriodic).toListRef())
-        spec.periodic.push_back(flag.toBool());
+    spec.periodic = model.booleans(M::kPeriodic);
     if ((int) spec.periodic.size() != spec.numFeatures) {
         whyNot = "the number of periodic flags does not match the features";
         return false;
     }
     // The encoder must consist of exactly the layers of the architecture in science.md.
-    std::map<std::string, torch::Tensor> parameters;
-    for (const auto& p : model.attr(M::kEncoder).toModule().named_parameters(true))
-        parameters[p.name] = p.value;
+    std::map<std::string, const NativeModuleTree::Array*> parameters;
+    for (const auto& [name, array] : model.child(M::kEncoder).arrays())
+        if (array.parameter) parameters[name] = &array;
+    if (!model.child(M::kEncoder).children().empty()) {
+        whyNot = "the encoder has submodules";
+        return false;
+    }
     const std::vector<std::pair<std::string, bool>> layers = {{M::kHidden1, true}, {M::kHidden2, true}, {M::kMean, false}};
     std::size_t expectedParameters = 2 * (layers.size() + 1);  // + the log-variance head
     if (parameters.size() != expectedParameters || !parameters.count(std::string(M::kLogVar) + M::kWeightSuffix)) {
@@ -132,16 +138,16 @@ bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec
     int inputs = spec.numFeatures + (int) spec.periodicFeatures().size();
     for (const auto& layer : layers) {
         auto w = parameters.find(layer.first + M::kWeightSuffix), b = parameters.find(layer.first + M::kBiasSuffix);
-        if (w == parameters.end() || b == parameters.end() || w->second.dim() != 2 || w->second.size(1) != inputs ||
-            b->second.dim() != 1 || b->second.size(0) != w->second.size(0)) {
+        if (w == parameters.end() || b == parameters.end() || w->second->shape.size() != 2 || w->second->shape[1] != inputs ||
+            b->second->shape.size() != 1 || b->second->shape[0] != w->second->shape[0]) {
             whyNot = "encoder layer '" + layer.first + "' is missing or has unexpected shape";
             return false;
         }
         Layer l;
         l.inputs = inputs;
-        l.outputs = w->second.size(0);
-        l.weight = toVector(w->second);
-        l.bias = toVector(b->second);
+        l.outputs = w->second->shape[0];
+        l.weight = w->second->values;
+        l.bias = b->second->values;
         l.relu = layer.second;
         spec.layers.push_back(l);
         inputs = l.outputs;
@@ -150,15 +156,19 @@ bool VAEEncoderSpec::fromModule(const torch::jit::Module& bundle, VAEEncoderSpec
     // the log-variance head, of hidden2's output like the mean head (for ln q(z|x) of native moves)
     const int hiddenOutputs = spec.layers[1].outputs;
     auto w = parameters.find(std::string(M::kLogVar) + M::kWeightSuffix), b = parameters.find(std::string(M::kLogVar) + M::kBiasSuffix);
-    if (b == parameters.end() || w->second.dim() != 2 || w->second.size(0) != spec.latent || w->second.size(1) != hiddenOutputs ||
-        b->second.dim() != 1 || b->second.size(0) != spec.latent) {
+    if (b == parameters.end() || w->second->shape.size() != 2 || w->second->shape[0] != spec.latent || w->second->shape[1] != hiddenOutputs ||
+        b->second->shape.size() != 1 || b->second->shape[0] != spec.latent) {
         whyNot = "encoder layer 'logvar' is missing or has unexpected shape";
         return false;
     }
     spec.logvarHead.inputs = hiddenOutputs;
     spec.logvarHead.outputs = spec.latent;
-    spec.logvarHead.weight = toVector(w->second);
-    spec.logvarHead.bias = toVector(b->second);
+    spec.logvarHead.weight = w->second->values;
+    spec.logvarHead.bias = b->second->values;
     spec.logvarHead.relu = false;
     return true;
+  } catch (const BundleError& e) {  // an attribute missing or of another type
+    whyNot = e.what();
+    return false;
+  }
 }

@@ -1,5 +1,6 @@
 #include "VAEModelBundle.h"
 #include "BundleSchema.h"
+#include "BundleArchive.h"
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -53,18 +54,27 @@ std::shared_ptr<VAEModelBundle> VAEModelBundle::load(const std::string& pathOrBy
         if (!looksLikeArchive(bundle->bytes))
             throw BundleError("VAE model file " + bundle->source + " is not a TorchScript archive (no zip signature)");
     }
-    std::istringstream in(bundle->bytes);
-    torch::jit::ExtraFilesMap extra{{metadataFileName(), ""}};
-    torch::jit::Module module;
-    try {
-        module = torch::jit::load(in, torch::kCPU, extra);
+    // The container first: every member checked against the integrity record before anything is parsed.
+    BundleArchive archive(bundle->bytes, bundle->source);
+    archive.verifyIntegrity();
+    bundle->integrityRecord = archive.hasIntegrityRecord();
+    const std::string extra = "extra/";
+    if (archive.has(extra + metadataFileName()))
+        bundle->metadataText = archive.read(extra + metadataFileName());
+#ifdef OPENMMVAE_WITH_TORCH
+    {
+        std::istringstream in(bundle->bytes);
+        torch::jit::Module module;
+        try {
+            module = torch::jit::load(in, torch::kCPU);
+        }
+        catch (const std::exception& e) {
+            throw BundleError("VAE model from " + bundle->source + " is not a valid TorchScript archive: " + summarizeError(e));
+        }
+        if (!module.find_method(BundleSchema::Method::kForward))
+            throw BundleError("VAE model from " + bundle->source + " has no forward(positions) method");
     }
-    catch (const std::exception& e) {
-        throw BundleError("VAE model from " + bundle->source + " is not a valid TorchScript archive: " + summarizeError(e));
-    }
-    if (!module.find_method(BundleSchema::Method::kForward))
-        throw BundleError("VAE model from " + bundle->source + " has no forward(positions) method");
-    bundle->metadataText = extra[metadataFileName()];
+#endif
     if (!bundle->metadataText.empty()) {
         try {
             bundle->metadata = nlohmann::json::parse(bundle->metadataText);
@@ -78,7 +88,69 @@ std::shared_ptr<VAEModelBundle> VAEModelBundle::load(const std::string& pathOrBy
         bundle->getMetadataLatentSize();
         bundle->getMetadataAtoms();
     }
+    if (archive.has(extra + BundleSchema::kNativeFile)) {
+        nlohmann::json description;
+        try {
+            description = nlohmann::json::parse(archive.read(extra + BundleSchema::kNativeFile));
+        }
+        catch (const nlohmann::json::exception& e) {
+            throw BundleError("VAE model from " + bundle->source + ": its native section is not valid JSON: " + e.what());
+        }
+        bundle->nativeTree = std::make_shared<NativeModuleTree>(
+            NativeModuleTree::read(description, archive.read(extra + BundleSchema::kNativeDataFile), bundle->source));
+        if (description.contains("checks"))
+            bundle->recordedChecks = BundleCheckRecord::fromJson(description["checks"], bundle->source);
+    }
+    else if (!hasTorchScript())
+        throw BundleError("VAE model from " + bundle->source + " has no native section (a bundle written before openmm-vae format 2, "
+                          "or a TorchScript model from elsewhere), and this build of openmm-vae has no LibTorch "
+                          "(OPENMMVAE_WITH_TORCH=OFF), so it cannot evaluate it. Rewrite it with 'openmm-vae upgrade' in a build "
+                          "with LibTorch, or use such a build.");
     return bundle;
+}
+
+bool VAEModelBundle::hasTorchScript() {
+#ifdef OPENMMVAE_WITH_TORCH
+    return true;
+#else
+    return false;
+#endif
+}
+
+std::shared_ptr<const NativeModuleTree> VAEModelBundle::getModuleTree(std::string* whyNot) const {
+    if (nativeTree)
+        return nativeTree;
+    std::lock_guard<std::mutex> lock(treeMutex);
+#ifdef OPENMMVAE_WITH_TORCH
+    if (!moduleTree && moduleTreeWhyNot.empty()) {
+        try {
+            moduleTree = std::make_shared<NativeModuleTree>(NativeModuleTree::fromModule(createModule()));
+        }
+        catch (const std::exception& e) {
+            moduleTreeWhyNot = e.what();
+        }
+    }
+#else
+    moduleTreeWhyNot = "it has no native section";
+#endif
+    if (whyNot != nullptr) *whyNot = moduleTreeWhyNot;
+    return moduleTree;
+}
+
+BundleCheckRecord VAEModelBundle::getCheckRecord(int nAtoms, bool withDensities) const {
+#ifdef OPENMMVAE_WITH_TORCH
+    torch::jit::Module module = createModule();
+    return BundleCheckRecord::fromModule(module, nAtoms, source, withDensities);
+#else
+    if (!recordedChecks)
+        throw BundleError("VAE model from " + source + ": its native section has no check record");
+    if (recordedChecks->probeAtoms != nAtoms)
+        throw BundleError("VAE model from " + source + " was checked for " + std::to_string(recordedChecks->probeAtoms) +
+                          " atoms, not " + std::to_string(nAtoms));
+    BundleCheckRecord record = *recordedChecks;
+    record.hasDensities = record.hasDensities && withDensities;
+    return record;
+#endif
 }
 
 int VAEModelBundle::getMetadataLatentSize() const {
@@ -107,6 +179,7 @@ std::vector<int> VAEModelBundle::getMetadataAtoms() const {
     return atoms;
 }
 
+#ifdef OPENMMVAE_WITH_TORCH
 torch::jit::Module VAEModelBundle::createModule() const {
     std::istringstream in(bytes);
     torch::jit::Module module = torch::jit::load(in, torch::kCPU);
@@ -134,6 +207,8 @@ torch::Tensor VAEModelBundle::evaluate(torch::jit::Module& module, const torch::
     return z;
 }
 
+#endif
+
 std::vector<double> VAEModelBundle::probePositions(int nAtoms) {
     // A deterministic, non-degenerate configuration: atoms on an irregular line of 0.15 nm steps.
     // The offsets are trigonometric, not periodic in i, so no three atoms are collinear (a periodic
@@ -147,6 +222,7 @@ std::vector<double> VAEModelBundle::probePositions(int nAtoms) {
     return p;
 }
 
+#ifdef OPENMMVAE_WITH_TORCH
 int VAEModelBundle::probeLatentSize(int nAtoms) const {
     torch::jit::Module module = createModule();
     std::vector<double> p = probePositions(nAtoms);
@@ -154,6 +230,7 @@ int VAEModelBundle::probeLatentSize(int nAtoms) const {
     torch::NoGradGuard noGrad;
     return evaluate(module, probe, source).size(0);
 }
+#endif
 
 
 std::optional<FeatureKind> VAEModelBundle::getFeatureKind() const {

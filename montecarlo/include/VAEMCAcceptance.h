@@ -8,13 +8,20 @@
  * the trainer's f_acc.
  */
 
+#ifdef OPENMMVAE_WITH_TORCH
 #include <torch/torch.h>
+#endif
 
 #include <array>
 #include <string>
 
 namespace VAEPlugin {
 
+/** Names of the terms of ln alpha, in the order of VAEMCLogAlpha::terms. */
+constexpr int kVAEMCNumTerms = 5;
+const std::array<std::string, kVAEMCNumTerms>& vaeMCTermNames();  // energy, encoder, prior, decoder, jacobian
+
+#ifdef OPENMMVAE_WITH_TORCH
 /** Per-move inputs of ln alpha; every tensor is [B] (any floating dtype; converted to double). */
 struct VAEMCTerms {
     torch::Tensor energyCurrent, energyProposal;        ///< U(x), U(x') (multiplied by beta in vaeMCLogAlpha)
@@ -23,10 +30,6 @@ struct VAEMCTerms {
     torch::Tensor logDecoderCurrent, logDecoderProposal;///< ln P(x|z), ln P(x'|z')
     torch::Tensor logJacobianCurrent, logJacobianProposal; ///< ln J(x), ln J(x')
 };
-
-/** Names of the terms of ln alpha, in the order of VAEMCLogAlpha::terms. */
-constexpr int kVAEMCNumTerms = 5;
-const std::array<std::string, kVAEMCNumTerms>& vaeMCTermNames();  // energy, encoder, prior, decoder, jacobian
 
 /** The result of vaeMCLogAlpha; all tensors [B] double. */
 struct VAEMCLogAlpha {
@@ -47,6 +50,7 @@ struct VAEMCLogAlpha {
  */
 VAEMCLogAlpha vaeMCLogAlpha(const VAEMCTerms& t, double beta = 1.0,
                             const std::array<double, kVAEMCNumTerms>& termWeights = {1, 1, 1, 1, 1});
+#endif
 
 /** ln alpha of one move: the terms, their weighted sum and whether the move may be accepted. */
 struct VAEMCLogAlphaValue {
@@ -72,8 +76,10 @@ double vaeMCLogAlpha(double energyCurrent, double energyProposal, double logQCur
                      double logDecoderProposal, double logJacobianCurrent, double logJacobianProposal,
                      double beta = 1.0, std::array<double, kVAEMCNumTerms>* terms = nullptr);
 
+#ifdef OPENMMVAE_WITH_TORCH
 /** Accept where valid and ln(u) < total (u uniform in (0,1), [B]); returns bool [B]. */
 torch::Tensor acceptMoves(const VAEMCLogAlpha& a, const torch::Tensor& uniform);
+#endif
 
 } // namespace VAEPlugin
 

@@ -32,8 +32,10 @@ struct VAEMCTermStats {
 /** Running acceptance counts and per-term diagnostics of VAE-MC moves. */
 class VAEMCStatistics {
 public:
+#ifdef OPENMMVAE_WITH_TORCH
     /** Record a batch of attempted moves and which were accepted. */
     void add(const VAEMCLogAlpha& a, const torch::Tensor& accepted);
+#endif
     /** Record one attempted move. */
     void add(const VAEMCLogAlphaValue& a, bool accepted);
     int64_t attempted() const { return attempted_; }

@@ -6,6 +6,7 @@
 
 namespace VAEPlugin {
 
+#ifdef OPENMMVAE_WITH_TORCH
 using torch::Tensor;
 
 namespace {
@@ -16,6 +17,7 @@ Tensor d(const Tensor& t) {
 }
 
 } // namespace
+#endif
 
 const std::array<std::string, kVAEMCNumTerms>& vaeMCTermNames() {
     static const std::array<std::string, kVAEMCNumTerms> names = {"energy", "encoder", "prior", "decoder", "jacobian"};
@@ -34,6 +36,7 @@ VAEMCLogAlphaValue vaeMCLogAlphaValue(double uC, double uP, double qC, double qP
     return a;
 }
 
+#ifdef OPENMMVAE_WITH_TORCH
 VAEMCLogAlpha vaeMCLogAlpha(const VAEMCTerms& t, double beta, const std::array<double, kVAEMCNumTerms>& w) {
     const std::array<Tensor, 10> in = {d(t.energyCurrent), d(t.energyProposal), d(t.logQCurrent), d(t.logQProposal),
                                        d(t.logPriorCurrent), d(t.logPriorProposal), d(t.logDecoderCurrent),
@@ -56,6 +59,7 @@ VAEMCLogAlpha vaeMCLogAlpha(const VAEMCTerms& t, double beta, const std::array<d
     }
     return a;
 }
+#endif
 
 double vaeMCLogAlpha(double energyCurrent, double energyProposal, double logQCurrent, double logQProposal,
                      double logPriorCurrent, double logPriorProposal, double logDecoderCurrent,
@@ -68,8 +72,10 @@ double vaeMCLogAlpha(double energyCurrent, double energyProposal, double logQCur
     return a.valid ? a.total : -std::numeric_limits<double>::infinity();
 }
 
+#ifdef OPENMMVAE_WITH_TORCH
 Tensor acceptMoves(const VAEMCLogAlpha& a, const Tensor& uniform) {
     return a.valid & (torch::log(uniform.to(torch::kFloat64).reshape({-1})) < a.total);
 }
+#endif
 
 } // namespace VAEPlugin

@@ -4,8 +4,6 @@
 #include "VAEModelBundle.h"
 #include "VAEEncoderSpec.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -15,16 +13,17 @@ namespace {
 
 namespace A = BundleSchema::Attribute;
 
+#ifdef OPENMMVAE_WITH_TORCH
 /** The values of a [B] tensor as doubles (one copy per batch, so a move reads plain numbers). */
 std::vector<double> hostDoubles(const torch::Tensor& t) {
     torch::Tensor c = t.to(torch::kFloat64).contiguous();
     return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
+#endif
 
-std::vector<int> intList(torch::jit::Module& module, const char* name) {
+std::vector<int> intList(const NativeModuleTree& tree, const char* name) {
     std::vector<int> v;
-    c10::List<c10::IValue> list = module.attr(name).toList();
-    for (size_t i = 0; i < list.size(); i++) v.push_back(static_cast<int>(list.get(i).toInt()));
+    for (int64_t i : tree.integers(name)) v.push_back(static_cast<int>(i));
     return v;
 }
 
@@ -36,12 +35,38 @@ bool allFinite(const std::vector<double>& v) {
 
 } // namespace
 
+VAEMCChain::VAEMCChain(const VAEModelBundle& bundle, uint64_t seed, std::array<VAEMCStatistics, kVAEMCNumMoveKinds>& statistics,
+                       bool allowNative)
+    : tree_(bundle.getModuleTree()), source_(bundle.getSource()), generator_(seed), statistics_(statistics) {
+    const int numAtoms = static_cast<int>(bundle.getMetadataAtoms().size());
+    record_ = bundle.getCheckRecord(numAtoms);
+#ifdef OPENMMVAE_WITH_TORCH
+    module_ = bundle.createModule();
+#endif
+    if (allowNative)
+        createNative();
+    buildNativeMoves();
+}
+
+#ifdef OPENMMVAE_WITH_TORCH
 VAEMCChain::VAEMCChain(torch::jit::Module module, const std::string& source, uint64_t seed,
                        std::array<VAEMCStatistics, kVAEMCNumMoveKinds>& statistics, bool allowNative)
-    : module_(module), source_(source), generator_(at::detail::createCPUGenerator(seed)), statistics_(statistics) {
+    : source_(source), generator_(seed), statistics_(statistics), module_(module) {
+    try {
+        tree_ = std::make_shared<NativeModuleTree>(NativeModuleTree::fromModule(module_));
+        record_ = BundleCheckRecord::fromModule(module_, 0, source_);
+    }
+    catch (const std::exception&) {  // a foreign module: no native path
+        tree_.reset();
+    }
     if (allowNative)
-        native_ = VAEMCNativeDensities::tryCreate(module_);
+        createNative();
     buildNativeMoves();
+}
+#endif
+
+void VAEMCChain::createNative() {
+    native_ = tree_ ? VAEMCNativeDensities::tryCreate(*tree_, record_) : nullptr;
 }
 
 VAEMCChain::~VAEMCChain() = default;
@@ -55,7 +80,7 @@ void VAEMCChain::buildNativeMoves() {
     VAEEncoderSpec spec;
     std::string whyNot;
     // cartesian features have no inverse map (and allow no exact move anyway)
-    if (!VAEEncoderSpec::fromModule(module_, spec, whyNot) || spec.featureKind == FeatureKind::Cartesian ||
+    if (!VAEEncoderSpec::fromTree(*tree_, spec, whyNot) || spec.featureKind == FeatureKind::Cartesian ||
         spec.numFeatures != native_->numFeatures())
         return;
     featureMap_ = std::make_unique<NativeFeatureMap>(spec);
@@ -68,7 +93,10 @@ void VAEMCChain::buildNativeMoves() {
 
 void VAEMCChain::setNativeDensitiesAllowed(bool allowed) {
     discardDraws();
-    native_ = allowed ? VAEMCNativeDensities::tryCreate(module_) : nullptr;
+    if (allowed)
+        createNative();
+    else
+        native_.reset();
     buildNativeMoves();
     if (torsionProbability_ > 0 && !whyNoTorsionMoves().empty())
         setMoveProbabilities(1.0, 0.0);
@@ -82,8 +110,7 @@ void VAEMCChain::setNativeMovesAllowed(bool allowed) {
 }
 
 std::string VAEMCChain::whyNoTorsionMoves() const {
-    torch::jit::Module& m = const_cast<torch::jit::Module&>(module_);
-    const std::string kind = m.hasattr(A::kFeatureKind) ? m.attr(A::kFeatureKind).toStringRef() : std::string("unknown");
+    const std::string kind = tree_ && tree_->has(A::kFeatureKind) ? tree_->string(A::kFeatureKind) : std::string("unknown");
     if (kind != featureKindName(FeatureKind::Bat))
         return "torsion moves need bat features (bonds, angles, torsions), but the model from " + source_ + " has " + kind + " features";
     if (!native_)
@@ -114,10 +141,10 @@ void VAEMCChain::setMoveProbabilities(double full, double torsion) {
 }
 
 void VAEMCChain::setConstrainedBondLengths(const std::map<std::pair<int, int>, double>& lengths) {
-    if (!module_.hasattr(A::kBatI) || !module_.hasattr(A::kBatBondLength))
+    if (!tree_ || !tree_->has(A::kBatI) || !tree_->has(A::kBatBondLength))
         return;
-    const std::vector<int> rowI = intList(module_, A::kBatI), rowJ = intList(module_, A::kBatJ),
-                           freeRows = intList(module_, A::kBatFreeRows);
+    const std::vector<int> rowI = intList(*tree_, A::kBatI), rowJ = intList(*tree_, A::kBatJ),
+                           freeRows = intList(*tree_, A::kBatFreeRows);
     std::vector<double> perRow(rowI.size(), 0.0);
     std::vector<char> isFree(rowI.size(), 0);
     for (int r : freeRows) isFree.at(r) = 1;
@@ -130,9 +157,11 @@ void VAEMCChain::setConstrainedBondLengths(const std::map<std::pair<int, int>, d
                              "), but no length was given for it");
         perRow[r] = it->second;
     }
+#ifdef OPENMMVAE_WITH_TORCH
     // the chain's own module copy: its positions_from_features builds the bonds at these lengths
     torch::Tensor old = module_.attr(A::kBatBondLength).toTensor();
     module_.setattr(A::kBatBondLength, torch::tensor(perRow, torch::kFloat64).to(old.dtype()));
+#endif
     constrainedLengths_ = perRow;
     if (featureMap_)
         featureMap_->setConstrainedBondLengths(perRow);
@@ -140,17 +169,22 @@ void VAEMCChain::setConstrainedBondLengths(const std::map<std::pair<int, int>, d
 }
 
 void VAEMCChain::forgetRefresh() {
+#ifdef OPENMMVAE_WITH_TORCH
     numRefresh_ = nextRefresh_ = refreshBatch_ = 0;
     encoded_ = false;
+#endif
 }
 
 void VAEMCChain::discardDraws() {
-    haveState_ = false;
     haveNativeState_ = false;
     forgetRefresh();
+#ifdef OPENMMVAE_WITH_TORCH
+    haveState_ = false;
     numProposals_ = nextProposal_ = 0;
+#endif
 }
 
+#ifdef OPENMMVAE_WITH_TORCH
 void VAEMCChain::setState(const torch::Tensor& positions) {
     if (haveState_ && torch::equal(positions, state_.positions))
         return;
@@ -180,7 +214,7 @@ void VAEMCChain::drawStateTerms(int remainingMoves, int64_t proposalBatchSize, d
             native_->setFeatures(hostDoubles(state_.features).data());
             encoded_ = true;
         }
-        const std::vector<double> eps = hostDoubles(torch::randn({1, (int64_t) mu_.size()}, generator_, opts));
+        const std::vector<double> eps = hostDoubles(torch::randn({1, (int64_t) mu_.size()}, generator_.aten(), opts));
         std::vector<double> z(eps.size());
         for (size_t i = 0; i < z.size(); i++) z[i] = mu_[i] + std::exp(0.5 * logvar_[i]) * eps[i];
         logQ = native_->encoderLogProb(z.data(), mu_.data(), logvar_.data());
@@ -197,7 +231,7 @@ void VAEMCChain::drawStateTerms(int remainingMoves, int64_t proposalBatchSize, d
         const int64_t first = std::max<int64_t>(2, static_cast<int64_t>(std::ceil(1.5 / acceptance)));
         refreshBatch_ = std::min<int64_t>(proposalBatchSize, refreshBatch_ == 0 ? first : 2 * refreshBatch_);
         numRefresh_ = std::min<int64_t>(refreshBatch_, remainingMoves);
-        refresh_ = refreshVAEMCLatents(module_, state_.features.expand({numRefresh_, -1}), generator_);
+        refresh_ = refreshVAEMCLatents(module_, state_.features.expand({numRefresh_, -1}), generator_.aten());
         refreshQ_ = hostDoubles(refresh_.logQCurrent);
         refreshPrior_ = hostDoubles(refresh_.logPriorCurrent);
         refreshDecoder_ = hostDoubles(refresh_.logDecoderCurrent);
@@ -208,7 +242,7 @@ void VAEMCChain::drawStateTerms(int remainingMoves, int64_t proposalBatchSize, d
 void VAEMCChain::drawProposals(int64_t proposalBatchSize) {
     numProposals_ = proposalBatchSize;
     proposalsDrawnOn_ = state_.positions;
-    proposals_ = drawVAEMCProposals(module_, state_.positions.expand({numProposals_, -1, -1}), generator_);
+    proposals_ = drawVAEMCProposals(module_, state_.positions.expand({numProposals_, -1, -1}), generator_.aten());
     proposalQ_ = hostDoubles(proposals_.logQProposal);
     proposalPrior_ = hostDoubles(proposals_.logPriorProposal);
     proposalDecoder_ = hostDoubles(proposals_.logDecoderProposal);
@@ -217,6 +251,8 @@ void VAEMCChain::drawProposals(int64_t proposalBatchSize) {
     proposalAdmissible_.assign(admissible.data_ptr<bool>(), admissible.data_ptr<bool>() + admissible.numel());
     nextProposal_ = 0;
 }
+
+#endif
 
 VAEMCMoveKind VAEMCChain::drawMoveKind() {
     if (torsionProbability_ <= 0) return VAEMCMoveKind::Full;
@@ -236,13 +272,11 @@ bool VAEMCChain::fillNativeState(NativeState& s) {
     return std::isfinite(s.logJacobian) && allFinite(s.mu) && allFinite(s.logvar);
 }
 
-void VAEMCChain::setNativeState(const torch::Tensor& positions) {
-    torch::Tensor p = positions.to(torch::kFloat64).contiguous();
-    std::vector<double> flat(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
-    if (haveNativeState_ && flat == nativeState_.positions)
+void VAEMCChain::setNativeState(const std::vector<double>& positions) {
+    if (haveNativeState_ && positions == nativeState_.positions)
         return;
     haveNativeState_ = false;
-    nativeState_.positions = std::move(flat);
+    nativeState_.positions = positions;
     bool ok;
     try {
         ok = fillNativeState(nativeState_);
@@ -299,9 +333,8 @@ bool VAEMCChain::nativeMove(VAEMCMoveKind kind, double& energy, double beta, VAE
         logQProposal = native_->encoderLogProb(zp.data(), next.mu.data(), next.logvar.data());
         logDecoderProposal = sampledLogDecoder;
         logJacobianProposal = next.logJacobian;
-        const int64_t n = static_cast<int64_t>(next.positions.size() / 3);
         positionsSet = true;
-        proposalEnergy = target.proposalEnergy(torch::from_blob(next.positions.data(), {1, n, 3}, torch::kFloat64));
+        proposalEnergy = target.proposalEnergy(next.positions);
     }
     VAEMCLogAlphaValue a = vaeMCLogAlphaValue(energy, proposalEnergy, logQ, logQProposal, logPrior, logPriorProposal, logDecoder,
                                               logDecoderProposal, s.logJacobian, logJacobianProposal, beta, termWeights_);
@@ -318,10 +351,8 @@ bool VAEMCChain::nativeMove(VAEMCMoveKind kind, double& energy, double beta, VAE
     return accept;
 }
 
-int64_t VAEMCChain::attempt(int moves, const torch::Tensor& positions, double energy, double beta, int64_t proposalBatchSize,
+int64_t VAEMCChain::attempt(int moves, const std::vector<double>& positions, double energy, double beta, int64_t proposalBatchSize,
                             VAEMCTarget& target) {
-    torch::NoGradGuard noGrad;
-    const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
     if (usesNativeMoves()) {
         setNativeState(positions);
         int64_t accepted = 0;
@@ -336,6 +367,23 @@ int64_t VAEMCChain::attempt(int moves, const torch::Tensor& positions, double en
         }
         return accepted;
     }
+#ifdef OPENMMVAE_WITH_TORCH
+    const int64_t n = static_cast<int64_t>(positions.size() / 3);
+    torch::Tensor p = torch::from_blob(const_cast<double*>(positions.data()), {1, n, 3}, torch::kFloat64).clone();
+    return attemptThroughTorchScript(moves, p, energy, beta, proposalBatchSize, target);
+#else
+    (void) proposalBatchSize;
+    throw VAEMCError("the model from " + source_ + " has no native moves (" +
+                     (native_ ? std::string("its feature map has no inverse") : std::string("no native densities")) +
+                     "), and this build has no LibTorch (OPENMMVAE_WITH_TORCH=OFF) for its TorchScript methods");
+#endif
+}
+
+#ifdef OPENMMVAE_WITH_TORCH
+int64_t VAEMCChain::attemptThroughTorchScript(int moves, const torch::Tensor& positions, double energy, double beta,
+                                              int64_t proposalBatchSize, VAEMCTarget& target) {
+    torch::NoGradGuard noGrad;
+    const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
     setState(positions);
     int64_t accepted = 0;
     for (int m = 0; m < moves; m++) {
@@ -374,13 +422,14 @@ int64_t VAEMCChain::attempt(int moves, const torch::Tensor& positions, double en
         }
         if (proposalPositions.defined() && torch::isfinite(proposalPositions).all().item<bool>()) {
             positionsSet = true;
-            proposalEnergy = target.proposalEnergy(proposalPositions);
+            torch::Tensor flat = proposalPositions.to(torch::kFloat64).contiguous();
+            proposalEnergy = target.proposalEnergy(std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel()));
         }
         VAEMCLogAlphaValue a = vaeMCLogAlphaValue(energy, proposalEnergy, logQCurrent, proposalQ_[k], logPriorCurrent, proposalPrior_[k],
                                                   logDecoderCurrent, proposalDecoder_[k], state_.logJacobian.item<double>(),
                                                   proposalLogJacobian_[k], beta, termWeights_);
         a.valid = a.valid && admissible;
-        const double uniform = torch::rand({1}, generator_, opts).item<double>();
+        const double uniform = torch::rand({1}, generator_.aten(), opts).item<double>();
         const bool accept = a.valid && std::log(uniform) < a.total;
         statistics_[static_cast<int>(VAEMCMoveKind::Full)].add(a, accept);
         if (accept) {
@@ -399,5 +448,6 @@ int64_t VAEMCChain::attempt(int moves, const torch::Tensor& positions, double en
     }
     return accepted;
 }
+#endif
 
 } // namespace VAEPlugin

@@ -5,7 +5,9 @@
 
 namespace VAEPlugin {
 
+#ifdef OPENMMVAE_WITH_TORCH
 using torch::Tensor;
+#endif
 
 const std::array<std::string, kVAEMCNumMoveKinds>& vaeMCMoveKindNames() {
     static const std::array<std::string, kVAEMCNumMoveKinds> names = {"full", "torsion"};
@@ -51,6 +53,7 @@ void VAEMCStatistics::add(const VAEMCLogAlphaValue& a, bool accepted) {
     total_.add(a.total);
 }
 
+#ifdef OPENMMVAE_WITH_TORCH
 void VAEMCStatistics::add(const VAEMCLogAlpha& a, const Tensor& accepted) {
     const Tensor total = a.total.to(torch::kFloat64).contiguous(), valid = a.valid.to(torch::kBool).contiguous(),
                  acc = accepted.to(torch::kBool).reshape({-1}).contiguous();
@@ -64,6 +67,7 @@ void VAEMCStatistics::add(const VAEMCLogAlpha& a, const Tensor& accepted) {
         add(one, acc.data_ptr<bool>()[r]);
     }
 }
+#endif
 
 VAEMCTermStats VAEMCStatistics::term(int k) const {
     if (k < 0 || k >= kVAEMCNumTerms) throw std::out_of_range("VAEMCStatistics: no term " + std::to_string(k));

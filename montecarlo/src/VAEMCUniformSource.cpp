@@ -1,19 +1,11 @@
 #include "VAEMCUniformSource.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <cmath>
-#include <mutex>
 
 namespace VAEPlugin {
 
 double VAEMCUniformSource::uniform() {
-    uint64_t bits;
-    {
-        std::lock_guard<std::mutex> lock(generator_.mutex());
-        bits = at::check_generator<at::CPUGeneratorImpl>(generator_)->random64();
-    }
-    return ((bits >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    return ((generator_.random64() >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
 double VAEMCUniformSource::normal() {

@@ -2,16 +2,17 @@
 #define OPENMM_VAE_NATIVE_SELF_CHECK_H_
 
 #include "VAEEncoderSpec.h"
-#include <torch/script.h>
+#include "VAEModelBundle.h"
 #include <string>
 #include <vector>
 
 namespace VAEPlugin {
 
 /**
- * The one check that native code may stand in for a bundle's CV: the bundle's own forward (TorchScript)
- * and the native evaluator of its encoder description, both in double precision, on the probe
- * configuration (VAEModelBundle::probePositions). Every kernel calls it before it uses native or device
+ * The one check that native code may stand in for a bundle's CV: the bundle's own forward (TorchScript;
+ * without LibTorch, what it gave when the bundle was written: BundleCheckRecord) and the native evaluator
+ * of its encoder description, both in double precision, on the probe configuration
+ * (VAEModelBundle::probePositions). Every kernel calls it before it uses native or device
  * code, so a bundle whose description differs from what it computes is never silently biased with
  * another CV.
  */
@@ -25,11 +26,10 @@ struct NativeSelfCheck {
 };
 
 /**
- * Runs forward on the probe (BundleError if forward fails or returns no [L] tensor) and, when the module
- * is a describable bundle of numAtoms atoms, the native evaluator on the same positions.
- * source names the model in messages.
+ * Takes forward on the probe (VAEModelBundle::getCheckRecord: BundleError if forward fails or returns no
+ * [L] tensor) and, when the bundle is describable for numAtoms atoms, runs the native evaluator on the same positions.
  */
-NativeSelfCheck checkNativeAgainstBundle(torch::jit::Module& module, int numAtoms, const std::string& source);
+NativeSelfCheck checkNativeAgainstBundle(const VAEModelBundle& bundle, int numAtoms);
 
 } // namespace VAEPlugin
 

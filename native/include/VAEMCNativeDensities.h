@@ -16,14 +16,15 @@
  * autoregressive decoder, the conditional terms of partial moves, so that a whole move can run
  * natively. tryCreate() returns null for anything else (legacy autoregressive and flow layouts,
  * foreign modules) and for any bundle whose native values differ from its TorchScript methods on
- * random inputs, samples with identical noise included (so a mismatch can only cost speed, never
+ * the check inputs (BundleCheckRecord), samples with identical noise included (so a mismatch can only cost speed, never
  * exactness); callers then use the TorchScript methods.
  */
 
 #include "NativeDecoder.h"
 #include "NativeEncoder.h"
 #include "NativePriorFlow.h"
-#include <torch/script.h>
+#include "BundleCheckRecord.h"
+#include "NativeModuleTree.h"
 
 #include <memory>
 
@@ -31,8 +32,15 @@ namespace VAEPlugin {
 
 class VAEMCNativeDensities {
 public:
-    /** The evaluator of `bundle` (a bundle module with the trainer's methods), or null (see above). */
+    /**
+     * The evaluator of a bundle described by its module tree, or null (see above): checked against
+     * `record`, what the bundle's own methods give (VAEModelBundle::getCheckRecord).
+     */
+    static std::unique_ptr<VAEMCNativeDensities> tryCreate(const NativeModuleTree& bundle, const BundleCheckRecord& record);
+#ifdef OPENMMVAE_WITH_TORCH
+    /** tryCreate of a bundle module (with the trainer's methods), checked against the module's methods. */
     static std::unique_ptr<VAEMCNativeDensities> tryCreate(torch::jit::Module& bundle);
+#endif
     ~VAEMCNativeDensities();
     int latentSize() const;
     int numFeatures() const;

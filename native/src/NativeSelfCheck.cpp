@@ -5,16 +5,14 @@
 
 using namespace VAEPlugin;
 
-NativeSelfCheck VAEPlugin::checkNativeAgainstBundle(torch::jit::Module& module, int numAtoms, const std::string& source) {
+NativeSelfCheck VAEPlugin::checkNativeAgainstBundle(const VAEModelBundle& bundle, int numAtoms) {
     NativeSelfCheck check;
     std::vector<double> probe = VAEModelBundle::probePositions(numAtoms);
-    {
-        torch::NoGradGuard noGrad;
-        torch::Tensor positions = torch::from_blob(probe.data(), {numAtoms, 3}, torch::kFloat64).clone();
-        torch::Tensor z = VAEModelBundle::evaluate(module, positions, source).to(torch::kFloat64).contiguous();
-        check.forwardLatent.assign(z.data_ptr<double>(), z.data_ptr<double>() + z.numel());
-    }
-    check.describable = VAEEncoderSpec::fromModule(module, check.spec, check.whyNot);
+    check.forwardLatent = bundle.getCheckRecord(numAtoms, false).probeLatent;
+    std::shared_ptr<const NativeModuleTree> tree = bundle.getModuleTree(&check.whyNot);
+    if (!tree)
+        return check;
+    check.describable = VAEEncoderSpec::fromTree(*tree, check.spec, check.whyNot);
     if (!check.describable)
         return check;
     if (check.spec.numAtoms != numAtoms) {

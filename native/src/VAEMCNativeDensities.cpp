@@ -7,7 +7,6 @@
 
 #include "DensitySpecEigen.h"
 #include <cmath>
-#include <random>
 #include <vector>
 
 namespace VAEPlugin {
@@ -17,8 +16,7 @@ namespace {
 namespace Mt = BundleSchema::Method;
 namespace M = BundleSchema::Model;
 
-/** Uniform slots per feature of the self-check's noise: 20 Best-Fisher tries (a row that needs more is skipped). */
-constexpr int kCheckSlots = kSlotFirstTry + 2 * 20;
+static_assert(BundleSchema::kCheckNoiseSlots == kSlotFirstTry + 2 * 20, "the check record's noise: the fixed slots and 20 Best-Fisher tries");
 
 } // namespace
 
@@ -52,84 +50,65 @@ double VAEMCNativeDensities::encoderLogProb(const double* z, const double* mu, c
     return -0.5 * s - 0.5 * L * kLn2Pi;
 }
 
+#ifdef OPENMMVAE_WITH_TORCH
 std::unique_ptr<VAEMCNativeDensities> VAEMCNativeDensities::tryCreate(torch::jit::Module& bundle) {
+    try {
+        return tryCreate(NativeModuleTree::fromModule(bundle), BundleCheckRecord::fromModule(bundle, 0, "the bundle"));
+    }
+    catch (const std::exception&) {  // an attribute it cannot hold
+        return nullptr;
+    }
+}
+#endif
+
+std::unique_ptr<VAEMCNativeDensities> VAEMCNativeDensities::tryCreate(const NativeModuleTree& bundle, const BundleCheckRecord& record) {
     try {
         VAEDensitySpec spec;
         VAEEncoderSpec encoderSpec;
         std::string whyNot;
-        if (!VAEDensitySpec::fromModule(bundle, spec, whyNot) || !VAEEncoderSpec::fromModule(bundle, encoderSpec, whyNot) ||
+        if (!record.hasDensities || !VAEDensitySpec::fromTree(bundle, spec, whyNot) || !VAEEncoderSpec::fromTree(bundle, encoderSpec, whyNot) ||
             encoderSpec.numFeatures != spec.numFeatures || encoderSpec.latent != spec.latent)
             return nullptr;
         auto impl = std::make_unique<Impl>(spec, encoderSpec);
         std::unique_ptr<VAEMCNativeDensities> native(new VAEMCNativeDensities(std::move(impl)));
-        // the same numbers as the bundle's own methods on random features, latents and noise, or nothing
-        torch::NoGradGuard noGrad;
-        const int L = native->latentSize(), D = native->numFeatures(), n = 6;
-        const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
-        std::mt19937_64 rng(12345);
-        std::normal_distribution<double> normal;
-        GeneratorUniformSource uniforms(rng());
-        // decoders of the slot layout take [B, D, S] noise; older ones (no multiplicity) only [B, D],
-        // whose periodic columns TorchScript completes with torch.rand: only the others compare
-        torch::jit::Module decoderModule = bundle.attr(BundleSchema::Attribute::kModel).toModule().attr(M::kDecoder).toModule();
-        const bool slots = decoderModule.hasattr(M::kMultiplicity);
-        const int S = slots ? kCheckSlots : 1;
-        torch::Tensor x = torch::empty({n, D}, opts), z = torch::empty({n, L}, opts), eps = torch::empty({n, L}, opts);
-        torch::Tensor noise = torch::empty({n, D, S}, opts);
-        for (int r = 0; r < n; r++) {
-            for (int i = 0; i < D; i++) {
-                x[r][i] = spec.featureMean[i] + spec.featureScale[i] * normal(rng);
-                for (int s = 0; s < S; s++) noise[r][i][s] = uniforms.uniform(i, s);
-            }
-            for (int k = 0; k < L; k++) {
-                z[r][k] = (1.0 + r) * normal(rng);
-                eps[r][k] = (1.0 + r) * normal(rng);
-            }
-        }
-        auto enc = bundle.get_method(Mt::kEncode)({x}).toTuple();
-        torch::Tensor mu = enc->elements()[0].toTensor().to(torch::kFloat64).contiguous();
-        torch::Tensor lv = enc->elements()[1].toTensor().to(torch::kFloat64).contiguous();
-        auto tensor = [](const c10::IValue& v) { return v.toTensor().to(torch::kFloat64).contiguous(); };
-        torch::Tensor q = tensor(bundle.get_method(Mt::kEncoderLogProb)({z, mu, lv})).reshape({-1});
-        torch::Tensor prior = tensor(bundle.get_method(Mt::kPriorLogProb)({z})).reshape({-1});
-        torch::Tensor dec = tensor(bundle.get_method(Mt::kDecoderLogProb)({x, z})).reshape({-1});
-        torch::Tensor priorSample = tensor(bundle.get_method(Mt::kPriorSample)({eps}));
-        torch::Tensor priorSampleDensity = tensor(bundle.get_method(Mt::kPriorLogProb)({priorSample})).reshape({-1});
-        torch::Tensor decoderSample =
-            tensor(bundle.get_method(Mt::kDecoderSample)({z, slots ? noise : noise.select(2, 0).contiguous()}));
-        // the density a sampler returns with its sample: that of decoder_log_prob at the sample
-        torch::Tensor sampleDensity = tensor(bundle.get_method(Mt::kDecoderLogProb)({decoderSample, z})).reshape({-1});
+        // the same numbers as the bundle's own methods on the record's features, latents and noise, or nothing
+        const int L = native->latentSize(), D = native->numFeatures(), n = record.rows, S = record.slots;
+        if (record.latent != L || record.numFeatures != D)
+            return nullptr;
+        const bool slots = record.slotNoise;
         auto close = [](double a, double b) { return std::isfinite(b) && std::abs(a - b) <= 1e-8 * (1.0 + std::abs(b)); };
         std::vector<char> periodic(D, 0);
         for (int64_t i : spec.periodicIndex) periodic[i] = 1;
         std::vector<double> mur(L), lvr(L), zs(L), xs(D);
         for (int r = 0; r < n; r++) {
-            const double* zr = z.data_ptr<double>() + r * L;
-            native->encoder().encode(x.data_ptr<double>() + r * D, mur.data(), lvr.data());
+            const double* x = record.x.data() + r * D;
+            const double* zr = record.z.data() + r * L;
+            const double* mu = record.mu.data() + r * L;
+            const double* lv = record.logvar.data() + r * L;
+            native->encoder().encode(x, mur.data(), lvr.data());
             for (int k = 0; k < L; k++)
-                if (!close(mur[k], mu[r][k].item<double>()) || !close(lvr[k], lv[r][k].item<double>())) return nullptr;
-            native->setFeatures(x.data_ptr<double>() + r * D);
-            if (!close(native->encoderLogProb(zr, mu.data_ptr<double>() + r * L, lv.data_ptr<double>() + r * L),
-                       q[r].item<double>()) ||
-                !close(native->priorLogProb(zr), prior[r].item<double>()) ||
-                !close(native->decoderLogProb(zr), dec[r].item<double>()))
+                if (!close(mur[k], mu[k]) || !close(lvr[k], lv[k])) return nullptr;
+            native->setFeatures(x);
+            if (!close(native->encoderLogProb(zr, mu, lv), record.encoderLogProb[r]) ||
+                !close(native->priorLogProb(zr), record.priorLogProb[r]) ||
+                !close(native->decoderLogProb(zr), record.decoderLogProb[r]))
                 return nullptr;
-            const double priorSampleLogProb = native->prior().sample(eps.data_ptr<double>() + r * L, zs.data());
+            const double priorSampleLogProb = native->prior().sample(record.eps.data() + r * L, zs.data());
             for (int k = 0; k < L; k++)
-                if (!close(zs[k], priorSample[r][k].item<double>())) return nullptr;
-            if (!close(priorSampleLogProb, priorSampleDensity[r].item<double>())) return nullptr;
-            TableUniformSource table(noise.data_ptr<double>() + r * D * S, D, S);
+                if (!close(zs[k], record.priorSample[r * L + k])) return nullptr;
+            if (!close(priorSampleLogProb, record.priorSampleLogProb[r])) return nullptr;
+            TableUniformSource table(record.noise.data() + r * D * S, D, S);
             const double sampleLogProb = native->decoder().sample(zr, table, xs.data());
             if (slots && table.exhausted()) continue;  // TorchScript drew the missing tries itself
-            if (slots && !close(sampleLogProb, sampleDensity[r].item<double>())) return nullptr;
+            if (slots && !close(sampleLogProb, record.decoderSampleLogProb[r])) return nullptr;
             for (int i = 0; i < D; i++) {
-                const double b = decoderSample[r][i].item<double>();
+                const double b = record.decoderSample[r * D + i];
                 if (!periodic[i] ? !close(xs[i], b) : slots && !(std::abs(wrapAngle(xs[i] - b)) <= 1e-8)) return nullptr;
             }
         }
         return native;
     }
-    catch (const std::exception&) {  // c10::Error included: an attribute or method it does not have
+    catch (const std::exception&) {  // BundleError included: an attribute it does not have
         return nullptr;
     }
 }

@@ -48,7 +48,7 @@ int VAECVForce::getNumLatentDimensions() const {
     if (latent > 0)
         return latent;
     if (!atoms.empty())
-        return reportingBundleErrors([&] { return bundle->probeLatentSize(atoms.size()); });
+        return reportingBundleErrors([&] { return (int) bundle->getCheckRecord(atoms.size(), false).probeLatent.size(); });
     if (mode == HarmonicRestraint)
         return centers.size();
     if (mode == GridBias)

@@ -2,6 +2,7 @@
 #include "internal/PythonGilRelease.h"
 #include "internal/BundleChecks.h"
 #include "internal/VAEMCIntegratorMoves.h"
+#include "VAEMCUniformSource.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/System.h"
 #include "openmm/internal/ContextImpl.h"
@@ -26,11 +27,11 @@ const char* kName = "VAEMCIntegrator";
 const int kDefaultProposalBatchSize = 64;
 
 /** The bundle's feature kind: its metadata's, else the module's own attribute (bundles without metadata). */
-std::string kindOf(const VAEModelBundle& bundle, torch::jit::Module& module) {
+std::string kindOf(const VAEModelBundle& bundle, const NativeModuleTree* tree) {
     if (std::optional<FeatureKind> kind = bundle.getFeatureKind())
         return featureKindName(*kind);
-    if (module.hasattr(BundleSchema::Attribute::kFeatureKind))
-        return module.attr(BundleSchema::Attribute::kFeatureKind).toStringRef();
+    if (tree != nullptr && tree->has(BundleSchema::Attribute::kFeatureKind))
+        return tree->string(BundleSchema::Attribute::kFeatureKind);
     return "";
 }
 
@@ -40,10 +41,9 @@ public:
     ContextTarget(ContextImpl& context, const std::vector<int>& atoms, const std::vector<Vec3>& positions, int groups, bool hasVirtualSites)
         : context(context), atoms(atoms), current(positions), trial(positions), groups(groups), hasVirtualSites(hasVirtualSites) {
     }
-    double proposalEnergy(const torch::Tensor& positions) override {
-        auto xp = positions.accessor<double, 3>();
+    double proposalEnergy(const std::vector<double>& xp) override {
         for (int a = 0; a < (int) atoms.size(); a++)
-            trial[atoms[a]] = Vec3(xp[0][a][0], xp[0][a][1], xp[0][a][2]);
+            trial[atoms[a]] = Vec3(xp[3 * a], xp[3 * a + 1], xp[3 * a + 2]);
         context.setPositions(trial);
         try {
             if (hasVirtualSites)
@@ -85,8 +85,9 @@ VAEMCIntegrator::VAEMCIntegrator(double temperature, double friction, double ste
     setMovesPerAttempt(movesPerAttempt);
     moves->bundle = reportingBundleErrors([&] { return VAEModelBundle::load(model); });
     const std::string& source = moves->bundle->getSource();
-    torch::jit::Module module = moves->bundle->createModule();
-    moves->kind = kindOf(*moves->bundle, module);
+    std::string whyNoTree;
+    std::shared_ptr<const NativeModuleTree> tree = moves->bundle->getModuleTree(&whyNoTree);
+    moves->kind = kindOf(*moves->bundle, tree.get());
     if (moves->kind == featureKindName(FeatureKind::Cartesian))
         throw OpenMMException(std::string(kName) + ": the model from " + source + " has cartesian features, which allow no exact "
                               "move: its decoder density is over coordinates aligned to a reference frame, not over the "
@@ -97,19 +98,22 @@ VAEMCIntegrator::VAEMCIntegrator(double temperature, double friction, double ste
         throw OpenMMException(std::string(kName) + ": the model from " + source + " has feature kind '" + moves->kind +
                               "'; VAE Monte Carlo needs a bundle written by openmm-vae train with features xy, polar, "
                               "positions or bat");
+#ifdef OPENMMVAE_WITH_TORCH
     namespace Mt = BundleSchema::Method;
+    torch::jit::Module module = moves->bundle->createModule();
     for (const char* method : {Mt::kFeaturize, Mt::kPositionsFromFeatures, Mt::kEncode, Mt::kEncoderLogProb, Mt::kPriorLogProb,
                                Mt::kPriorSample, Mt::kDecoderLogProb, Mt::kDecoderSample})
         if (!module.find_method(method))
             throw OpenMMException(std::string(kName) + ": the model from " + source + " has no method " + method +
                                   " (not a bundle written by openmm-vae train)");
+#endif
     moves->atoms = moves->bundle->getMetadataAtoms();
     if (moves->atoms.empty())
         throw OpenMMException(std::string(kName) + ": the metadata of the model from " + source + " names no atoms");
     const char* numAtoms = BundleSchema::Attribute::kNumAtoms;
-    if (module.hasattr(numAtoms) && module.attr(numAtoms).toInt() != (int64_t) moves->atoms.size())
+    if (tree && tree->has(numAtoms) && tree->integer(numAtoms) != (int64_t) moves->atoms.size())
         throw OpenMMException(std::string(kName) + ": the model from " + source + " has " +
-                              std::to_string(module.attr(numAtoms).toInt()) + " atoms but its metadata lists " +
+                              std::to_string(tree->integer(numAtoms)) + " atoms but its metadata lists " +
                               std::to_string(moves->atoms.size()));
 }
 
@@ -282,7 +286,12 @@ void VAEMCIntegrator::initialize(ContextImpl& contextRef) {
         moves->hasVirtualSites = moves->hasVirtualSites || system.isVirtualSite(i);
     uint64_t seed = moves->seed != 0 ? static_cast<uint64_t>(static_cast<uint32_t>(moves->seed))
                                      : (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()();
-    std::unique_ptr<VAEMCChain> chain(new VAEMCChain(moves->bundle->createModule(), source, seed, moves->statistics, moves->nativeAllowed));
+    std::unique_ptr<VAEMCChain> chain(
+        reportingBundleErrors([&] { return new VAEMCChain(*moves->bundle, seed, moves->statistics, moves->nativeAllowed); }));
+    if (!VAEModelBundle::hasTorchScript() && !chain->usesNativeMoves())
+        throw OpenMMException(user + ": the model from " + source + " has no native moves (its native densities or feature map "
+                              "disagree with what its methods computed, or its layout has none), and this build has no LibTorch "
+                              "(OPENMMVAE_WITH_TORCH=OFF) for its TorchScript methods");
     chain->setTermWeights(moves->termWeights);
     if (!moves->nativeMovesAllowed)
         chain->setNativeMovesAllowed(false);
@@ -342,12 +351,10 @@ void VAEMCIntegrator::attemptMoves(int n) {
                               std::to_string(energy) + " kJ/mol)");
     const double beta = 1.0 / (kBoltzmann * getTemperature());
     const int nAtoms = moves->atoms.size();
-    auto opts = torch::TensorOptions().dtype(torch::kFloat64);
-    torch::Tensor x = torch::empty({1, nAtoms, 3}, opts);
-    auto xa = x.accessor<double, 3>();
+    std::vector<double> x(3 * nAtoms);
     for (int k = 0; k < nAtoms; k++)
         for (int d = 0; d < 3; d++)
-            xa[0][k][d] = positions[moves->atoms[k]][d];
+            x[3 * k + d] = positions[moves->atoms[k]][d];
     ContextTarget target(*context, moves->atoms, positions, groups, moves->hasVirtualSites);
     bool anyAccepted;
     try {
@@ -360,12 +367,12 @@ void VAEMCIntegrator::attemptMoves(int n) {
         // fresh Maxwell-Boltzmann velocities for the moved atoms, then the constraints' tangent space
         std::vector<Vec3> velocities;
         context->getVelocities(velocities);
-        torch::Tensor g = torch::randn({nAtoms, 3}, moves->chain->generator(), opts);
-        auto ga = g.accessor<double, 2>();
+        VAEMCUniformSource random(moves->chain->generator());
         for (int k = 0; k < nAtoms; k++) {
             int atom = moves->atoms[k];
             double sigma = std::sqrt(kBoltzmann * getTemperature() / system.getParticleMass(atom));
-            velocities[atom] = Vec3(ga[k][0], ga[k][1], ga[k][2]) * sigma;
+            const double gx = random.normal(), gy = random.normal(), gz = random.normal();
+            velocities[atom] = Vec3(gx, gy, gz) * sigma;
         }
         context->setVelocities(velocities);
         if (system.getNumConstraints() > 0)
@@ -381,12 +388,12 @@ static const long long kCheckpointTag = 0x5641454d4303LL, kCheckpointTagOneKind 
 void VAEMCIntegrator::createCheckpoint(std::ostream& stream) const {
     LangevinMiddleIntegrator::createCheckpoint(stream);
     moves->chain->discardDraws();  // not stored: the run that goes on and the one loaded later draw alike
-    torch::Tensor state = moves->chain->generator().get_state().contiguous();
-    long long size = state.numel();
+    const std::string state = moves->chain->generator().state();
+    long long size = state.size();
     stream.write(reinterpret_cast<const char*>(&kCheckpointTag), sizeof(kCheckpointTag));
     stream.write(reinterpret_cast<const char*>(&moves->stepsSinceMoves), sizeof(moves->stepsSinceMoves));
     stream.write(reinterpret_cast<const char*>(&size), sizeof(size));
-    stream.write(reinterpret_cast<const char*>(state.data_ptr<uint8_t>()), size);
+    stream.write(state.data(), size);
     for (const VAEMCStatistics& statistics : moves->statistics) statistics.write(stream);
 }
 
@@ -401,8 +408,8 @@ void VAEMCIntegrator::loadCheckpoint(std::istream& stream) {
     stream.read(reinterpret_cast<char*>(&size), sizeof(size));
     if (!stream || size <= 0 || size > (1 << 20))
         throw OpenMMException(std::string(kName) + ": the checkpoint holds no valid move generator state");
-    torch::Tensor state = torch::empty({size}, torch::kUInt8);
-    stream.read(reinterpret_cast<char*>(state.data_ptr<uint8_t>()), size);
+    std::string state(size, '\0');
+    stream.read(&state[0], size);
     if (!stream)
         throw OpenMMException(std::string(kName) + ": the checkpoint ends inside the move generator state");
     std::array<VAEMCStatistics, kVAEMCNumMoveKinds> statistics;
@@ -410,7 +417,13 @@ void VAEMCIntegrator::loadCheckpoint(std::istream& stream) {
     for (int k = 0; k < kinds; k++)
         if (!statistics[k].read(stream))
             throw OpenMMException(std::string(kName) + ": the checkpoint ends inside the move statistics");
-    moves->chain->generator().set_state(state);
+    try {
+        moves->chain->generator().setState(state);
+    }
+    catch (const std::invalid_argument& e) {
+        throw OpenMMException(std::string(kName) + ": the checkpoint's move generator state is " + e.what() +
+                              " (checkpoints move between builds of the same kind only)");
+    }
     moves->stepsSinceMoves = steps;
     moves->statistics = statistics;
     moves->chain->discardDraws();

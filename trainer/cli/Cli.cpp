@@ -1,5 +1,6 @@
 #include "Cli.h"
 
+#include "InfoCommand.h"
 #include "LaunchCommand.h"
 #include "MetricsCommand.h"
 #include "SweepCommand.h"
@@ -73,6 +74,8 @@ int runCli(const std::vector<std::string>& arguments, const TrainingMonitor* mon
     addMetricsCommand(app);
     addSweepCommand(app, monitor);
     addLaunchCommand(app);
+    addInfoCommand(app);
+    addUpgradeCommand(app);
 
     std::vector<std::string> args = {"openmm-vae"};
     args.insert(args.end(), arguments.begin(), arguments.end());

@@ -31,30 +31,32 @@ void addStatistics(const VAEMCStatistics& stats, VAEMCResult& r) {
 class System2DTarget : public VAEMCTarget {
 public:
     explicit System2DTarget(const System2D& system) : system_(system) {}
-    Tensor positions;  ///< [1, 1, 3]: the chain's configuration
+    std::vector<double> positions;  ///< [3]: the chain's configuration
     double energy = 0;  ///< U of positions
     /** A chain starts at p ([1, 1, 3]). */
     void start(const Tensor& p) {
-        positions = p.clone();
+        Tensor c = p.to(torch::kFloat64).contiguous();
+        positions.assign(c.data_ptr<double>(), c.data_ptr<double>() + 3);
         energy = energyOf(positions);
     }
-    double proposalEnergy(const Tensor& p) override {
-        proposed_ = p.clone();
+    double proposalEnergy(const std::vector<double>& p) override {
+        proposed_ = p;
         proposedEnergy_ = energyOf(proposed_);
         return proposedEnergy_;
     }
+    /** The configuration as [1, 3]. */
+    Tensor positionsTensor() const { return torch::tensor(positions, torch::kFloat64).reshape({1, 3}); }
     void keep() override {
         positions = proposed_;
         energy = proposedEnergy_;
     }
     void restore() override {}
 private:
-    double energyOf(const Tensor& p) const {
-        const double* xyz = p.data_ptr<double>();
-        return system_.energy(xyz[0], xyz[1]);
+    double energyOf(const std::vector<double>& p) const {
+        return system_.energy(p[0], p[1]);
     }
     const System2D& system_;
-    Tensor proposed_;
+    std::vector<double> proposed_;
     double proposedEnergy_ = 0;
 };
 
@@ -72,9 +74,10 @@ void runNative(VAEMCChain& chain, const System2D& system, const Tensor& position
             const int64_t block = std::min(every, options.moves - done);
             chain.attempt(static_cast<int>(block), target.positions, target.energy, options.beta, 1, target);
             done += block;
-            if (options.sampleEvery > 0 && done % options.sampleEvery == 0) keptPositions[done / options.sampleEvery - 1][i] = target.positions[0];
+            if (options.sampleEvery > 0 && done % options.sampleEvery == 0)
+                keptPositions[done / options.sampleEvery - 1][i] = target.positionsTensor();
         }
-        finalPositions[i] = target.positions[0];
+        finalPositions[i] = target.positionsTensor();
     }
 }
 

@@ -30,10 +30,9 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
     ContextSelector selector(cc);
     const VAEModelBundle& bundle = force.getBundle();
     source = bundle.getSource();
-    torch::jit::Module module = bundle.createModule();
     this->atoms = atoms;
     // The device code evaluates the encoder description; it must reproduce the bundle's own forward.
-    NativeSelfCheck check = reportingBundleErrors([&] { return checkNativeAgainstBundle(module, atoms.size(), source); });
+    NativeSelfCheck check = reportingBundleErrors([&] { return checkNativeAgainstBundle(bundle, atoms.size()); });
     if (!check.describable)
         throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform evaluates only trainer bundles of a supported architecture "
                               "(feature kinds xy, polar, positions; two ReLU hidden layers), and the model from " + source +

@@ -2,7 +2,9 @@
 #include "NativeCVEvaluator.h"
 #include "NativeSelfCheck.h"
 #include "internal/BundleChecks.h"
+#ifdef OPENMMVAE_WITH_TORCH
 #include "internal/TorchScriptCVEvaluator.h"
+#endif
 #include "internal/PythonGilRelease.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
@@ -37,9 +39,8 @@ void ReferenceCalcVAECVForceKernel::initialize(const System& system, const VAECV
     const VAEModelBundle& bundle = force.getBundle();
     source = bundle.getSource();
     this->atoms = atoms;
-    torch::jit::Module module = bundle.createModule();
     // One forward on the probe configuration checks the model, gives L, and tells whether native code agrees with it.
-    NativeSelfCheck check = reportingBundleErrors([&] { return checkNativeAgainstBundle(module, atoms.size(), source); });
+    NativeSelfCheck check = reportingBundleErrors([&] { return checkNativeAgainstBundle(bundle, atoms.size()); });
     numLatent = check.forwardLatent.size();
     int metadataLatent = bundle.getMetadataLatentSize();
     if (metadataLatent > 0 && metadataLatent != numLatent)
@@ -50,9 +51,16 @@ void ReferenceCalcVAECVForceKernel::initialize(const System& system, const VAECV
     if (requested != "torchscript" && check.agrees())
         evaluator = createNativeCVEvaluator(check.spec, property(force, "Precision", "single"));
     else {
+#ifdef OPENMMVAE_WITH_TORCH
         if (requested == "native" || (requested != "torchscript" && bundle.hasMetadata()))
             std::cerr << "openmm-vae: VAECVForce uses the TorchScript implementation: " << check.whyNot << std::endl;
-        evaluator.reset(new TorchScriptCVEvaluator(module, atoms.size(), source));
+        evaluator.reset(new TorchScriptCVEvaluator(bundle.createModule(), atoms.size(), source));
+#else
+        throw OpenMMException("VAECVForce: " + std::string(requested == "torchscript" ? "the TorchScript implementation was asked for"
+                                                                                      : "native code cannot evaluate the model from " +
+                                                                                            source + " (" + check.whyNot + ")") +
+                              ", and this build of openmm-vae has no LibTorch (OPENMMVAE_WITH_TORCH=OFF) to run TorchScript");
+#endif
     }
     positions.resize(3 * atoms.size());
 }

@@ -9,10 +9,12 @@
 #include "openmm/Platform.h"
 #include "openmm/State.h"
 #include "openmm/System.h"
-#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+#ifdef OPENMMVAE_WITH_TORCH
+#include <ATen/Parallel.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
+#endif
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -38,9 +40,11 @@ inline void loadPlugins() {
  * Returns true (for a static initialiser).
  */
 inline bool deterministicTorch() {
+#ifdef OPENMMVAE_WITH_TORCH
     at::set_num_threads(1);
     torch::jit::getProfilingMode() = false;
     torch::jit::getExecutorMode() = false;
+#endif
     return true;
 }
 
