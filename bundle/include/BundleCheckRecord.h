@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct BundleCheckRecord {
     bool hasDensities = false;
     int rows = 0, numFeatures = 0, latent = 0, slots = 0;
     bool slotNoise = false;                ///< decoder_sample took [rows, D, slots] noise (else [rows, D], slot 0)
+    uint64_t noiseSeed = 0;                ///< the noise is noiseOf(noiseSeed, rows * D * slots)
     std::vector<double> x, z, eps, noise;  ///< inputs, row-major
     std::vector<double> mu, logvar;        ///< encode(x)
     std::vector<double> encoderLogProb;    ///< encoder_log_prob(z, mu, logvar), [rows]
@@ -42,6 +44,8 @@ struct BundleCheckRecord {
     std::vector<double> decoderSample;     ///< decoder_sample(z, noise), [rows, D]
     std::vector<double> decoderSampleLogProb; ///< decoder_log_prob(decoder_sample(z, noise), z)
 
+    /** count uniforms in (0, 1) from a seeded std::mt19937_64 (53 bits each): the decoder noise of the record. */
+    static std::vector<double> noiseOf(uint64_t seed, size_t count);
     nlohmann::json toJson() const;
     /** BundleError naming `source` if the record is malformed. */
     static BundleCheckRecord fromJson(const nlohmann::json& j, const std::string& source);

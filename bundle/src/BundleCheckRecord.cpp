@@ -2,17 +2,19 @@
 #include "VAEModelBundle.h"
 
 #include <cmath>
+#include <random>
 #include <string>
 
 namespace VAEPlugin {
 
 namespace {
 
-const char* kDoubles[] = {"x", "z", "eps", "noise", "mu", "logvar", "encoder_log_prob", "prior_log_prob", "decoder_log_prob",
+// (the noise is not stored: it is drawn again from its seed)
+const char* kDoubles[] = {"x", "z", "eps", "mu", "logvar", "encoder_log_prob", "prior_log_prob", "decoder_log_prob",
                           "prior_sample", "prior_sample_log_prob", "decoder_sample", "decoder_sample_log_prob"};
 
 std::vector<double>* field(BundleCheckRecord& r, int i) {
-    std::vector<double>* fields[] = {&r.x, &r.z, &r.eps, &r.noise, &r.mu, &r.logvar, &r.encoderLogProb, &r.priorLogProb,
+    std::vector<double>* fields[] = {&r.x, &r.z, &r.eps, &r.mu, &r.logvar, &r.encoderLogProb, &r.priorLogProb,
                                      &r.decoderLogProb, &r.priorSample, &r.priorSampleLogProb, &r.decoderSample, &r.decoderSampleLogProb};
     return fields[i];
 }
@@ -32,6 +34,13 @@ std::vector<double> numbersFrom(const nlohmann::json& a) {
 
 } // namespace
 
+std::vector<double> BundleCheckRecord::noiseOf(uint64_t seed, size_t count) {
+    std::mt19937_64 bits(seed);
+    std::vector<double> noise(count);
+    for (double& u : noise) u = ((bits() >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    return noise;
+}
+
 nlohmann::json BundleCheckRecord::toJson() const {
     nlohmann::json j = {{"probe_atoms", probeAtoms}, {"probe_latent", numbers(probeLatent)}, {"has_densities", hasDensities}};
     if (hasDensities) {
@@ -40,8 +49,9 @@ nlohmann::json BundleCheckRecord::toJson() const {
         j["latent"] = latent;
         j["slots"] = slots;
         j["slot_noise"] = slotNoise;
+        j["noise_seed"] = noiseSeed;
         BundleCheckRecord& self = const_cast<BundleCheckRecord&>(*this);
-        for (int i = 0; i < 13; i++) j[kDoubles[i]] = numbers(*field(self, i));
+        for (int i = 0; i < 12; i++) j[kDoubles[i]] = numbers(*field(self, i));
     }
     return j;
 }
@@ -58,10 +68,14 @@ BundleCheckRecord BundleCheckRecord::fromJson(const nlohmann::json& j, const std
             r.latent = j.at("latent").get<int>();
             r.slots = j.at("slots").get<int>();
             r.slotNoise = j.at("slot_noise").get<bool>();
-            for (int i = 0; i < 13; i++) *field(r, i) = numbersFrom(j.at(kDoubles[i]));
+            r.noiseSeed = j.at("noise_seed").get<uint64_t>();
+            for (int i = 0; i < 12; i++) *field(r, i) = numbersFrom(j.at(kDoubles[i]));
             const size_t R = r.rows, D = r.numFeatures, L = r.latent, S = r.slots;
-            const size_t sizes[] = {R * D, R * L, R * L, R * D * S, R * L, R * L, R, R, R, R * L, R, R * D, R};
-            for (int i = 0; i < 13; i++)
+            if (R < 1 || R > 64 || D < 1 || D > 100000 || L < 1 || L > 1000 || S < 1 || S > 64)
+                throw BundleError("its sizes are out of range");
+            r.noise = noiseOf(r.noiseSeed, R * D * S);
+            const size_t sizes[] = {R * D, R * L, R * L, R * L, R * L, R, R, R, R * L, R, R * D, R};
+            for (int i = 0; i < 12; i++)
                 if (field(r, i)->size() != sizes[i]) throw BundleError(std::string("'") + kDoubles[i] + "' has the wrong size");
         }
     } catch (const BundleError& e) {

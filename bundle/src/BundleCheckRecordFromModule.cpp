@@ -45,14 +45,15 @@ BundleCheckRecord BundleCheckRecord::fromModule(torch::jit::Module& bundle, int 
         const int R = r.rows, D = r.numFeatures, L = r.latent, S = r.slots;
         std::mt19937_64 rng(12345);
         std::normal_distribution<double> normal;
-        std::mt19937_64 uniformBits(rng());
+        r.noiseSeed = rng();
+        const std::vector<double> uniforms = noiseOf(r.noiseSeed, static_cast<size_t>(R) * D * S);
         const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
         torch::Tensor x = torch::empty({R, D}, opts), z = torch::empty({R, L}, opts), eps = torch::empty({R, L}, opts);
         torch::Tensor noise = torch::empty({R, D, S}, opts);
         for (int row = 0; row < R; row++) {
             for (int i = 0; i < D; i++) {
                 x[row][i] = mean[i].item<double>() + scale[i].item<double>() * normal(rng);
-                for (int s = 0; s < S; s++) noise[row][i][s] = ((uniformBits() >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+                for (int s = 0; s < S; s++) noise[row][i][s] = uniforms[(static_cast<size_t>(row) * D + i) * S + s];
             }
             for (int k = 0; k < L; k++) {
                 z[row][k] = (1.0 + row) * normal(rng);
