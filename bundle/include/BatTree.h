@@ -2,6 +2,7 @@
 #define OPENMM_VAE_BUNDLE_BAT_TREE_H_
 
 #include <array>
+#include <cstddef>
 #include <vector>
 
 namespace VAEPlugin {

@@ -40,7 +40,7 @@ BundleArchive::BundleArchive(const std::string& bytes, const std::string& source
     archive_ = zip_open_from_source(buffer, ZIP_RDONLY | ZIP_CHECKCONS, &error);
     if (archive_ == nullptr) {
         zip_source_free(buffer);
-        throw BundleError("VAE model from " + source_ + " is not a readable zip archive (a damaged or truncated file?): " +
+        throw BundleError("VAE model from " + source_ + " is not a valid TorchScript archive (not a readable zip file; damaged or truncated?): " +
                           zipMessage(&error));
     }
     zip_error_fini(&error);

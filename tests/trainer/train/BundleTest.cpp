@@ -1,6 +1,9 @@
 // The model bundle: methods in raw units reproduce the trained model, metadata, Python loading.
 #include "AtomicFile.h"
 #include "VAEModelBundle.h"
+#include "BundleArchive.h"
+#include "NativeModuleTree.h"
+#include <functional>
 #include "BundleWriter.h"
 #include "Npy.h"
 #include "Training.h"
@@ -59,8 +62,34 @@ Trained trainSmall(const std::string& name, const std::string& system, const std
     return t;
 }
 
+/** The native section holds every attribute of the module as written, and its check record is what the methods give. */
+void checkNativeSection(Trained& t) {
+    std::shared_ptr<VAEModelBundle> bundle = VAEModelBundle::load(t.config.out + "/beta-1/model.pt");
+    ASSERT_TRUE(bundle->hasNativeSection());
+    ASSERT_TRUE(bundle->hasIntegrityRecord());
+    std::function<void(const NativeModuleTree&, const NativeModuleTree&, const std::string&)> same =
+        [&](const NativeModuleTree& a, const NativeModuleTree& b, const std::string& where) {
+            EXPECT_EQ(a.values(), b.values()) << where;
+            ASSERT_EQ(a.arrays().size(), b.arrays().size()) << where;
+            for (const auto& [name, array] : a.arrays()) {
+                const NativeModuleTree::Array& other = b.array(name);
+                EXPECT_EQ(array.shape, other.shape) << where << name;
+                EXPECT_EQ(array.values, other.values) << where << name;  // bit for bit
+                EXPECT_EQ(array.parameter, other.parameter) << where << name;
+            }
+            ASSERT_EQ(a.children().size(), b.children().size()) << where;
+            for (const auto& [name, child] : a.children()) same(child, b.child(name), where + name + ".");
+        };
+    same(*bundle->getModuleTree(), NativeModuleTree::fromModule(t.bundle), "");
+    // the record the file carries (read as a build without LibTorch reads it) and the live one
+    nlohmann::json recorded = nlohmann::json::parse(std::string(BundleArchive(bundle->getBytes(), "test").read("extra/native.json")))["checks"];
+    const int n = static_cast<int>(bundle->getMetadataAtoms().size());
+    EXPECT_EQ(recorded, bundle->getCheckRecord(n).toJson());
+}
+
 /** Compares the bundle's raw-unit methods with the in-memory model plus hand-applied standardisation. */
 void checkAgainstModel(Trained& t, int64_t B = 64) {
+    checkNativeSection(t);
     auto ref = t.model.deepcopy();
     ref.to(torch::kFloat64);
     auto mean = torch::tensor(t.meta["standardization"]["mean"].get<std::vector<double>>(), torch::kFloat64);
@@ -101,7 +130,7 @@ void checkAgainstModel(Trained& t, int64_t B = 64) {
 
 TEST(Bundle, XYBundleReproducesModel) {
     auto t = trainSmall("xy", "gaussian", "condind", 2);
-    EXPECT_EQ(t.meta["format_version"], 1);
+    EXPECT_EQ(t.meta["format_version"], BundleSchema::kFormatVersion);
     EXPECT_EQ(t.meta["atoms"], nlohmann::json::array({0}));
     EXPECT_EQ(t.meta["latent"], 2);
     EXPECT_EQ(t.meta["features"]["kind"], "xy");
