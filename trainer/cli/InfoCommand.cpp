@@ -76,8 +76,12 @@ std::string describeBundle(const std::string& path) {
         }
     }
     const nlohmann::json temperature = m.value(S::Metadata::kTemperature, nlohmann::json());
-    out << "  trained at: " << (temperature.is_number() ? std::to_string(temperature.get<double>()) + " K" : std::string("kT units"))
-        << ", beta " << m.value(S::Metadata::kBeta, 0.0) << "\n";
+    out << "  trained at: ";
+    if (temperature.is_number())
+        out << temperature.get<double>() << " K";
+    else
+        out << "kT units";
+    out << ", beta " << m.value(S::Metadata::kBeta, 0.0) << "\n";
     if (m.contains(S::Metadata::kProvenance) && m[S::Metadata::kProvenance].is_object()) {
         const nlohmann::json& p = m[S::Metadata::kProvenance];
         out << "  provenance:";
