@@ -1,6 +1,7 @@
 /*
  * The few OpenMM classes the openmmvae wrapper refers to. Debian's OpenMM ships no SWIG interface
- * files, so they are declared here and %import-ed with module="openmm": SWIG then generates no
+ * files, so they are declared here and %import-ed with module="openmm" (only where OpenMM's own
+ * include/swig/OpenMMSwigHeaders.i is absent: python/CMakeLists.txt): SWIG then generates no
  * code for them and the Python proxies derive from (and accept) the classes of the `openmm`
  * package, sharing its SWIG runtime (version 4) type table.
  */

@@ -2,9 +2,10 @@
  * SWIG interface of the openmmvae Python package (module openmmvae.openmmvae, re-exported by
  * openmmvae/__init__.py).
  *
- * - The proxies derive from the classes of Debian's `openmm` package (declared in openmm_base.i and
- *   %import-ed with module="openmm"), so openmm.System.addForce() accepts a VAECVForce and takes
- *   ownership of it, exactly as for OpenMM's own forces.
+ * - The proxies derive from the classes of the `openmm` package (declared in openmm_base.i, or in
+ *   OpenMM's swig/OpenMMSwigHeaders.i where installed, and %import-ed with module="openmm"), so
+ *   openmm.System.addForce() accepts a VAECVForce and takes ownership of it, exactly as for OpenMM's
+ *   own forces.
  * - threads="1": every wrapped call releases the GIL while C++ runs (a call may evaluate the model
  *   with LibTorch, whose autograd refuses to run while Python's torch sees the GIL held).
  * - C++ exceptions become openmm.OpenMMException (the type OpenMM's own wrapper raises) carrying
@@ -123,7 +124,23 @@ static PyObject* vaeDoubleVectorToList(const std::vector<double>& v) {
 %include "std_string.i"
 %include "std_except.i"
 
+/* OpenMM's classes: OpenMM's own SWIG declarations where its install has them (an OpenMM built with
+   its Python wrapper installs them; python/CMakeLists.txt then defines VAE_OPENMM_SWIG_HEADERS),
+   else the few declared in openmm_base.i (Debian's OpenMM 7.7 ships none). Its typemaps.i is not
+   included: the arguments here are converted by the typemaps below, units by openmmvae/_util.py. */
+#ifdef VAE_OPENMM_SWIG_HEADERS
+%import(module="openmm") "swig/OpenMMSwigHeaders.i"
+%{
+/* SWIG emits casts between all the classes declared there: the wrapper needs their headers. */
+#include "OpenMM.h"
+#include "OpenMMAmoeba.h"
+#include "OpenMMDrude.h"
+#include "openmm/RPMDIntegrator.h"
+#include "openmm/RPMDMonteCarloBarostat.h"
+%}
+#else
 %import(module="openmm") "openmm_base.i"
+#endif
 
 %pythonbegin %{
 from openmm import unit

@@ -77,7 +77,9 @@ context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform
 context.setPositions([openmm.Vec3(0, 0, 0), openmm.Vec3(1, 0, 0), openmm.Vec3(0.3, 0.4, 0)])
 print(force.getCollectiveVariableValues(context))
 '''
-    env = dict(os.environ, PYTHONPATH=str(site))
+    # the installed package, and the openmm package it was built for where that is not the interpreter's own
+    paths = [str(site), os.environ.get("OPENMMVAE_OPENMM_PYTHONPATH")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
     env.pop("OPENMMVAE_PLUGIN_DIR", None)
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=120)
