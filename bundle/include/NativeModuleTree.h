@@ -49,8 +49,6 @@ public:
     const std::map<std::string, Array>& arrays() const { return arrays_; }
     const std::map<std::string, nlohmann::json>& values() const { return values_; }
     const std::map<std::string, NativeModuleTree>& children() const { return children_; }
-    /** Replaces the values of an existing array (same size), e.g. constrained bond lengths of one chain. */
-    void setArrayValues(const std::string& name, const std::vector<double>& values);
 
     /** The native section's JSON and data file of this tree. */
     void write(nlohmann::json& description, std::string& data) const;

@@ -81,12 +81,6 @@ public:
 #ifdef OPENMMVAE_WITH_TORCH
     /** A fresh module in double precision, in eval mode, independent of any other copy. */
     torch::jit::Module createModule() const;
-    /**
-     * Evaluate forward on a deterministic probe configuration of nAtoms atoms and return the
-     * latent size; throws BundleError naming the problem if forward fails or returns
-     * something other than a 1-D tensor.
-     */
-    int probeLatentSize(int nAtoms) const;
     /** Run forward on positions [n,3] (double) and check the result is a 1-D tensor. */
     static torch::Tensor evaluate(torch::jit::Module& module, const torch::Tensor& positions, const std::string& source);
 #endif

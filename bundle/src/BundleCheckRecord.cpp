@@ -13,8 +13,9 @@ namespace {
 const char* kDoubles[] = {"x", "z", "eps", "mu", "logvar", "encoder_log_prob", "prior_log_prob", "decoder_log_prob",
                           "prior_sample", "prior_sample_log_prob", "decoder_sample", "decoder_sample_log_prob"};
 
-std::vector<double>* field(BundleCheckRecord& r, int i) {
-    std::vector<double>* fields[] = {&r.x, &r.z, &r.eps, &r.mu, &r.logvar, &r.encoderLogProb, &r.priorLogProb,
+template <class Record>
+auto field(Record& r, int i) {
+    decltype(&r.x) fields[] = {&r.x, &r.z, &r.eps, &r.mu, &r.logvar, &r.encoderLogProb, &r.priorLogProb,
                                      &r.decoderLogProb, &r.priorSample, &r.priorSampleLogProb, &r.decoderSample, &r.decoderSampleLogProb};
     return fields[i];
 }
@@ -50,8 +51,7 @@ nlohmann::json BundleCheckRecord::toJson() const {
         j["slots"] = slots;
         j["slot_noise"] = slotNoise;
         j["noise_seed"] = noiseSeed;
-        BundleCheckRecord& self = const_cast<BundleCheckRecord&>(*this);
-        for (int i = 0; i < 12; i++) j[kDoubles[i]] = numbers(*field(self, i));
+        for (int i = 0; i < 12; i++) j[kDoubles[i]] = numbers(*field(*this, i));
     }
     return j;
 }

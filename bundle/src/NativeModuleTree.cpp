@@ -98,13 +98,6 @@ const NativeModuleTree::Array& NativeModuleTree::array(const std::string& name) 
     return it->second;
 }
 
-void NativeModuleTree::setArrayValues(const std::string& name, const std::vector<double>& values) {
-    auto it = arrays_.find(name);
-    if (it == arrays_.end() || it->second.values.size() != values.size())
-        throw BundleError("the bundle has no tensor '" + name + "' of " + std::to_string(values.size()) + " values");
-    it->second.values = values;
-}
-
 void NativeModuleTree::writeNode(nlohmann::json& node, std::string& data) const {
     node = {{"attributes", nlohmann::json::object()}, {"arrays", nlohmann::json::object()}, {"modules", nlohmann::json::object()}};
     for (const auto& [name, v] : values_) node["attributes"][name] = v;

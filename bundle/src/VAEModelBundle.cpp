@@ -222,15 +222,6 @@ std::vector<double> VAEModelBundle::probePositions(int nAtoms) {
     return p;
 }
 
-#ifdef OPENMMVAE_WITH_TORCH
-int VAEModelBundle::probeLatentSize(int nAtoms) const {
-    torch::jit::Module module = createModule();
-    std::vector<double> p = probePositions(nAtoms);
-    torch::Tensor probe = torch::from_blob(p.data(), {nAtoms, 3}, torch::kFloat64).clone();
-    torch::NoGradGuard noGrad;
-    return evaluate(module, probe, source).size(0);
-}
-#endif
 
 
 std::optional<FeatureKind> VAEModelBundle::getFeatureKind() const {

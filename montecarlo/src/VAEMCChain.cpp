@@ -39,9 +39,12 @@ VAEMCChain::VAEMCChain(const VAEModelBundle& bundle, uint64_t seed, std::array<V
                        bool allowNative)
     : tree_(bundle.getModuleTree()), source_(bundle.getSource()), generator_(seed), statistics_(statistics) {
     const int numAtoms = static_cast<int>(bundle.getMetadataAtoms().size());
-    record_ = bundle.getCheckRecord(numAtoms);
 #ifdef OPENMMVAE_WITH_TORCH
+    // the chain's own module, whose methods also give the record (VAEModelBundle::getCheckRecord would load a second copy)
     module_ = bundle.createModule();
+    record_ = BundleCheckRecord::fromModule(module_, numAtoms, source_);
+#else
+    record_ = bundle.getCheckRecord(numAtoms);
 #endif
     if (allowNative)
         createNative();
