@@ -1,21 +1,49 @@
 #include "NativeCVEvaluator.h"
+#include "isa/DenseKernels.h"
 #include "openmm/OpenMMException.h"
+#include <algorithm>
 #include <cmath>
 
 using namespace VAEPlugin;
+
+namespace {
+
+// The kernels of one precision.
+void axpyNonzeroColumns(const DenseKernels& k, int rows, int cols, const float* a, const float* x, float* y) {
+    k.axpyNonzeroColumnsFloat(rows, cols, a, rows, x, y);
+}
+void axpyNonzeroColumns(const DenseKernels& k, int rows, int cols, const double* a, const double* x, double* y) {
+    k.axpyNonzeroColumnsDouble(rows, cols, a, rows, x, y);
+}
+void dotMaskedColumns(const DenseKernels& k, int rows, int cols, const float* a, const float* g, const float* mask, float* out) {
+    k.dotMaskedColumnsFloat(rows, cols, a, rows, g, mask, out);
+}
+void dotMaskedColumns(const DenseKernels& k, int rows, int cols, const double* a, const double* g, const double* mask, double* out) {
+    k.dotMaskedColumnsDouble(rows, cols, a, rows, g, mask, out);
+}
+
+} // namespace
 
 template <class Real>
 NativeCVEvaluator<Real>::NativeCVEvaluator(const VAEEncoderSpec& spec)
     : featureMap(spec), numAtoms(spec.numAtoms), numFeatures(spec.numFeatures), nonPeriodic(spec.nonPeriodicFeatures()),
       periodic(spec.periodicFeatures()), mean(spec.mean), scale(spec.scale), features(spec.numFeatures), standardized(spec.numFeatures), featureGradient(spec.numFeatures) {
+    denseKernels();  // an OPENMMVAE_INSTRUCTION_SET this CPU cannot run is reported here, when the Context is made
     for (const VAEEncoderSpec::Layer& l : spec.layers) {
         Layer layer;
-        layer.weight = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(l.weight.data(), l.outputs, l.inputs).cast<Real>();
-        layer.bias = Eigen::Map<const Eigen::VectorXd>(l.bias.data(), l.outputs).cast<Real>();
+        layer.inputs = l.inputs;
+        layer.outputs = l.outputs;
+        layer.relu = l.relu;
+        layer.rowMajor = l.outputs < l.inputs;
+        layer.weight.resize(static_cast<size_t>(l.outputs) * l.inputs);
+        for (int o = 0; o < l.outputs; o++)  // the spec's weights are row-major [outputs, inputs]
+            for (int i = 0; i < l.inputs; i++)
+                layer.weight[layer.rowMajor ? static_cast<size_t>(o) * l.inputs + i : static_cast<size_t>(i) * l.outputs + o] =
+                    (Real) l.weight[static_cast<size_t>(o) * l.inputs + i];
+        layer.bias.assign(l.bias.begin(), l.bias.end());
         layer.preactivation.resize(l.outputs);
         layer.output.resize(l.outputs);
         layer.inputGradient.resize(l.inputs);
-        layer.relu = l.relu;
         layers.push_back(std::move(layer));
     }
     input.resize(nonPeriodic.size() + 2 * periodic.size());
@@ -39,27 +67,44 @@ void NativeCVEvaluator<Real>::evaluate(const std::vector<double>& positions, std
         input[k++] = (Real) std::cos(standardized[i]);
     for (int i : periodic)
         input[k++] = (Real) std::sin(standardized[i]);
-    const Vector* h = &input;
+    const DenseKernels& kernels = denseKernels();
+    const Real* h = input.data();
     for (Layer& layer : layers) {
-        layer.preactivation.noalias() = layer.weight * (*h);
-        layer.preactivation += layer.bias;
-        layer.output = layer.relu ? layer.preactivation.cwiseMax(Real(0)) : layer.preactivation;
-        h = &layer.output;
+        Real* y = layer.preactivation.data();
+        if (layer.rowMajor) {
+            dotMaskedColumns(kernels, layer.inputs, layer.outputs, layer.weight.data(), h, nullptr, y);
+            for (int o = 0; o < layer.outputs; o++) y[o] += layer.bias[o];
+        } else {
+            std::copy(layer.bias.begin(), layer.bias.end(), y);
+            axpyNonzeroColumns(kernels, layer.outputs, layer.inputs, layer.weight.data(), h, y);
+        }
+        for (int o = 0; o < layer.outputs; o++)
+            layer.output[o] = layer.relu && y[o] <= Real(0) ? Real(0) : y[o];  // NaN stays NaN
+        h = layer.output.data();
     }
-    z.resize(h->size());
-    for (int i = 0; i < (int) h->size(); i++)
-        z[i] = (double) (*h)[i];
+    const Layer& last = layers.back();
+    z.resize(last.outputs);
+    for (int i = 0; i < last.outputs; i++)
+        z[i] = (double) h[i];
 }
 
 template <class Real>
 void NativeCVEvaluator<Real>::backward(const std::vector<double>& dEdz, std::vector<double>& dEdPositions) {
-    gradient = Eigen::Map<const Eigen::VectorXd>(dEdz.data(), dEdz.size()).cast<Real>();
+    const DenseKernels& kernels = denseKernels();
+    gradient.assign(dEdz.begin(), dEdz.end());
     for (int l = (int) layers.size() - 1; l >= 0; l--) {
         Layer& layer = layers[l];
         if (layer.relu)
-            gradient = (layer.preactivation.array() > Real(0)).select(gradient, Real(0));
-        layer.inputGradient.noalias() = layer.weight.transpose() * gradient;
-        gradient = layer.inputGradient;
+            for (int o = 0; o < layer.outputs; o++)
+                if (!(layer.preactivation[o] > Real(0))) gradient[o] = Real(0);
+        // Only the gradient of active units below is used (the layer below masks the rest).
+        const Real* mask = l > 0 && layers[l - 1].relu ? layers[l - 1].preactivation.data() : nullptr;
+        if (layer.rowMajor) {
+            std::fill(layer.inputGradient.begin(), layer.inputGradient.end(), Real(0));
+            axpyNonzeroColumns(kernels, layer.inputs, layer.outputs, layer.weight.data(), gradient.data(), layer.inputGradient.data());
+        } else
+            dotMaskedColumns(kernels, layer.outputs, layer.inputs, layer.weight.data(), gradient.data(), mask, layer.inputGradient.data());
+        gradient.assign(layer.inputGradient.begin(), layer.inputGradient.end());
     }
     // Back through (cos, sin) and the standardisation to the features.
     std::vector<double>& dEdFeature = featureGradient;

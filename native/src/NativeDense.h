@@ -4,11 +4,11 @@
 // The dense matrix-vector products of the native networks (encoder, decoders), y += A x in double
 // precision, with the instruction set chosen at run time. Internal to the native library.
 //
-// Why: the library is built for the portable baseline (SSE2, no -march=native in an installed
-// library), where a 300 x 300 product runs at half the speed an AVX2 + FMA machine allows, and a
-// VAE-MC move is mostly such products. GCC/Clang function multi-versioning (target_clones) compiles
-// the kernel twice and a resolver picks the version once, at load time, from the CPU's features.
-// No Eigen code is compiled for the wider set (that would break the one-definition rule).
+// Why: the library is built for the portable baseline (no -march=native in an installed library),
+// where a 300 x 300 product runs at half the speed an AVX2 + FMA machine allows, and a VAE-MC move
+// is mostly such products. The kernels are compiled once per instruction set (isa/DenseKernels.inc)
+// and chosen at run time (isa/DenseKernels.h). No Eigen code is compiled for the wider sets (that
+// would break the one-definition rule).
 
 #include <Eigen/Dense>
 #include <cstddef>
@@ -28,7 +28,7 @@ void denseMultiplyAdd2(int rows, int cols, const double* a, int lda, const doubl
  */
 void denseRowsMultiplyAdd(int rows, int cols, const double* a, int lda, const double* x, double* y);
 
-/** The version denseMultiplyAdd runs on this CPU: "x86-64-v3" (AVX2 + FMA) or "baseline". */
+/** The instruction set the dense kernels run: "baseline", "x86-64-v3" (AVX2 + FMA) or "x86-64-v4" (AVX-512). */
 const char* denseInstructionSet();
 
 /** y += A x for a block of rows [r0, r0 + n) and columns [0, cols) of a (column-major) Eigen matrix. */
