@@ -24,17 +24,21 @@ public:
     void evaluate(const std::vector<double>& positions, std::vector<double>& z, bool withGradient) override;
     void backward(const std::vector<double>& dEdz, std::vector<double>& dEdPositions) override;
     std::string name() const override;
+    /** The multiply-adds of the dense passes of the last evaluate and backward (inactive units skipped): bench/cv_force/roofline.cpp. */
+    long long multiplyAddsOfLastEvaluation() const { return forwardMultiplyAdds + backwardMultiplyAdds; }
 private:
     /**
      * A dense layer with the buffers of its forward and backward pass (no allocation per step). The
-     * weights are stored column-major when the layer has at least as many outputs as inputs (forward:
-     * one column per active input; backward: one dot product per active input), else row-major (one
-     * dot product per output; backward: one column per output); isa/DenseKernels.h.
+     * forward pass adds one weight column per active (non-zero) input; the backward pass either
+     * takes one dot product per active input (column-major weights) or adds one weight row per
+     * output with a non-zero gradient (row-major), whichever reads fewer weights at this step. A
+     * square layer keeps the column-major form only (both skip about equally, and two copies of a
+     * large layer would not fit in L2 beside the others); a rectangular one keeps both.
      */
     struct Layer {
         int inputs, outputs;
-        bool relu, rowMajor;
-        std::vector<Real> weight, bias, preactivation, output, inputGradient;
+        bool relu;
+        std::vector<Real> columnMajor, rowMajor, bias, preactivation, output, inputGradient;
     };
     NativeFeatureMap featureMap;
     int numAtoms, numFeatures;
@@ -43,6 +47,8 @@ private:
     std::vector<Layer> layers;
     std::vector<Real> input, gradient;
     std::vector<double> features, standardized, featureGradient;
+    std::vector<double> periodicCos, periodicSin;
+    long long forwardMultiplyAdds = 0, backwardMultiplyAdds = 0;  ///< of the standardised periodic features, from the forward pass
 };
 
 /** A native evaluator for the spec in the requested precision ("single" or "double"). */
