@@ -43,7 +43,7 @@ NativeCVEvaluator<Real>::NativeCVEvaluator(const VAEEncoderSpec& spec)
         layer.relu = l.relu;
         const size_t size = static_cast<size_t>(l.outputs) * l.inputs;
         layer.columnMajor.resize(size);
-        if (l.outputs != l.inputs) layer.rowMajor.resize(size);
+        if (l.outputs < 16) layer.rowMajor.resize(size);
         for (int o = 0; o < l.outputs; o++)  // the spec's weights are row-major [outputs, inputs]
             for (int i = 0; i < l.inputs; i++) {
                 const Real w = (Real) l.weight[static_cast<size_t>(o) * l.inputs + i];
@@ -113,9 +113,8 @@ void NativeCVEvaluator<Real>::backward(const std::vector<double>& dEdz, std::vec
     backwardMultiplyAdds = 0;
     for (int l = (int) layers.size() - 1; l >= 0; l--) {
         Layer& layer = layers[l];
-        if (layer.relu)
-            for (int o = 0; o < layer.outputs; o++)
-                if (!(layer.preactivation[o] > Real(0))) gradient[o] = Real(0);
+        if (layer.relu)  // without a branch per unit (activity is close to a coin toss)
+            for (int o = 0; o < layer.outputs; o++) gradient[o] = layer.preactivation[o] > Real(0) ? gradient[o] : Real(0);
         // Only the gradient of active units below is used (the layer below masks the rest).
         const Real* mask = l > 0 && layers[l - 1].relu ? layers[l - 1].preactivation.data() : nullptr;
         long activeInputs = layer.inputs, nonzeroGradients = 0;
