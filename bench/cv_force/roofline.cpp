@@ -173,6 +173,9 @@ int main(int argc, char** argv) {
             const long done = evaluator.multiplyAddsOfLastEvaluation();
             std::printf("%-10s %9s %8s %8s %9s | %-28s %9.2f %9.1f (%ld of %ld multiply-adds of dense passes; features included)\n", "", "", "", "",
                         "", "CV forward + backward", cv * 1e6, done / cv * 1e-9, done, dense);
+            // each multiply-add reads one float32 weight, and the weights (far more than L1 holds) come from L2
+            std::printf("%-10s %9s %8s %8s %9s | %-28s %9.2f %9s (its weights, %ld KB, read from L2 at %.0f GB/s)\n", "", "", "", "", "",
+                        "bound of this CV's products", done * 4.0 / (b.l2GBs * 1e9) * 1e6, "", done * 4 / 1000, b.l2GBs);
         }
     }
     return 0;
