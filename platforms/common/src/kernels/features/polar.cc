@@ -1,7 +1,8 @@
 // Feature kind "polar": r and theta = atan2(y, x) of the one selected atom in the xy plane (theta
 // periodic). featurize/featurizeBackward are called by every thread of the work group.
 
-DEVICE void featurize(GLOBAL const mixed* RESTRICT positions, GLOBAL mixed* RESTRICT features) {
+DEVICE void featurize(GLOBAL const mixed* RESTRICT positions, GLOBAL const int* RESTRICT featureMapIndices, GLOBAL mixed* RESTRICT featureMapData,
+        GLOBAL mixed* RESTRICT features) {
     if (LOCAL_ID == 0) {
         mixed x = positions[0], y = positions[1];
         features[0] = sqrt(x*x+y*y);
@@ -9,7 +10,8 @@ DEVICE void featurize(GLOBAL const mixed* RESTRICT positions, GLOBAL mixed* REST
     }
 }
 
-DEVICE void featurizeBackward(GLOBAL const mixed* RESTRICT positions, GLOBAL const mixed* RESTRICT dFeatures, GLOBAL mixed* RESTRICT dPositions) {
+DEVICE void featurizeBackward(GLOBAL const mixed* RESTRICT positions, GLOBAL const int* RESTRICT featureMapIndices, GLOBAL mixed* RESTRICT featureMapData,
+        GLOBAL const mixed* RESTRICT dFeatures, GLOBAL mixed* RESTRICT dPositions) {
     for (int i = LOCAL_ID; i < 3*NUM_ATOMS; i += LOCAL_SIZE) {
         mixed x = positions[0], y = positions[1], r2 = x*x+y*y, r = sqrt(r2);
         if (i == 0)
