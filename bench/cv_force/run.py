@@ -7,7 +7,13 @@ thread, in one process. Prints us/step and the biased/plain ratio per platform a
 the cost of one CV evaluation (energy + forces) measured the same way. On OpenCL the CV runs in
 the device kernels of platforms/common (one row per precision; TorchScript is not available there).
 
-    bench/cv_force/run.py [--steps 2000] [--blocks 3] [--platforms Reference,CPU,OpenCL]
+    bench/cv_force/run.py [--steps 2000] [--blocks 3] [--platforms Reference,CPU,OpenCL] [--mts 4]
+
+`--mts K[,K...]` adds slow-force rows: the biased System with the CV in the outer step of
+openmmvae.slowForceIntegrator (MTSLangevinIntegrator, inner step 2 fs, the CV every K inner steps;
+kernel column "native-single mtsK"), timed per inner step against the same plain run (LangevinMiddle,
+2 fs), and "plain mtsK": the plain System through the same integrator with a slow force that costs
+nothing (an empty CustomExternalForce), i.e. what the multiple-time-step CustomIntegrator itself costs.
 
 `--export DIR` writes the positions-feature case as XML instead (plain.xml, biased.xml, state.xml,
 model.pt) for the C++ timer `vae-step-time DIR --platform ...`, which needs no OpenMM Python (the
@@ -76,23 +82,47 @@ def make_bundle(workdir, system, positions, features):
     return os.path.join(out, "beta-1", "model.pt")
 
 
-def start_md(system, positions, platform, properties):
-    """A Langevin Context started and warmed up (kernels compiled) for timing."""
-    integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtosecond)
+TEMPERATURE, FRICTION, STEP = 300 * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtosecond
+
+
+def start_md(system, positions, platform, properties, integrator=None, inner_steps=1):
+    """A Context started and warmed up (kernels compiled, 100 inner steps) for timing; by default with
+    Langevin middle dynamics, 300 K, 1/ps, 2 fs. `inner_steps`: inner steps per integrator step (the
+    interval of a slowForceIntegrator), kept on the Context as `innerSteps` for time_block."""
+    if integrator is None:
+        integrator = openmm.LangevinMiddleIntegrator(TEMPERATURE, FRICTION, STEP)
     integrator.setRandomNumberSeed(2)
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(platform), properties)
+    context.innerSteps = inner_steps
     context.setPositions(positions)
-    context.setVelocitiesToTemperature(300 * unit.kelvin, 2)
-    integrator.step(100)
+    context.setVelocitiesToTemperature(TEMPERATURE, 2)
+    integrator.step(max(1, 100 // inner_steps))
+    context.getState(getEnergy=True)  # what time_block asks for: compiled and run once here
     return context
 
 
+def slow_force_md(system, slow_force, interval, positions, platform, properties):
+    """start_md with `slow_force` (a force of `system`) in the outer step of openmmvae.slowForceIntegrator,
+    inner step 2 fs."""
+    integrator = openmmvae.slowForceIntegrator(system, slow_force, TEMPERATURE, FRICTION, STEP, interval)
+    return start_md(system, positions, platform, properties, integrator, interval)
+
+
+def free_slow_force_copy(system):
+    """The System plus a slow force that costs nothing: the baseline of the slow-force rows."""
+    copy = openmm.XmlSerializer.clone(system)
+    copy.addForce(openmm.CustomExternalForce("0"))
+    return copy, copy.getForce(copy.getNumForces() - 1)
+
+
 def time_block(context, steps):
-    """us per step of one block; getState at the end waits for asynchronous platforms (OpenCL)."""
+    """us per inner step of one block of about `steps` inner steps (whole integrator steps); getState at
+    the end waits for asynchronous platforms (OpenCL)."""
+    outer = max(1, steps // context.innerSteps)
     start = time.perf_counter()
-    context.getIntegrator().step(steps)
+    context.getIntegrator().step(outer)
     context.getState(getEnergy=True)
-    return (time.perf_counter() - start) / steps * 1e6
+    return (time.perf_counter() - start) / (outer * context.innerSteps) * 1e6
 
 
 def main():
@@ -102,7 +132,10 @@ def main():
     parser.add_argument("--blocks", type=int, default=3, help="timed blocks per run (the best counts)")
     parser.add_argument("--features", default="positions,bat", help="bundle feature kinds (positions, bat)")
     parser.add_argument("--export", metavar="DIR", help="write plain.xml, biased.xml, state.xml, model.pt and stop")
+    parser.add_argument("--mts", default="", metavar="K[,K...]",
+                        help="also time the CV in the outer step, every K inner steps (slowForceIntegrator)")
     args = parser.parse_args()
+    intervals = [int(k) for k in args.mts.split(",") if k]
     torch.set_num_threads(1)
     system = ad.create_system()
     context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
@@ -116,19 +149,17 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         print(f"alanine dipeptide, 22 atoms, 2 fs; encoder D-300-300-2 (positions: D = 66, bat: D = 48 + 19 "
               f"for (cos, sin) of torsions); {args.steps} steps per block, best of {args.blocks} alternating blocks, 1 thread")
-        print(f"{'features':10} {'platform':10} {'kernel':14} {'us/step':>9} {'plain':>9} {'ratio':>6} {'CV us':>7}")
+        print(f"{'features':10} {'platform':10} {'kernel':19} {'us/step':>9} {'plain':>9} {'ratio':>6} {'CV us':>7}")
         for features in args.features.split(","):
             bundle = make_bundle(workdir, system, positions, features)
             for platform in args.platforms.split(","):
                 if platform == "OpenCL":
-                    if features != "positions":
-                        continue  # the device kernels (platforms/common) evaluate positions features only
                     runs = [({"Precision": precision}, ("native",)) for precision in ("single", "mixed")]
                 else:
                     runs = [({"Threads": "1"} if platform == "CPU" else {}, ("native", "torchscript"))]
                 for properties, implementations in runs:
                     bench_platform(system, positions, bundle, platform, properties, implementations, args.steps, args.blocks,
-                                   features)
+                                   features, intervals)
 
 
 def biased_copy(system, bundle, features, implementation="native"):
@@ -159,22 +190,34 @@ def export(out, system, positions):
     print(f"wrote plain.xml, biased.xml, state.xml, model.pt to {out}")
 
 
-def bench_platform(system, positions, bundle, platform, properties, implementations, steps, blocks, features):
-    """Plain and biased runs (one per implementation) timed in alternating blocks, best block of each,
-    so that load from other processes affects both alike; prints one table row per implementation."""
-    contexts, forces = [start_md(system, positions, platform, properties)], []
+def bench_platform(system, positions, bundle, platform, properties, implementations, steps, blocks, features,
+                   intervals=()):
+    """Plain and biased runs (one per implementation, and per slow-force interval with the first
+    implementation) timed in alternating blocks, best block of each, so that load from other processes
+    affects both alike; prints one table row per biased run."""
+    contexts, forces, labels = [start_md(system, positions, platform, properties)], [], []
     for implementation in implementations:
         biased_system, cv = biased_copy(system, bundle, features, implementation)
         forces.append(cv)
+        labels.append("")
         contexts.append(start_md(biased_system, positions, platform, properties))
+    for interval in intervals:
+        free_system, free = free_slow_force_copy(system)
+        forces.append(None)
+        labels.append(f"plain mts{interval}")
+        contexts.append(slow_force_md(free_system, free, interval, positions, platform, properties))
+        biased_system, cv = biased_copy(system, bundle, features, implementations[0])
+        forces.append(cv)
+        labels.append(f" mts{interval}")
+        contexts.append(slow_force_md(biased_system, cv, interval, positions, platform, properties))
     best = [float("inf")] * len(contexts)
     for _ in range(blocks):
         for i, context in enumerate(contexts):
             best[i] = min(best[i], time_block(context, steps))
     plain = best[0]
-    for cv, context, biased in zip(forces, contexts[1:], best[1:]):
-        used = cv.getImplementationInContext(context)
-        print(f"{features:10} {platform:10} {used:14} {biased:9.1f} {plain:9.1f} {biased / plain:6.2f} {biased - plain:7.1f}")
+    for cv, label, context, biased in zip(forces, labels, contexts[1:], best[1:]):
+        used = label if cv is None else cv.getImplementationInContext(context) + label
+        print(f"{features:10} {platform:10} {used:19} {biased:9.1f} {plain:9.1f} {biased / plain:6.2f} {biased - plain:7.1f}")
 
 
 if __name__ == "__main__":

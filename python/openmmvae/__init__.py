@@ -12,7 +12,8 @@ or installed for (see _config.py); the environment variable OPENMMVAE_PLUGIN_DIR
 
 The API: VAECVForce, VAEMCIntegrator and LatentGrid (the C++ classes), LatentMetadynamics and OPES
 (enhanced sampling with a LatentGrid bias inside one VAECVForce), and the module openmmvae.wham
-(unbiasing umbrella windows); train and sweep (the C++ trainer of `openmm-vae`, run in this process:
+(unbiasing umbrella windows); slowForceIntegrator (the CV evaluated every k MD steps, multiple
+time steps: openmmvae.slow_force); train and sweep (the C++ trainer of `openmm-vae`, run in this process:
 openmmvae.training). Units follow OpenMM's wrapper: getters of physical parameters return
 openmm.unit Quantities, setters take Quantities or plain numbers in OpenMM units, latent
 coordinates are plain floats. The applications (the end-to-end demo, the Mueller and alanine
@@ -28,11 +29,12 @@ from . import _config
 from .openmmvae import LatentGrid, VAECVForce, VAEMCIntegrator
 from .metadynamics import LatentMetadynamics
 from .opes import OPES
+from .slow_force import slowForceIntegrator
 from . import wham
 from .training import SweepResult, TrainingError, TrainingResult, sweep, train, trainOptions
 
-__all__ = ["LatentGrid", "LatentMetadynamics", "OPES", "VAECVForce", "VAEMCIntegrator", "wham", "pluginDirectory",
-           "pluginLoadedLibNames", "train", "sweep", "TrainingResult", "SweepResult", "TrainingError", "trainOptions"]
+__all__ = ["LatentGrid", "LatentMetadynamics", "OPES", "VAECVForce", "VAEMCIntegrator", "slowForceIntegrator", "wham",
+           "pluginDirectory", "pluginLoadedLibNames", "train", "sweep", "TrainingResult", "SweepResult", "TrainingError", "trainOptions"]
 
 
 def _load_plugins():
