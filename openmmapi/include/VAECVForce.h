@@ -30,7 +30,15 @@ class VAEModelBundle;
  * a running Context with updateParametersInContext(). In every mode the network is evaluated once
  * per force evaluation, whatever L is.
  *
- * Forces are exact (automatic differentiation in double precision on the Reference platform).
+ * Forces are the analytic gradient of the energy actually computed, in the arithmetic the
+ * Precision property selects (see setProperty): by default, on the Reference and CPU platforms, the
+ * encoder network runs in single precision (float32) and everything around it (features, their
+ * derivatives, standardisation, the bias) in double; against double precision throughout this
+ * changes the bias energy and forces by about 1e-6 of their size (the paper's alanine dipeptide
+ * encoder under a restraint: energy 3e-5 kJ/mol of up to 62, forces 1e-4 kJ/mol/nm of up to 168;
+ * bench/README.md, "Precision"). On the OpenCL and CUDA platforms the
+ * platform's own Precision property (single, mixed, double) decides. getImplementationInContext()
+ * says which arithmetic runs in a Context.
  */
 class OPENMM_EXPORT VAECVForce : public OpenMM::Force {
 public:
@@ -126,8 +134,15 @@ public:
      *   "torchscript" (the model's forward with LibTorch autograd). The default is native when the
      *   bundle's metadata describes a supported architecture, else torchscript (with a one-line
      *   log message when native was asked for explicitly but cannot be used).
-     * - "Precision": "single" or "double", the arithmetic of the native encoder (default "single";
-     *   the TorchScript path always runs in double).
+     * - "Precision": "single" or "double", the arithmetic of the native encoder network on the
+     *   Reference and CPU platforms (default "single": float32 products, about twice as fast; features
+     *   and their gradients are always in double; accuracy in the class comment). The TorchScript path
+     *   always runs in double. The OpenCL and CUDA platforms ignore it and follow the platform's own
+     *   Precision property ("single": network and features in float32; "mixed": network in float32,
+     *   features, their gradients and the bias in double; "double": all in double). The dense products
+     *   run with the widest instruction set the CPU supports (x86-64 baseline, AVX2 + FMA, AVX-512),
+     *   chosen at run time; the environment variable OPENMMVAE_INSTRUCTION_SET (baseline, x86-64-v3,
+     *   x86-64-v4) forces one.
      * - "WorkGroupSize" and "ThreadsPerOutput" (OpenCL and CUDA platforms; others ignore them): the
      *   one work group that evaluates the CV has WorkGroupSize threads (a power of 2 up to 1024,
      *   lowered to what the device and kernel allow; "auto": 512 on a GPU, 16 on a CPU device), and
@@ -140,8 +155,9 @@ public:
     /** All properties set with setProperty(). */
     const std::map<std::string, std::string>& getProperties() const;
     /**
-     * Which implementation evaluates the CV in a Context containing this force: "native-single",
-     * "native-double" or "torchscript".
+     * Which implementation evaluates the CV in a Context containing this force, and in which
+     * arithmetic: "native-single", "native-double", "native-mixed" (OpenCL, CUDA) or "torchscript"
+     * (double).
      */
     std::string getImplementationInContext(const OpenMM::Context& context) const;
     /**
@@ -150,7 +166,19 @@ public:
      * Context was created or reinitialized. Tests use it to check one evaluation per step.
      */
     long long getNumModelEvaluationsInContext(const OpenMM::Context& context) const;
-    /** The model receives positions as stored, without periodic wrapping. */
+    /**
+     * False: the force does not make a System periodic. When the System uses periodic boundary
+     * conditions (System::usesPeriodicBoundaryConditions() when the Context is created), the model
+     * receives the selected atoms made whole, as PLUMED's WHOLEMOLECULES does: the first selected
+     * atom as stored (as the user set it), and each later one shifted by whole box vectors to the
+     * periodic image nearest to the (already shifted) atom before it in the selection, with the box
+     * vectors of the current step (they change under a barostat) and OpenMM's reduced triclinic box
+     * (shift along c, then b, then a). A molecule stored wrapped across the box (as a PDB file may
+     * hold it) thus gives the same CV, energy and forces as the whole molecule, provided the
+     * selection's consecutive atoms lie within half a box of each other. Forces act on the stored
+     * atoms unchanged (a shift by box vectors has unit Jacobian). In a non-periodic System (and
+     * inside a CustomCVForce, whose inner System is not periodic) positions are used as stored.
+     */
     bool usesPeriodicBoundaryConditions() const {
         return false;
     }

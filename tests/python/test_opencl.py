@@ -1,15 +1,20 @@
 """VAECVForce on the OpenCL platform (the device kernels of platforms/common; PoCL on the CPU in CI):
 a Context with a trained bundle can be created from Python, its energy, forces and CV values agree
-with the Reference platform, and MD runs on it."""
+with the Reference platform, MD runs on it, and LatentMetadynamics (the grid bias in the device
+kernel) deposits the same hills as on the Reference platform."""
 
+import os
 
 import numpy as np
 import openmm
+import openmm.app
 import pytest
 from openmm import unit
 
 import openmmvae
-from conftest import energy, forces, positions_array, relative_error, train_bundle
+from conftest import REPO, energy, forces, positions_array, relative_error, train_bundle
+from openmmvae.apps import mueller
+from openmmvae.metadynamics import LatentMetadynamics
 
 ATOMS = [4, 1, 5, 2]  # a shuffled subset of the System's six particles
 
@@ -114,3 +119,39 @@ def test_opencl_inside_customcvforce(bundle):
     assert np.max(np.abs(f_ref)) > 1e-3
     assert np.max(np.abs(f - f_ref)) <= 1e-9 * np.max(np.abs(f_ref)) + 1e-9
     assert relative_error(z, z_ref) <= 1e-9
+
+
+def test_latent_metadynamics_on_opencl_matches_reference():
+    """Metadynamics of the Mueller particle along the 1-D latent of a committed xy bundle, run by Verlet
+    from the same start in double precision: the z of each deposition, the bias grid and the final
+    energy and forces agree with the Reference platform (the grid, updated every 20 steps through
+    updateParametersInContext, is interpolated in the device kernel)."""
+    opencl_or_skip()
+    runs = []
+    for platform, properties in (("OpenCL", {"Precision": "double"}), ("Reference", {})):
+        system = mueller.mueller_system(300.0)
+        force = openmmvae.VAECVForce(os.path.join(REPO, "tests", "data", "mueller-xy-condind.pt"))
+        force.setProperty("Precision", "double")  # the Reference platform's native encoder; OpenCL ignores it
+        force.setForceGroup(1)
+        meta = LatentMetadynamics(system, force, ([-3.0], [3.0], [121], [False]), sigma=[0.15], height=3.0,
+                                  biasFactor=5.0, temperature=300.0, frequency=20)
+        simulation = openmm.app.Simulation(mueller.one_atom_topology(), system, openmm.VerletIntegrator(0.004),
+                                           openmm.Platform.getPlatformByName(platform), properties)
+        simulation.context.setPositions([mueller.START])
+        simulation.context.setVelocities([openmm.Vec3(1.5, -1.0, 0.0)])
+        latents = []
+        for _ in range(6):
+            meta.step(simulation, 20)
+            latents.append(meta.getCollectiveVariables(simulation)[0])
+        assert meta.numHills == 6
+        runs.append((np.array(latents), meta.getBias().value_in_unit(unit.kilojoule_per_mole),
+                     energy(simulation.context, 1 << 1), forces(simulation.context, 1 << 1)))
+    (z, bias, e, f), (z_ref, bias_ref, e_ref, f_ref) = runs
+    assert np.ptp(z_ref) > 0.1, "the particle must move along the latent"
+    assert np.max(np.abs(z - z_ref)) <= 1e-6 * (1 + np.max(np.abs(z_ref)))
+    assert np.max(np.abs(bias_ref)) > 1.0
+    assert np.max(np.abs(bias - bias_ref)) <= 1e-6 * np.max(np.abs(bias_ref))
+    assert abs(e_ref) > 1e-3
+    assert abs(e - e_ref) <= 1e-6 * (1 + abs(e_ref))
+    assert np.max(np.abs(f_ref)) > 1e-3
+    assert np.max(np.abs(f - f_ref)) <= 1e-5 * np.max(np.abs(f_ref))

@@ -1,4 +1,5 @@
 #include "CommonCalcVAECVForceKernel.h"
+#include "CommonVAEFeatureMapData.h"
 #include "CommonVAEKernelSources.h"
 #include "NativeSelfCheck.h"
 #include "internal/BundleChecks.h"
@@ -33,16 +34,19 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
     this->atoms = atoms;
     // The device code evaluates the encoder description; it must reproduce the bundle's own forward.
     NativeSelfCheck check = reportingBundleErrors([&] { return checkNativeAgainstBundle(bundle, atoms.size()); });
+    const std::map<std::string, std::string>& kinds = CommonVAEKernelSources::featureKinds();
+    std::string kindList;  // the kinds with device code in kernels/features
+    for (const auto& kind : kinds)
+        kindList += (kindList.empty() ? "" : ", ") + kind.first;
     if (!check.describable)
         throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform evaluates only trainer bundles of a supported architecture "
-                              "(feature kinds xy, polar, positions; two ReLU hidden layers), and the model from " + source +
+                              "(feature kinds " + kindList + "; two ReLU hidden layers), and the model from " + source +
                               " is not one: " + check.whyNot + ". Use the Reference or CPU platform for this model.");
     const VAEEncoderSpec& spec = check.spec;
-    const std::map<std::string, std::string>& kinds = CommonVAEKernelSources::featureKinds();
     if (kinds.find(featureKindName(spec.featureKind)) == kinds.end())
         throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform has no kernel for feature kind '" +
-                              featureKindName(spec.featureKind) + "' of the model from " + source +
-                              ". Use the Reference or CPU platform for this model.");
+                              featureKindName(spec.featureKind) + "' of the model from " + source + " (it has kernels for " + kindList +
+                              "). Use the Reference or CPU platform for this model.");
     if ((int) atoms.size() != spec.numAtoms)
         throw OpenMMException("VAECVForce: the model from " + source + " expects " + std::to_string(spec.numAtoms) + " atoms but " +
                               std::to_string(atoms.size()) + " are selected");
@@ -54,9 +58,6 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
         throw OpenMMException("VAECVForce: the model from " + source + " returns " + std::to_string(numLatent) +
                               " latent values but its metadata says 'latent' = " + std::to_string(metadataLatent));
     bias = LatentBias(force, numLatent);
-    if (bias.getMode() == VAECVForce::GridBias)  // the interpolation exists on the host only (LatentGrid::evaluate)
-        throw OpenMMException("VAECVForce: the " + getPlatform().getName() + " platform has no kernel for the grid bias (GridBias mode); "
-                              "use the Reference or CPU platform for a grid bias");
     if (bias.getMode() == VAECVForce::HarmonicRestraint)
         for (int k = 0; k < numLatent; k++)
             biasParameterNames.push_back(force.getCenterParameterName(k));
@@ -94,6 +95,13 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
         slots[periodic[j]] = nonPeriodic.size() + j;
     inputSlot.initialize<int>(cc, slots.size(), "vaeInputSlot");
     inputSlot.upload(slots);
+    // What the feature kind's device code reads besides the positions (the bat tree, the cartesian reference).
+    CommonVAEFeatureMapData featureMap(spec);
+    featureMapIndices.initialize<int>(cc, featureMap.getIndices().size(), "vaeFeatureMapIndices");
+    featureMapIndices.upload(featureMap.getIndices());
+    featureMapData.initialize(cc, featureMap.getData().size(), mixedSize, "vaeFeatureMapData");
+    featureMapData.upload(featureMap.getData(), true);
+    defines.insert(featureMap.getDefines().begin(), featureMap.getDefines().end());
 
     const int numInputs = spec.layers[0].inputs, hidden1 = spec.layers[0].outputs, hidden2 = spec.layers[1].outputs;
     int offset = 0;
@@ -114,10 +122,37 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
     latent.initialize(cc, numLatent, realSize, "vaeLatent");
     deviceIndex.initialize<int>(cc, numAtoms, "vaeDeviceIndex");
     cellShift.initialize(cc, 3 * numAtoms, mixedSize, "vaeCellShift");
-    biasParameters.initialize(cc, std::max(1, 2 * numLatent), mixedSize, "vaeBiasParameters");
     hostDeviceIndex.assign(numAtoms, -1);
     hostCellShift.assign(3 * numAtoms, NAN);  // forces the first upload
-    hostBiasParameters.assign(2 * numLatent, NAN);
+    if (bias.getMode() == VAECVForce::GridBias) {
+        // The grid's geometry is fixed in a Context: sizes and periodicity are compiled in, bounds,
+        // spacings, wall and values are parameters that copyParametersToContext uploads again.
+        const LatentGrid& grid = *bias.getGrid();
+        std::string sizeList, periodicList;
+        for (int d = 0; d < numLatent; d++) {
+            sizeList += (d == 0 ? "{" : ", ") + std::to_string(grid.getSizes()[d]);
+            periodicList += (d == 0 ? "{" : ", ") + std::string(grid.getPeriodic()[d] ? "1" : "0");
+        }
+        defines["GRID_BIAS"] = "1";
+        defines["GRID_SIZES"] = sizeList + "}";
+        defines["GRID_PERIODIC"] = periodicList + "}";
+        defines["GRID_MINS"] = "0";
+        defines["GRID_MAXS"] = std::to_string(numLatent);
+        defines["GRID_SPACING"] = std::to_string(2 * numLatent);
+        defines["GRID_WALL"] = std::to_string(3 * numLatent);
+        defines["GRID_VALUES"] = std::to_string(3 * numLatent + 1);
+        hostBiasParameters = gridBiasParameters();
+        biasParameters.initialize(cc, hostBiasParameters.size(), mixedSize, "vaeBiasParameters");
+        biasParameters.upload(hostBiasParameters, true);
+    }
+    else {
+        biasParameters.initialize(cc, std::max(1, 2 * numLatent), mixedSize, "vaeBiasParameters");
+        hostBiasParameters.assign(2 * numLatent, NAN);
+    }
+    // In a periodic System the kernel makes the selected atoms whole (WholeMolecule.h) with the box of each launch.
+    periodicSystem = system.usesPeriodicBoundaryConditions();
+    if (periodicSystem)
+        defines["WHOLE_MOLECULE"] = "1";
 
     defines["NUM_ATOMS"] = std::to_string(numAtoms);
     defines["NUM_FEATURES"] = std::to_string(spec.numFeatures);
@@ -166,15 +201,33 @@ void CommonCalcVAECVForceKernel::initialize(const System& system, const VAECVFor
     kernel->addArg(cc.getPosq());
     if (useMixed)
         kernel->addArg(cc.getPosqCorrection());
-    for (ComputeArray* array : {&deviceIndex, &cellShift, &network, &standardization, &inputSlot, &biasParameters})
+    for (ComputeArray* array : {&deviceIndex, &cellShift, &network, &standardization, &inputSlot, &biasParameters, &featureMapIndices, &featureMapData})
         kernel->addArg(*array);
-    componentArgument = useMixed ? 8 : 7;  // after posq, posqCorrection (mixed only) and the six arrays
+    componentArgument = useMixed ? 10 : 9;  // after posq, posqCorrection (mixed only) and the eight arrays
     kernel->addArg(bias.getComponent());
     kernel->addArg((int) LatentOnly);
     for (ComputeArray* array : {&work, &featureWork, &latent})
         kernel->addArg(*array);
     kernel->addArg(longForces ? cc.getLongForceBuffer() : cc.getForceBuffers());
     kernel->addArg(cc.getEnergyBuffer());
+    boxArgument = componentArgument + 7;  // after component, stage, the three work arrays and the two buffers
+    for (int k = 0; k < 3; k++) {
+        if (useDouble || useMixed)
+            kernel->addArg(mm_double4(0, 0, 0, 0));
+        else
+            kernel->addArg(mm_float4(0, 0, 0, 0));
+    }
+}
+
+std::vector<double> CommonCalcVAECVForceKernel::gridBiasParameters() const {
+    const LatentGrid& grid = *bias.getGrid();
+    std::vector<double> parameters = grid.getMins();
+    parameters.insert(parameters.end(), grid.getMaxs().begin(), grid.getMaxs().end());
+    for (int d = 0; d < grid.getNumDimensions(); d++)
+        parameters.push_back(grid.getSpacing(d));
+    parameters.push_back(grid.getWallForceConstant());
+    parameters.insert(parameters.end(), grid.getValues().begin(), grid.getValues().end());
+    return parameters;
 }
 
 std::string CommonCalcVAECVForceKernel::getImplementation() const {
@@ -235,6 +288,16 @@ void CommonCalcVAECVForceKernel::launch(ContextImpl& context, Stage stage) {
     numModelEvaluations++;
     kernel->setArg(componentArgument, bias.getComponent());
     kernel->setArg(componentArgument + 1, (int) stage);
+    if (periodicSystem) {  // the box changes under a barostat
+        Vec3 box[3];
+        cc.getPeriodicBoxVectors(box[0], box[1], box[2]);
+        for (int k = 0; k < 3; k++) {
+            if (cc.getUseDoublePrecision() || cc.getUseMixedPrecision())
+                kernel->setArg(boxArgument + k, mm_double4(box[k][0], box[k][1], box[k][2], 0));
+            else
+                kernel->setArg(boxArgument + k, mm_float4((float) box[k][0], (float) box[k][1], (float) box[k][2], 0));
+        }
+    }
     kernel->execute(workGroupSize, workGroupSize);
 }
 
@@ -265,6 +328,12 @@ std::vector<double> CommonCalcVAECVForceKernel::getCollectiveVariableValues(Cont
 
 void CommonCalcVAECVForceKernel::copyParametersToContext(ContextImpl& context, const VAECVForce& force, const std::vector<int>& atoms) {
     bias.setComponent(force.getComponent());
+    if (bias.getMode() == VAECVForce::GridBias) {
+        ContextSelector selector(cc);
+        bias.updateGrid(force.getGridBias());
+        hostBiasParameters = gridBiasParameters();
+        biasParameters.upload(hostBiasParameters, true);
+    }
     this->atoms = atoms;
     hostDeviceIndex.assign(atoms.size(), -1);  // located again at the next launch
 }

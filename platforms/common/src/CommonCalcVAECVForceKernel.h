@@ -21,6 +21,9 @@ namespace VAEPlugin {
  * TorchScript fallback on the GPU platforms). The arithmetic follows the platform's Precision
  * property (network in float for single and mixed, featurisation and bias in double for mixed);
  * the force's Implementation and Precision properties only concern the Reference and CPU platforms.
+ * Every energy mode runs on the device; the grid bias's values live in a device array that
+ * copyParametersToContext refreshes. In a periodic System the selected atoms are made whole with
+ * the box of each launch (internal/WholeMolecule.h, restated in the kernel).
  */
 class CommonCalcVAECVForceKernel : public CalcVAECVForceKernel {
 public:
@@ -43,15 +46,19 @@ private:
     void launch(OpenMM::ContextImpl& context, Stage stage);
     void updateAtomLocations();
     void updateBiasParameters(OpenMM::ContextImpl& context);
+    /** GridBias mode: the bias parameters of the kernel, [mins, maxs, spacings, wall force constant, values]. */
+    std::vector<double> gridBiasParameters() const;
     OpenMM::ComputeContext& cc;
     OpenMM::ComputeKernel kernel;
     OpenMM::ComputeArray network, standardization, inputSlot, deviceIndex, cellShift, biasParameters, work, featureWork, latent;
+    OpenMM::ComputeArray featureMapIndices, featureMapData;  // CommonVAEFeatureMapData
     LatentBias bias;
     std::string source;
     std::vector<int> atoms, hostDeviceIndex;
     std::vector<double> hostCellShift, cellShiftScratch, hostBiasParameters;
     std::vector<std::string> biasParameterNames;
-    int numLatent = 0, workGroupSize = 0, componentArgument = 0;
+    int numLatent = 0, workGroupSize = 0, componentArgument = 0, boxArgument = 0;
+    bool periodicSystem = false;
     long long numModelEvaluations = 0;
 };
 

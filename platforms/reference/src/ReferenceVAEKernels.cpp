@@ -6,6 +6,7 @@
 #include "internal/TorchScriptCVEvaluator.h"
 #endif
 #include "internal/PythonGilRelease.h"
+#include "internal/WholeMolecule.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
 #include "openmm/reference/ReferencePlatform.h"
@@ -39,6 +40,7 @@ void ReferenceCalcVAECVForceKernel::initialize(const System& system, const VAECV
     const VAEModelBundle& bundle = force.getBundle();
     source = bundle.getSource();
     this->atoms = atoms;
+    periodicSystem = system.usesPeriodicBoundaryConditions();
     // One forward on the probe configuration checks the model, gives L, and tells whether native code agrees with it.
     NativeSelfCheck check = reportingBundleErrors([&] { return checkNativeAgainstBundle(bundle, atoms.size()); });
     numLatent = check.forwardLatent.size();
@@ -77,6 +79,11 @@ void ReferenceCalcVAECVForceKernel::gatherPositions(ContextImpl& context) {
             throw OpenMMException("VAECVForce: the position of atom " + std::to_string(atoms[i]) + " is not finite");
         for (int d = 0; d < 3; d++)
             positions[3 * i + d] = r[d];
+    }
+    if (periodicSystem) {
+        Vec3 box[3];
+        context.getPeriodicBoxVectors(box[0], box[1], box[2]);
+        makeMoleculeWhole(positions, box);
     }
 }
 

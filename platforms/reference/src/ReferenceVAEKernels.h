@@ -29,6 +29,7 @@ public:
         return numModelEvaluations;
     }
 private:
+    /** The selected atoms' positions, made whole in a periodic System (WholeMolecule.h). */
     void gatherPositions(OpenMM::ContextImpl& context);
     void evaluateLatent(bool withGradient);
     std::unique_ptr<CVEvaluator> evaluator;
@@ -36,6 +37,7 @@ private:
     std::string source;
     std::vector<int> atoms;
     int numLatent;
+    bool periodicSystem = false;
     long long numModelEvaluations = 0;
     std::vector<double> positions, latent, dEdz, dEdPositions;
 };

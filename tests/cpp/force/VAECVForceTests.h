@@ -16,6 +16,7 @@
 #include "TestSupport.h"
 #include "VAECVForce.h"
 #include "openmm/Context.h"
+#include "openmm/CustomBondForce.h"
 #include "openmm/CustomCVForce.h"
 #include "openmm/HarmonicAngleForce.h"
 #include "openmm/HarmonicBondForce.h"
@@ -48,7 +49,6 @@ struct PlatformCase {
     double forceFloor = 0;                                    ///< absolute force tolerance (fixed-point buffers)
     bool primary = false;                                     ///< runs the precision-independent tests (one case per platform)
     bool torchScriptModels = false;                           ///< runs any TorchScript module (else refuses non-trainer bundles)
-    bool gridBias = false;                                    ///< supports useGridBias (else refuses it)
     bool molecularFeatures = false;                           ///< evaluates cartesian and bat bundles natively
     bool longRuns = false;                                    ///< 10 ps NVE runs are affordable (not on PoCL)
     bool workGroupProperties = false;                         ///< the device kernels' WorkGroupSize and ThreadsPerOutput
@@ -65,8 +65,7 @@ inline void PrintTo(const PlatformCase& c, std::ostream* os) {
  * A case of the common device kernels (OpenCL, CUDA) at a platform Precision. Tolerances against
  * Reference: double 1e-9 relative, plus 4 x 2^-32 kJ/mol/nm on forces, which pass through OpenMM's
  * fixed-point force buffer; single and mixed 2e-4 relative (the encoder runs in float32 there, as
- * OpenMM's own kernels do). The device kernels run trainer bundles of xy, polar and positions
- * features only, and no grid bias.
+ * OpenMM's own kernels do). The device kernels run trainer bundles of every feature kind.
  */
 inline PlatformCase deviceCase(const std::string& platform, const std::string& precision) {
     PlatformCase c;
@@ -79,6 +78,7 @@ inline PlatformCase deviceCase(const std::string& platform, const std::string& p
     c.forceFloor = 4.0 / 4294967296.0;
     c.primary = precision == "single";
     c.workGroupProperties = true;
+    c.molecularFeatures = true;
     return c;
 }
 
@@ -100,7 +100,6 @@ inline PlatformCase hostCase(const std::string& platform, const std::string& pre
     c.tolerance = precision == "double" ? 1e-10 : 1e-4;
     c.primary = precision == (platform == "CPU" ? "single" : "double");
     c.torchScriptModels = true;
-    c.gridBias = true;
     c.molecularFeatures = true;
     c.longRuns = platform == "Reference";
     return c;
@@ -388,30 +387,6 @@ TEST_P(VAECVForcePrimary, BundlesWithoutNativeCodeFallBackOrAreRefused) {
     }
 }
 
-// The grid bias is interpolated on the host (LatentGrid::evaluate); the device kernels refuse it.
-TEST_P(VAECVForcePrimary, GridBiasIsTheInterpolatedGridOrIsRefused) {
-    using namespace OpenMM;
-    const PlatformCase& c = GetParam();
-    std::unique_ptr<System> system(makeSystem(4));
-    VAEPlugin::VAECVForce* force = new VAEPlugin::VAECVForce(dataPath("positions-4atoms.pt"));
-    force->setAtoms({0, 1, 2, 3});
-    VAEPlugin::LatentGrid grid({-3.0, -3.0}, {3.0, 3.0}, {30, 30}, {false, false});
-    grid.addGaussian({0.1, -0.2}, {1.0, 1.5}, 12.0);
-    force->useGridBias(grid);
-    system->addForce(force);
-    if (!c.gridBias) {
-        std::string message = messageOf([&] { PlatformContext onPlatform(*system, c); });
-        EXPECT_NE(message.find(c.platform + " platform has no kernel for the grid bias"), std::string::npos) << message;
-        return;
-    }
-    PlatformContext onPlatform(*system, c);
-    onPlatform.context->setPositions(randomPositions(4, 5));
-    std::vector<double> z = force->getCollectiveVariableValues(*onPlatform.context), gradient;
-    double expected = grid.evaluate(z, gradient);
-    EXPECT_GT(std::fabs(expected), 1e-3) << "the grid must give a non-zero bias here";
-    EXPECT_NEAR(onPlatform.context->getState(State::Energy).getPotentialEnergy(), expected, 1e-9 * (1 + std::fabs(expected)));
-}
-
 // The work-group tuning properties change how the device kernel shares the dense layers (a 16-thread
 // group with 4 or 16 threads per output: several passes over the 24-wide layers, and reductions
 // over more inputs than threads), not the results.
@@ -496,7 +471,7 @@ TEST_P(VAECVForceLongRuns, NveEnergyIsConservedWithABundleRestraint) {
     EXPECT_GT(context.getState(State::Energy, false, 1 << force->getForceGroup()).getPotentialEnergy(), 0.0);
 }
 
-// ---- cartesian and bat bundles of alanine dipeptide (native on Reference and CPU only) ----
+// ---- cartesian and bat bundles of alanine dipeptide (native on Reference and CPU, device kernels on OpenCL and CUDA) ----
 
 inline std::unique_ptr<OpenMM::System> alanineSystem(const std::string& bundle, const PlatformCase* c, VAEPlugin::VAECVForce*& force) {
     std::unique_ptr<OpenMM::System> system(makeSystem(25, 1.0));
@@ -521,6 +496,11 @@ inline std::unique_ptr<OpenMM::System> alanineSystem(const std::string& bundle, 
 TEST_P(VAECVForceMolecular, MolecularBundlesMatchReference) {
     const PlatformCase& c = GetParam();
     auto conformations = randomAlanineConformations(3, 7);
+    // A mirror image too: the cartesian fit of one of a conformation and its mirror image needs the
+    // reflection fix-up of the SVD (det M changes sign), so both cases are covered.
+    conformations.push_back(conformations[0]);
+    for (OpenMM::Vec3& atom : conformations.back())
+        atom[0] = -atom[0];
     for (const std::string& bundle : alanineBundles()) {
         SCOPED_TRACE(bundle);
         VAEPlugin::VAECVForce *force, *referenceForce;
@@ -547,6 +527,219 @@ TEST_P(VAECVForceMolecularDouble, MolecularBundleForcesMatchFiniteDifferences) {
         std::unique_ptr<OpenMM::System> system = alanineSystem(bundle, &c, force);
         PlatformContext onPlatform(*system, c);
         expectForcesMatchFiniteDifferences(*onPlatform.context, positions, 1e-5);
+    }
+}
+
+// ---- The grid bias (LatentGrid) ----
+
+/** The latent z of `positions` under the bundle `bundle` fed `atoms` (a Reference Context in Component mode). */
+inline std::vector<double> latentOnReference(const std::string& bundle, const std::vector<int>& atoms, const std::vector<OpenMM::Vec3>& positions) {
+    std::unique_ptr<OpenMM::System> system(makeSystem(positions.size()));
+    VAEPlugin::VAECVForce* force = new VAEPlugin::VAECVForce(dataPath(bundle));
+    force->setAtoms(atoms);
+    system->addForce(force);
+    PlatformContext onReference(*system);
+    onReference.context->setPositions(positions);
+    return force->getCollectiveVariableValues(*onReference.context);
+}
+
+// GridBias mode: the energy is the LatentGrid's interpolation at the platform's z (LatentGrid::evaluate
+// defines it; the device kernels restate it) and forces agree with the Reference platform's exact
+// evaluation, with z inside the grid and z beyond the edge of its non-periodic dimension (the wall)
+// and outside the range of its periodic one (wrapped); updateParametersInContext brings another hill
+// and another wall constant into the running Context, and refuses another geometry.
+TEST_P(VAECVForceEveryCase, GridBiasIsTheInterpolatedGrid) {
+    using namespace OpenMM;
+    const PlatformCase& c = GetParam();
+    const std::string bundle = "positions-4atoms.pt";
+    const std::vector<int> atoms = {0, 1, 2, 3};
+    const std::vector<Vec3> inside = randomPositions(4, 9), beyond = randomPositions(4, 2);
+    const std::vector<double> zInside = latentOnReference(bundle, atoms, inside), zBeyond = latentOnReference(bundle, atoms, beyond);
+    // z0: non-periodic, its upper edge halfway to the second configuration; z1: periodic (period 1),
+    // the range starting halfway between the two configurations' z1, so the second one's wraps.
+    ASSERT_GT(zBeyond[0] - zInside[0], 0.1);
+    ASSERT_GT(std::fabs(zBeyond[1] - zInside[1]), 0.1);
+    const double edge = 0.5 * (zInside[0] + zBeyond[0]), middle = 0.5 * (zInside[1] + zBeyond[1]);
+    const double start = zBeyond[1] < zInside[1] ? middle : middle - 1.0;
+    VAEPlugin::LatentGrid grid({zInside[0] - 1.0, start}, {edge, start + 1.0}, {30, 24}, {false, true});
+    grid.addGaussian(zInside, {0.3, 0.2}, 12.0);
+    grid.addGaussian({edge, start}, {0.2, 0.15}, -7.0);
+    auto gridSystem = [&](const PlatformCase* properties, VAEPlugin::VAECVForce*& force) {
+        std::unique_ptr<System> system(makeSystem(4));
+        force = new VAEPlugin::VAECVForce(dataPath(bundle));
+        force->setAtoms(atoms);
+        applyProperties(*force, properties);
+        force->useGridBias(grid);
+        system->addForce(force);
+        return system;
+    };
+    VAEPlugin::VAECVForce *force, *referenceForce;
+    std::unique_ptr<System> system = gridSystem(&c, force), referenceSystem = gridSystem(nullptr, referenceForce);
+    PlatformContext onPlatform(*system, c), onReference(*referenceSystem);
+    Context &context = *onPlatform.context, &referenceContext = *onReference.context;
+    // The interpolation in float arithmetic (the device kernels at single precision), else in double.
+    const double gridTolerance = c.precision == "single" ? 1e-5 : 1e-9;
+    auto expectInterpolatedGrid = [&](const std::vector<Vec3>& positions) {
+        context.setPositions(positions);
+        referenceContext.setPositions(positions);
+        std::vector<double> z = force->getCollectiveVariableValues(context), gradient;
+        double expected = grid.evaluate(z, gradient);
+        EXPECT_NEAR(context.getState(State::Energy).getPotentialEnergy(), expected, gridTolerance * (1 + std::fabs(expected)));
+        expectForceAgrees(*force, context, *referenceForce, referenceContext, c.tolerance, c.forceFloor);
+        return expected;
+    };
+    EXPECT_GT(std::fabs(expectInterpolatedGrid(inside)), 1.0) << "the grid must give a bias here";
+    double before = expectInterpolatedGrid(beyond);
+    std::vector<double> z = force->getCollectiveVariableValues(context);
+    ASSERT_GT(z[0], edge) << "the second configuration must lie beyond the grid's edge";
+    EXPECT_GT(0.5 * grid.getWallForceConstant() * (z[0] - edge) * (z[0] - edge), 1.0) << "the wall must contribute";
+    // Another hill near the edge and a softer wall, copied into the running Contexts.
+    grid.addGaussian({edge - 0.1, zBeyond[1]}, {0.3, 0.25}, 20.0);
+    grid.setWallForceConstant(400.0);
+    for (auto [f, ctx] : {std::make_pair(force, &context), std::make_pair(referenceForce, &referenceContext)}) {
+        f->useGridBias(grid);
+        f->updateParametersInContext(*ctx);
+    }
+    double after = expectInterpolatedGrid(beyond);
+    EXPECT_GT(std::fabs(after - before), 1.0) << "the update must change the bias";
+    expectInterpolatedGrid(inside);
+    VAEPlugin::LatentGrid otherGeometry(grid.getMins(), grid.getMaxs(), {30, 25}, grid.getPeriodic());
+    force->useGridBias(otherGeometry);
+    expectThrowContaining([&] { force->updateParametersInContext(context); }, "grid geometry");
+    if (!c.molecularFeatures)
+        return;
+    // Three dimensions (the cartesian alanine bundle, L = 3), z beyond the edge of the last one.
+    const std::string alanine = "ala-cartesian-heavy-shuffled.pt";
+    VAEPlugin::VAECVForce *alanineForce, *alanineReferenceForce;
+    std::unique_ptr<System> alanineSystemOnPlatform = alanineSystem(alanine, &c, alanineForce),
+                            alanineReferenceSystem = alanineSystem(alanine, nullptr, alanineReferenceForce);
+    std::vector<Vec3> positions = alanineInSystem(randomAlanineConformations(1, 3)[0]);
+    std::vector<double> z0 = latentOnReference(alanine, alanineForce->getAtoms(), positions);
+    ASSERT_EQ(z0.size(), 3u);
+    VAEPlugin::LatentGrid grid3({z0[0] - 0.5, z0[1] - 0.5, z0[2] - 0.6}, {z0[0] + 0.5, z0[1] + 0.5, z0[2] - 0.1}, {12, 10, 8}, {false, true, false});
+    grid3.addGaussian({z0[0] + 0.1, z0[1] - 0.1, z0[2] - 0.2}, {0.3, 0.2, 0.3}, 10.0);
+    alanineForce->useGridBias(grid3);
+    alanineReferenceForce->useGridBias(grid3);
+    PlatformContext alanineOnPlatform(*alanineSystemOnPlatform, c), alanineOnReference(*alanineReferenceSystem);
+    alanineOnPlatform.context->setPositions(positions);
+    alanineOnReference.context->setPositions(positions);
+    std::vector<double> gradient;
+    double expected = grid3.evaluate(alanineForce->getCollectiveVariableValues(*alanineOnPlatform.context), gradient);
+    EXPECT_NEAR(alanineOnPlatform.context->getState(State::Energy).getPotentialEnergy(), expected, gridTolerance * (1 + std::fabs(expected)));
+    expectForceAgrees(*alanineForce, *alanineOnPlatform.context, *alanineReferenceForce, *alanineOnReference.context, std::max(c.tolerance, 1e-8),
+                      c.forceFloor);
+}
+
+// ---- Periodic Systems ----
+
+/** Each atom put into the cell [0, a_x) x [0, b_y) x [0, c_z) by whole box vectors (c, then b, then a), one atom at a time, as a PDB writer may store them. */
+inline std::vector<OpenMM::Vec3> wrappedIntoBox(std::vector<OpenMM::Vec3> positions, const OpenMM::Vec3 box[3]) {
+    for (OpenMM::Vec3& r : positions) {
+        r -= box[2] * std::floor(r[2] / box[2][2]);
+        r -= box[1] * std::floor(r[1] / box[1][1]);
+        r -= box[0] * std::floor(r[0] / box[0][0]);
+    }
+    return positions;
+}
+
+/** How many different shifts turn `whole` into `wrapped` (2 or more: the molecule is stored broken across the box). */
+inline int numDistinctShifts(const std::vector<OpenMM::Vec3>& whole, const std::vector<OpenMM::Vec3>& wrapped) {
+    std::vector<OpenMM::Vec3> shifts;
+    for (int i = 0; i < (int) whole.size(); i++) {
+        OpenMM::Vec3 shift = wrapped[i] - whole[i];
+        bool seen = false;
+        for (const OpenMM::Vec3& s : shifts)
+            seen = seen || (s - shift).dot(s - shift) < 1e-12;
+        if (!seen)
+            shifts.push_back(shift);
+    }
+    return shifts.size();
+}
+
+/** Make `system` periodic in `box` without changing its energy or forces (a periodic CustomBondForce of energy 0). */
+inline void makePeriodic(OpenMM::System& system, const OpenMM::Vec3 box[3]) {
+    system.setDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
+    OpenMM::CustomBondForce* periodic = new OpenMM::CustomBondForce("0");
+    periodic->addBond(0, 1);
+    periodic->setUsesPeriodicBoundaryConditions(true);
+    system.addForce(periodic);
+}
+
+// In a periodic System the kernels make the selected atoms whole before featurisation
+// (internal/WholeMolecule.h): a molecule stored wrapped into the box atom by atom gives the CV,
+// energy and forces of the whole molecule (on the Reference platform, non-periodic), in a cubic box
+// and, after setPeriodicBoxVectors, a triclinic one (the box of the current step counts). Raw
+// positions: the first selected atom stays inside the box, so the whole molecule's CV is unchanged;
+// alanine (cartesian and bat features, translation-invariant): the molecule is moved across a corner
+// of the box. A non-periodic System feeds the positions as stored.
+TEST_P(VAECVForceEveryCase, PeriodicSystemsSeeTheSelectedAtomsWhole) {
+    using namespace OpenMM;
+    const PlatformCase& c = GetParam();
+    const Vec3 cubic[3] = {Vec3(2.6, 0, 0), Vec3(0, 2.6, 0), Vec3(0, 0, 2.6)};
+    const Vec3 triclinic[3] = {Vec3(2.6, 0, 0), Vec3(0.7, 2.5, 0), Vec3(-0.8, 0.6, 2.4)};
+    auto positionsSystem = [&](bool periodic, const PlatformCase* properties, VAEPlugin::VAECVForce*& force) {
+        std::unique_ptr<System> system(makeSystem(4));
+        if (periodic)
+            makePeriodic(*system, cubic);
+        force = new VAEPlugin::VAECVForce(dataPath("positions-4atoms.pt"));
+        force->setAtoms({0, 1, 2, 3});
+        force->useHarmonicRestraint({0.1, -0.2}, {150.0, 80.0});
+        applyProperties(*force, properties);
+        force->setForceGroup(1);
+        system->addForce(force);
+        return system;
+    };
+    VAEPlugin::VAECVForce *force, *nonPeriodicForce, *referenceForce;
+    std::unique_ptr<System> system = positionsSystem(true, &c, force), nonPeriodicSystem = positionsSystem(false, &c, nonPeriodicForce),
+                            referenceSystem = positionsSystem(false, nullptr, referenceForce);
+    PlatformContext onPlatform(*system, c), nonPeriodicOnPlatform(*nonPeriodicSystem, c), onReference(*referenceSystem);
+    std::vector<Vec3> whole, wrapped;
+    for (const Vec3* box : {cubic, triclinic}) {
+        SCOPED_TRACE(box == cubic ? "raw positions, cubic box" : "raw positions, triclinic box");
+        onPlatform.context->setPeriodicBoxVectors(box[0], box[1], box[2]);
+        whole = randomPositions(4, 9);
+        Vec3 shift = Vec3(box[0][0] - 0.1, box[1][1] - 0.1, box[2][2] - 0.1) - whole[0];
+        for (Vec3& r : whole)
+            r += shift;
+        wrapped = wrappedIntoBox(whole, box);
+        ASSERT_TRUE(wrapped[0] == whole[0]);
+        ASSERT_GE(numDistinctShifts(whole, wrapped), 2) << "the molecule must be stored broken";
+        onPlatform.context->setPositions(wrapped);
+        onReference.context->setPositions(whole);
+        expectForceAgrees(*force, *onPlatform.context, *referenceForce, *onReference.context, c.tolerance, c.forceFloor);
+    }
+    // Without periodic boundary conditions the broken molecule is what the model sees.
+    std::vector<double> zWhole = referenceForce->getCollectiveVariableValues(*onReference.context);
+    nonPeriodicOnPlatform.context->setPositions(wrapped);
+    onReference.context->setPositions(wrapped);
+    expectForceAgrees(*nonPeriodicForce, *nonPeriodicOnPlatform.context, *referenceForce, *onReference.context, c.tolerance, c.forceFloor);
+    std::vector<double> zStored = nonPeriodicForce->getCollectiveVariableValues(*nonPeriodicOnPlatform.context);
+    EXPECT_GT(std::fabs(zStored[0] - zWhole[0]) + std::fabs(zStored[1] - zWhole[1]), 1e-3) << "the test needs a CV that sees the wrapping";
+    if (!c.molecularFeatures)
+        return;
+    const std::vector<Vec3> alanine = alanineInSystem(randomAlanineConformations(1, 13)[0]);
+    Vec3 centroid;
+    for (int a = 0; a < 22; a++)
+        centroid += alanine[(a + 3) % 25] / 22.0;
+    for (const std::string& bundle : alanineBundles()) {
+        VAEPlugin::VAECVForce *alanineForce, *alanineReferenceForce;
+        std::unique_ptr<System> alanineSystemPeriodic = alanineSystem(bundle, &c, alanineForce),
+                                alanineReferenceSystem = alanineSystem(bundle, nullptr, alanineReferenceForce);
+        makePeriodic(*alanineSystemPeriodic, cubic);
+        PlatformContext alanineOnPlatform(*alanineSystemPeriodic, c), alanineOnReference(*alanineReferenceSystem);
+        alanineOnReference.context->setPositions(alanine);
+        for (const Vec3* box : {cubic, triclinic}) {
+            SCOPED_TRACE(bundle + (box == cubic ? ", cubic box" : ", triclinic box"));
+            alanineOnPlatform.context->setPeriodicBoxVectors(box[0], box[1], box[2]);
+            std::vector<Vec3> moved = alanine;
+            for (Vec3& r : moved)
+                r += Vec3(box[0][0], box[1][1], box[2][2]) - centroid;
+            std::vector<Vec3> stored = wrappedIntoBox(moved, box);
+            ASSERT_GE(numDistinctShifts(moved, stored), 4) << "the molecule must be stored broken";
+            alanineOnPlatform.context->setPositions(stored);
+            expectForceAgrees(*alanineForce, *alanineOnPlatform.context, *alanineReferenceForce, *alanineOnReference.context,
+                              std::max(c.tolerance, 1e-8), c.forceFloor);
+        }
     }
 }
 

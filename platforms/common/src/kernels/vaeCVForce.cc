@@ -1,7 +1,8 @@
 // The CV of a VAECVForce (a trainer bundle's encoder mean) and its bias, evaluated by one work
 // group of WORK_GROUP_SIZE threads: gather the selected atoms' positions, featurise (the device
 // functions featurize/featurizeBackward of the bundle's feature kind, prepended from
-// kernels/features/<kind>.cc), standardise, (cos, sin) of periodic features, the MLP
+// kernels/features/<kind>.cc, with what that kind reads in featureMapIndices and featureMapData:
+// CommonVAEFeatureMapData), standardise, (cos, sin) of periodic features, the MLP
 // hidden1 -> ReLU -> hidden2 -> ReLU -> mean head, the bias E(z), and the backward pass to forces.
 // One work group and one launch per step: the network is small, so launches and host round trips,
 // not arithmetic, would dominate.
@@ -10,7 +11,10 @@
 // HIDDEN2, LATENT, WORK_GROUP_SIZE (a power of 2), MIN_THREADS_PER_OUTPUT (a power of 2, at most
 // WORK_GROUP_SIZE), PADDED_NUM_ATOMS; offsets into the arrays
 // (network: W1T W1 B1 W2T W2 B2 W3T W3 B3; work: INPUT PRE1 PRE2 DEDZ GRAD2 GRAD1 GRADIN;
-// featureWork: POSITIONS FEATURES STANDARDIZED DFEATURES DPOSITIONS).
+// featureWork: POSITIONS FEATURES STANDARDIZED DFEATURES DPOSITIONS). Modes: COMPONENT_MODE, or
+// GRID_BIAS with GRID_SIZES and GRID_PERIODIC (brace lists, one entry per latent dimension) and
+// offsets GRID_MINS GRID_MAXS GRID_SPACING GRID_WALL GRID_VALUES into the bias parameters, else the
+// harmonic restraint; WHOLE_MOLECULE in a periodic System.
 
 /**
  * out[o] = bias[o] + sum_i w[i*numOut+o] * x_i for o < numOut, where x_i = in[i], or 0 where a gate
@@ -53,16 +57,122 @@ DEVICE void denseLayer(GLOBAL const real* RESTRICT w, GLOBAL const real* RESTRIC
     SYNC_THREADS;
 }
 
+#ifdef GRID_BIAS
+/**
+ * V(z) and dV/dz of a LatentGrid, restating LatentGrid::evaluate (openmmapi/src/LatentGrid.cpp,
+ * where the interpolant is defined; the platform tests compare the two): per dimension the
+ * Catmull-Rom weights of the four points around z's cell, a point beyond a non-periodic end
+ * replaced by the linear extrapolation 2 f_end - f_next (so up to 6 entries), periodic indices
+ * wrapped, z clamped to a non-periodic dimension's range with a harmonic wall beyond it; then the
+ * tensor product over the dimensions, in the host's order. parameters = [mins, maxs, spacings,
+ * wall force constant, values (row-major)]. One thread evaluates it.
+ */
+DEVICE mixed gridBias(GLOBAL const real* RESTRICT z, GLOBAL const mixed* RESTRICT parameters, GLOBAL real* RESTRICT dEdz) {
+    const int size[LATENT] = GRID_SIZES;
+    const int periodic[LATENT] = GRID_PERIODIC;
+    const mixed wallForceConstant = parameters[GRID_WALL];
+    int count[LATENT], node[LATENT][6], stride[LATENT], entry[LATENT];
+    mixed weight[LATENT][6], derivative[LATENT][6], wallGradient[LATENT], gradient[LATENT];
+    bool clamped[LATENT];
+    mixed wall = 0;
+    for (int d = LATENT-1; d >= 0; d--)
+        stride[d] = (d == LATENT-1 ? 1 : stride[d+1]*size[d+1]);
+    for (int d = 0; d < LATENT; d++) {
+        const int n = size[d];
+        const mixed lower = parameters[GRID_MINS+d], upper = parameters[GRID_MAXS+d], h = parameters[GRID_SPACING+d];
+        mixed zd = z[d], u;
+        wallGradient[d] = 0;
+        entry[d] = 0;
+        gradient[d] = 0;
+        clamped[d] = false;
+        if (periodic[d]) {
+            u = (zd-lower)/h;
+            u -= n*floor(u/n);
+        }
+        else {
+            mixed zc = (zd < lower ? lower : (zd > upper ? upper : zd));
+            if (zc != zd) {
+                mixed delta = zd-zc;
+                wall += 0.5f*wallForceConstant*delta*delta;
+                wallGradient[d] = wallForceConstant*delta;
+                clamped[d] = true;
+            }
+            u = (zc-lower)/h;
+        }
+        int i = (int) floor(u);
+        if (i > n-(periodic[d] ? 1 : 2))
+            i = n-(periodic[d] ? 1 : 2);
+        const mixed t = u-i, t2 = t*t, t3 = t2*t;
+        const mixed w[4] = {0.5f*(-t3+2*t2-t), 0.5f*(3*t3-5*t2+2), 0.5f*(-3*t3+4*t2+t), 0.5f*(t3-t2)};
+        const mixed dw[4] = {0.5f*(-3*t2+4*t-1)/h, 0.5f*(9*t2-10*t)/h, 0.5f*(-9*t2+8*t+1)/h, 0.5f*(3*t2-2*t)/h};
+        int c = 0;
+        for (int a = 0; a < 4; a++) {
+            int m = i-1+a;
+            if (periodic[d]) {
+                node[d][c] = ((m%n)+n)%n;
+                weight[d][c] = w[a];
+                derivative[d][c++] = dw[a];
+            }
+            else if (m < 0 || m >= n) {
+                const int end = (m < 0 ? 0 : n-1), next = (m < 0 ? 1 : n-2);
+                node[d][c] = end;
+                weight[d][c] = 2*w[a];
+                derivative[d][c++] = 2*dw[a];
+                node[d][c] = next;
+                weight[d][c] = -w[a];
+                derivative[d][c++] = -dw[a];
+            }
+            else {
+                node[d][c] = m;
+                weight[d][c] = w[a];
+                derivative[d][c++] = dw[a];
+            }
+        }
+        count[d] = c;
+    }
+    GLOBAL const mixed* values = parameters+GRID_VALUES;
+    mixed value = 0;
+    while (true) {
+        int index = 0;
+        for (int d = 0; d < LATENT; d++)
+            index += node[d][entry[d]]*stride[d];
+        const mixed f = values[index];
+        mixed product = f;
+        for (int d = 0; d < LATENT; d++)
+            product *= weight[d][entry[d]];
+        value += product;
+        for (int d = 0; d < LATENT; d++) {
+            mixed g = f*derivative[d][entry[d]];
+            for (int e = 0; e < LATENT; e++)
+                if (e != d)
+                    g *= weight[e][entry[e]];
+            gradient[d] += g;
+        }
+        int d = LATENT-1;
+        while (d >= 0 && ++entry[d] == count[d])
+            entry[d--] = 0;
+        if (d < 0)
+            break;
+    }
+    for (int d = 0; d < LATENT; d++)
+        dEdz[d] = (real) ((clamped[d] ? 0 : gradient[d])+wallGradient[d]);
+    return value+wall;
+}
+#endif
+
 /**
  * The bias energy E(z) and dE/dz, mirroring LatentBias::compute (openmmapi/src/LatentBias.cpp):
- * the component z_k (COMPONENT_MODE), or the harmonic restraint sum_k 0.5 kappa_k (z_k - c_k)^2
- * with parameters = [c_0..c_{L-1}, kappa_0..kappa_{L-1}]. The OpenCL tests compare both.
+ * the component z_k (COMPONENT_MODE), the grid bias (GRID_BIAS, above), or the harmonic restraint
+ * sum_k 0.5 kappa_k (z_k - c_k)^2 with parameters = [c_0..c_{L-1}, kappa_0..kappa_{L-1}]. The
+ * platform tests compare each.
  */
 DEVICE mixed latentBias(GLOBAL const real* RESTRICT z, GLOBAL const mixed* RESTRICT parameters, int component, GLOBAL real* RESTRICT dEdz) {
-#ifdef COMPONENT_MODE
+#if defined(COMPONENT_MODE)
     for (int k = 0; k < LATENT; k++)
         dEdz[k] = (k == component ? 1 : 0);
     return z[component];
+#elif defined(GRID_BIAS)
+    return gridBias(z, parameters, dEdz);
 #else
     mixed energy = 0;
     for (int k = 0; k < LATENT; k++) {
@@ -75,10 +185,40 @@ DEVICE mixed latentBias(GLOBAL const real* RESTRICT z, GLOBAL const mixed* RESTR
 #endif
 }
 
+#ifdef WHOLE_MOLECULE
+/**
+ * The selected atoms made whole in a periodic System, restating makeMoleculeWhole
+ * (openmmapi/include/internal/WholeMolecule.h, where the rule is defined): atom 0 as the user set
+ * it; each later atom shifted by whole box vectors to the image nearest to the (already shifted)
+ * atom before it, c first, then b, then a (OpenMM's reduced triclinic box). One thread chains the atoms.
+ */
+DEVICE void makeMoleculeWhole(GLOBAL mixed* RESTRICT positions, mixed4 boxA, mixed4 boxB, mixed4 boxC) {
+    for (int i = 1; i < NUM_ATOMS; i++) {
+        GLOBAL const mixed* previous = positions+3*(i-1);
+        GLOBAL mixed* atom = positions+3*i;
+        mixed dx = atom[0]-previous[0], dy = atom[1]-previous[1], dz = atom[2]-previous[2];
+        mixed nc = round(dz/boxC.z);
+        mixed sx = boxC.x*nc, sy = boxC.y*nc, sz = boxC.z*nc;
+        mixed nb = round((dy-sy)/boxB.y);
+        sx += boxB.x*nb;
+        sy += boxB.y*nb;
+        sz += boxB.z*nb;
+        mixed na = round((dx-sx)/boxA.x);
+        sx += boxA.x*na;
+        sy += boxA.y*na;
+        sz += boxA.z*na;
+        atom[0] -= sx;
+        atom[1] -= sy;
+        atom[2] -= sz;
+    }
+}
+#endif
+
 /**
  * stage 0: z only (written to latent); 1: also add E to the energy buffer; 2: also add the forces.
  * deviceIndex[i]: where the i-th selected atom is stored now (atoms are reordered); cellShift:
- * what turns its stored (wrapped) position into the position the user set, 3 per atom.
+ * what turns its stored (wrapped) position into the position the user set, 3 per atom; box*: the
+ * current periodic box vectors (read only with WHOLE_MOLECULE).
  */
 KERNEL void computeVAECV(GLOBAL const real4* RESTRICT posq,
 #ifdef USE_MIXED_PRECISION
@@ -86,13 +226,14 @@ KERNEL void computeVAECV(GLOBAL const real4* RESTRICT posq,
 #endif
         GLOBAL const int* RESTRICT deviceIndex, GLOBAL const mixed* RESTRICT cellShift, GLOBAL const real* RESTRICT network,
         GLOBAL const mixed* RESTRICT standardization, GLOBAL const int* RESTRICT inputSlot, GLOBAL const mixed* RESTRICT biasParameters,
+        GLOBAL const int* RESTRICT featureMapIndices, GLOBAL mixed* RESTRICT featureMapData,
         int component, int stage, GLOBAL real* RESTRICT work, GLOBAL mixed* RESTRICT featureWork, GLOBAL real* RESTRICT latent,
 #ifdef USE_LONG_FORCES
         GLOBAL mm_long* RESTRICT forceBuffer,
 #else
         GLOBAL real4* RESTRICT forceBuffer,
 #endif
-        GLOBAL mixed* RESTRICT energyBuffer) {
+        GLOBAL mixed* RESTRICT energyBuffer, mixed4 boxA, mixed4 boxB, mixed4 boxC) {
     LOCAL real partial[WORK_GROUP_SIZE];
     GLOBAL mixed* positions = featureWork+POSITIONS;
     GLOBAL mixed* features = featureWork+FEATURES;
@@ -117,7 +258,12 @@ KERNEL void computeVAECV(GLOBAL const real4* RESTRICT posq,
         positions[3*i+2] = z+cellShift[3*i+2];
     }
     SYNC_THREADS;
-    featurize(positions, features);
+#ifdef WHOLE_MOLECULE
+    if (LOCAL_ID == 0)
+        makeMoleculeWhole(positions, boxA, boxB, boxC);
+    SYNC_THREADS;
+#endif
+    featurize(positions, featureMapIndices, featureMapData, features);
     SYNC_THREADS;
 
     // Standardise; periodic features enter the encoder as cos after the others, then sin.
@@ -167,7 +313,7 @@ KERNEL void computeVAECV(GLOBAL const real4* RESTRICT posq,
     }
     SYNC_THREADS;
     // ... and the featurisation, to forces on the stored atoms.
-    featurizeBackward(positions, dFeatures, dPositions);
+    featurizeBackward(positions, featureMapIndices, featureMapData, dFeatures, dPositions);
     SYNC_THREADS;
     for (int i = LOCAL_ID; i < NUM_ATOMS; i += WORK_GROUP_SIZE) {
         int j = deviceIndex[i];
