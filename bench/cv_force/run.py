@@ -85,6 +85,15 @@ def make_bundle(workdir, system, positions, features):
 TEMPERATURE, FRICTION, STEP = 300 * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtosecond
 
 
+def vacuum_start():
+    """Alanine dipeptide in vacuum (the System the bundles are trained on) and its minimised positions."""
+    system = ad.create_system()
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(ad.build_positions())
+    openmm.LocalEnergyMinimizer.minimize(context, 1.0)
+    return system, context.getState(getPositions=True).getPositions()
+
+
 def start_md(system, positions, platform, properties, integrator=None, inner_steps=1):
     """A Context started and warmed up (kernels compiled, 100 inner steps) for timing; by default with
     Langevin middle dynamics, 300 K, 1/ps, 2 fs. `inner_steps`: inner steps per integrator step (the
@@ -137,12 +146,7 @@ def main():
     args = parser.parse_args()
     intervals = [int(k) for k in args.mts.split(",") if k]
     torch.set_num_threads(1)
-    system = ad.create_system()
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
-    context.setPositions(ad.build_positions())
-    openmm.LocalEnergyMinimizer.minimize(context, 1.0)
-    positions = context.getState(getPositions=True).getPositions()
-    del context
+    system, positions = vacuum_start()
     if args.export:
         export(args.export, system, positions)
         return

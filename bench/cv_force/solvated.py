@@ -36,24 +36,15 @@ import openmm.unit as unit
 import torch
 from openmm import app
 
-import openmmvae
 from openmmvae.apps import alanine_dipeptide as ad
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import biased_copy, free_slow_force_copy, make_bundle, slow_force_md, start_md, time_block  # noqa: E402
+from run import (biased_copy, free_slow_force_copy, make_bundle, slow_force_md, start_md, time_block,  # noqa: E402
+                 vacuum_start)
 
 BOX = 2.9  # nm, cubic: 776 waters, 2350 atoms
 CUTOFF = 0.9  # nm
 SOLUTE_ATOMS = list(range(22))  # Modeller keeps the solute first, in its order
-
-
-def vacuum_start():
-    """The vacuum System of the bundles and its minimised positions (as run.py)."""
-    system = ad.create_system()
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
-    context.setPositions(ad.build_positions())
-    openmm.LocalEnergyMinimizer.minimize(context, 1.0)
-    return system, context.getState(getPositions=True).getPositions()
 
 
 def solvated_start(solute_positions):

@@ -24,8 +24,11 @@ public:
     void evaluate(const std::vector<double>& positions, std::vector<double>& z, bool withGradient) override;
     void backward(const std::vector<double>& dEdz, std::vector<double>& dEdPositions) override;
     std::string name() const override;
-    /** The multiply-adds of the dense passes of the last evaluate and backward (inactive units skipped): bench/cv_force/roofline.cpp. */
-    long long multiplyAddsOfLastEvaluation() const { return forwardMultiplyAdds + backwardMultiplyAdds; }
+    /**
+     * The multiply-adds of the dense passes of the last evaluate and backward (inactive units
+     * skipped), counted from their state on request, not in the MD step: bench/cv_force/roofline.cpp.
+     */
+    long long multiplyAddsOfLastEvaluation() const;
 private:
     /**
      * A dense layer with the buffers of its forward and backward pass (no allocation per step). The
@@ -41,7 +44,10 @@ private:
         int inputs, outputs;
         bool relu;
         std::vector<Real> columnMajor, rowMajor, bias, preactivation, output, inputGradient;
+        long backwardRows = -1;  ///< rows of the row-major backward pass of the last step; -1: the column form ran
     };
+    /** Whether the forward pass of a layer adds weight columns (else it takes row-major dot products). */
+    static bool forwardByColumns(const Layer& layer) { return layer.rowMajor.empty() || layer.outputs >= 16; }
     NativeFeatureMap featureMap;
     int numAtoms, numFeatures;
     std::vector<int> nonPeriodic, periodic;
@@ -49,8 +55,7 @@ private:
     std::vector<Layer> layers;
     std::vector<Real> input, gradient;
     std::vector<double> features, standardized, featureGradient;
-    std::vector<double> periodicCos, periodicSin;
-    long long forwardMultiplyAdds = 0, backwardMultiplyAdds = 0;  ///< of the standardised periodic features, from the forward pass
+    std::vector<double> periodicCos, periodicSin;  ///< of the standardised periodic features, from the forward pass
 };
 
 /** A native evaluator for the spec in the requested precision ("single" or "double"). */

@@ -84,16 +84,13 @@ void NativeCVEvaluator<Real>::evaluate(const std::vector<double>& positions, std
         input[k++] = (Real) periodicSin[j];
     const DenseKernels& kernels = denseKernels();
     const Real* h = input.data();
-    forwardMultiplyAdds = 0;
     for (Layer& layer : layers) {
         Real* y = layer.preactivation.data();
-        if (layer.rowMajor.empty() || layer.outputs >= 16) {  // enough outputs to fill the vector registers
+        if (forwardByColumns(layer)) {  // enough outputs to fill the vector registers
             std::copy(layer.bias.begin(), layer.bias.end(), y);
             axpyNonzeroColumns(kernels, layer.outputs, layer.inputs, layer.columnMajor.data(), h, y);
-            forwardMultiplyAdds += (long long) layer.outputs * std::count_if(h, h + layer.inputs, [](Real v) { return v != Real(0); });
         } else {
             dotMaskedColumns(kernels, layer.inputs, layer.outputs, layer.rowMajor.data(), h, nullptr, y);
-            forwardMultiplyAdds += (long long) layer.outputs * layer.inputs;
             for (int o = 0; o < layer.outputs; o++) y[o] += layer.bias[o];
         }
         for (int o = 0; o < layer.outputs; o++)
@@ -110,39 +107,58 @@ template <class Real>
 void NativeCVEvaluator<Real>::backward(const std::vector<double>& dEdz, std::vector<double>& dEdPositions) {
     const DenseKernels& kernels = denseKernels();
     gradient.assign(dEdz.begin(), dEdz.end());
-    backwardMultiplyAdds = 0;
+    Real* g = gradient.data();  // dE/d(outputs) of the layer at hand, then that layer's inputGradient
     for (int l = (int) layers.size() - 1; l >= 0; l--) {
         Layer& layer = layers[l];
         if (layer.relu)  // without a branch per unit (activity is close to a coin toss)
-            for (int o = 0; o < layer.outputs; o++) gradient[o] = layer.preactivation[o] > Real(0) ? gradient[o] : Real(0);
+            for (int o = 0; o < layer.outputs; o++) g[o] = layer.preactivation[o] > Real(0) ? g[o] : Real(0);
         // Only the gradient of active units below is used (the layer below masks the rest).
         const Real* mask = l > 0 && layers[l - 1].relu ? layers[l - 1].preactivation.data() : nullptr;
-        long activeInputs = layer.inputs, nonzeroGradients = 0;
-        if (mask != nullptr)
-            activeInputs = std::count_if(mask, mask + layer.inputs, [](Real v) { return v > Real(0); });
-        for (int o = 0; o < layer.outputs; o++) nonzeroGradients += gradient[o] != Real(0);
-        if (!layer.rowMajor.empty() && passCost(nonzeroGradients, layer.inputs) < passCost(activeInputs, layer.outputs)) {
-            std::fill(layer.inputGradient.begin(), layer.inputGradient.end(), Real(0));
-            axpyNonzeroColumns(kernels, layer.inputs, layer.outputs, layer.rowMajor.data(), gradient.data(), layer.inputGradient.data());
-            backwardMultiplyAdds += nonzeroGradients * layer.inputs;
-        } else {
-            dotMaskedColumns(kernels, layer.outputs, layer.inputs, layer.columnMajor.data(), gradient.data(), mask, layer.inputGradient.data());
-            backwardMultiplyAdds += activeInputs * layer.outputs;
+        layer.backwardRows = -1;
+        if (!layer.rowMajor.empty()) {  // both forms at hand: the one that reads fewer weights
+            const long activeInputs = mask == nullptr ? layer.inputs : std::count_if(mask, mask + layer.inputs, [](Real v) { return v > Real(0); });
+            const long nonzeroGradients = std::count_if(g, g + layer.outputs, [](Real v) { return v != Real(0); });
+            if (passCost(nonzeroGradients, layer.inputs) < passCost(activeInputs, layer.outputs))
+                layer.backwardRows = nonzeroGradients;
         }
-        gradient.assign(layer.inputGradient.begin(), layer.inputGradient.end());
+        if (layer.backwardRows >= 0) {
+            std::fill(layer.inputGradient.begin(), layer.inputGradient.end(), Real(0));
+            axpyNonzeroColumns(kernels, layer.inputs, layer.outputs, layer.rowMajor.data(), g, layer.inputGradient.data());
+        } else
+            dotMaskedColumns(kernels, layer.outputs, layer.inputs, layer.columnMajor.data(), g, mask, layer.inputGradient.data());
+        g = layer.inputGradient.data();
     }
     // Back through (cos, sin) and the standardisation to the features.
     std::vector<double>& dEdFeature = featureGradient;
     int k = 0;
     for (int i : nonPeriodic)
-        dEdFeature[i] = (double) gradient[k++];
+        dEdFeature[i] = (double) g[k++];
     int numPeriodic = periodic.size();
     for (int j = 0; j < numPeriodic; j++)
-        dEdFeature[periodic[j]] = -periodicSin[j] * (double) gradient[k + j] + periodicCos[j] * (double) gradient[k + numPeriodic + j];
+        dEdFeature[periodic[j]] = -periodicSin[j] * (double) g[k + j] + periodicCos[j] * (double) g[k + numPeriodic + j];
     for (int i = 0; i < numFeatures; i++)
         dEdFeature[i] /= scale[i];
     // Back through the featurisation to the positions.
     featureMap.backward(dEdFeature, dEdPositions);
+}
+
+template <class Real>
+long long NativeCVEvaluator<Real>::multiplyAddsOfLastEvaluation() const {
+    auto count = [](const std::vector<Real>& v, bool activeOnly) {
+        return (long long) std::count_if(v.begin(), v.end(), [activeOnly](Real x) { return activeOnly ? x > Real(0) : x != Real(0); });
+    };
+    long long total = 0;
+    for (size_t l = 0; l < layers.size(); l++) {
+        const Layer& layer = layers[l];
+        const bool reluBelow = l > 0 && layers[l - 1].relu;
+        total += forwardByColumns(layer) ? layer.outputs * count(l == 0 ? input : layers[l - 1].output, false)
+                                         : (long long) layer.outputs * layer.inputs;
+        if (layer.backwardRows >= 0)
+            total += (long long) layer.backwardRows * layer.inputs;
+        else
+            total += layer.outputs * (reluBelow ? count(layers[l - 1].preactivation, true) : (long long) layer.inputs);
+    }
+    return total;
 }
 
 std::unique_ptr<CVEvaluator> VAEPlugin::createNativeCVEvaluator(const VAEEncoderSpec& spec, const std::string& precision) {

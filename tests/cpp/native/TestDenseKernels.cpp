@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <type_traits>
 
 using namespace VAEPlugin;
 
@@ -35,10 +36,9 @@ std::vector<T> randomValues(std::mt19937& rng, int n, double zeroFraction) {
 
 template <class T>
 void checkKernels(const DenseKernels& k, double tolerance) {
-    auto axpy = sizeof(T) == sizeof(float) ? (void*) k.axpyNonzeroColumnsFloat : (void*) k.axpyNonzeroColumnsDouble;
-    auto dot = sizeof(T) == sizeof(float) ? (void*) k.dotMaskedColumnsFloat : (void*) k.dotMaskedColumnsDouble;
-    using Axpy = void (*)(int, int, const T*, int, const T*, T*);
-    using Dot = void (*)(int, int, const T*, int, const T*, const T*, T*);
+    constexpr bool single = std::is_same_v<T, float>;
+    const auto axpy = [&] { if constexpr (single) return k.axpyNonzeroColumnsFloat; else return k.axpyNonzeroColumnsDouble; }();
+    const auto dot = [&] { if constexpr (single) return k.dotMaskedColumnsFloat; else return k.dotMaskedColumnsDouble; }();
     std::mt19937 rng(7);
     for (const Shape& s : shapes) {
         SCOPED_TRACE(std::to_string(s.rows) + " x " + std::to_string(s.cols));
@@ -46,7 +46,7 @@ void checkKernels(const DenseKernels& k, double tolerance) {
         const std::vector<T> a = randomValues<T>(rng, lda * s.cols, 0.0), x = randomValues<T>(rng, s.cols, 0.4),
                              g = randomValues<T>(rng, s.rows, 0.0), mask = randomValues<T>(rng, s.cols, 0.0);
         std::vector<T> y = randomValues<T>(rng, s.rows, 0.0), y0 = y;
-        ((Axpy) axpy)(s.rows, s.cols, a.data(), lda, x.data(), y.data());
+        axpy(s.rows, s.cols, a.data(), lda, x.data(), y.data());
         for (int i = 0; i < s.rows; i++) {
             double expect = y0[i], magnitude = std::fabs(expect);
             for (int j = 0; j < s.cols; j++) {
@@ -57,7 +57,7 @@ void checkKernels(const DenseKernels& k, double tolerance) {
         }
         for (const T* m : {(const T*) nullptr, mask.data()}) {
             std::vector<T> out(s.cols, T(99));
-            ((Dot) dot)(s.rows, s.cols, a.data(), lda, g.data(), m, out.data());
+            dot(s.rows, s.cols, a.data(), lda, g.data(), m, out.data());
             for (int j = 0; j < s.cols; j++) {
                 double expect = 0, magnitude = 0;
                 for (int i = 0; i < s.rows; i++) {
@@ -137,10 +137,9 @@ TEST(DenseKernels, CVEvaluatorAgreesAcrossInstructionSets) {
                 if (dEdz.empty())
                     for (int k = 0; k < (int) z.size(); k++) dEdz.push_back(1.0 + 0.5 * k);
                 evaluator->backward(dEdz, grad);
-                if (set == "baseline") {
+                if (set == "baseline") {  // that it is the bundle's CV, check.agrees() says above
                     zBase = z;
                     gradBase = grad;
-                    // the native CV is the bundle's forward on the probe (check record / LibTorch)
                     continue;
                 }
                 ASSERT_EQ(z.size(), zBase.size());
